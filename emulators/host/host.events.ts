@@ -1,0 +1,116 @@
+/**
+ * Windows Server 2008 host: commands in, events out. Other emulators use these types; the host machine
+ * (`host.machine.ts`) is the only thing that handles them.
+ */
+import type { EventLogWrite, LabEvent } from '../../sim/journal.js';
+import type { LabEnv } from '../../sim/emulator.js';
+import type { Result } from '../../sim/result.js';
+import type { HostSpec } from '../../sim/topology.js';
+
+/** SERVICE_STATUS.dwCurrentState, as `sc query` and services.msc show it. */
+export type ServiceState = 'Stopped' | 'Start Pending' | 'Running' | 'Stop Pending';
+export type StartupType = 'Automatic' | 'Automatic (Delayed Start)' | 'Manual' | 'Disabled';
+
+export interface ServiceSpec {
+  /** Service key name, as `sc` uses it: "RtcSrv", "CertSvc", "NTDS", "MSMQ". */
+  name: string;
+  /** As services.msc shows it: "Office Communications Server Front-End". */
+  displayName: string;
+  startupType: StartupType;
+  /** "LocalSystem", "NT AUTHORITY\\NetworkService", or a domain account "CORP\\RTCService". */
+  logOnAs: string;
+  /** Service key names this one depends on (SCM starts them first). */
+  dependsOn: string[];
+  /** Windows features that must be installed for the service to start (e.g. "MSMQ-Server"). */
+  requiresFeatures?: string[];
+  /** Simulated time from Start Pending to Running. */
+  startMs: number;
+  /**
+   * The systemId of the component this service belongs to ("ca", "sql:sql01", "ocs"). The host asks it
+   * `host.serviceStarting` before a start completes, and notifies it of every state change.
+   */
+  owner?: string;
+}
+
+export interface ServiceStatus extends ServiceSpec {
+  state: ServiceState;
+  /** Password the SCM holds for a domain logon account (what "Log On" tab has). */
+  password?: string;
+}
+
+export interface FirewallRule {
+  name: string;
+  protocol: 'TCP' | 'UDP';
+  port: number;
+  program?: string;
+}
+
+/** Why a service could not start, as the owner answers `host.serviceStarting`. */
+export interface StartRefusal {
+  /** SCM event written to the System log: 7000 (failed to start), 7024 (service-specific error), 7038 (logon) ... */
+  scmEventId: number;
+  /** The error text SCM shows after "failed to start due to the following error:" */
+  error: string;
+  /** Extra entries the service itself writes (Application / OCS logs) before it dies. */
+  events: EventLogWrite['entry'][];
+}
+
+export type HostCommand =
+  | { type: 'host.installFeatures'; requestId?: string; features: string[] }
+  | { type: 'host.removeFeatures'; requestId?: string; features: string[] }
+  | { type: 'host.installService'; requestId?: string; service: ServiceSpec; password?: string }
+  | { type: 'host.startService'; requestId?: string; name: string }
+  | { type: 'host.stopService'; requestId?: string; name: string }
+  | { type: 'host.setStartupType'; requestId?: string; name: string; startupType: StartupType }
+  | { type: 'host.setServiceLogon'; requestId?: string; name: string; account: string; password: string }
+  | { type: 'host.addServiceDependency'; requestId?: string; name: string; dependsOn: string }
+  | { type: 'host.setFirewall'; requestId?: string; enabled: boolean }
+  | { type: 'host.addFirewallRules'; requestId?: string; rules: FirewallRule[] }
+  | { type: 'host.shutdown'; requestId?: string }
+  | { type: 'host.boot'; requestId?: string }
+  /** Forwarded to the host when a service's owner changes its mind about a running service (e.g. a crash). */
+  | { type: 'host.serviceTerminated'; name: string; refusal: StartRefusal };
+
+/** The host asks a service's owner this, synchronously, before a start completes. */
+export interface ServiceStartingQuery {
+  type: 'host.serviceStarting';
+  requestId: string;
+  host: string;
+  service: string;
+}
+
+export interface ServiceStateChanged extends LabEvent {
+  type: 'host.serviceStateChanged';
+  host: string;
+  service: string;
+  displayName: string;
+  from: ServiceState;
+  to: ServiceState;
+  notify?: string[];
+}
+
+export type HostEmitted =
+  | { type: 'host.reply'; requestId: string; result: Result<unknown> }
+  | ServiceStateChanged
+  | { type: 'host.featuresInstalled'; host: string; features: string[]; summary: string }
+  | { type: 'host.featuresRemoved'; host: string; features: string[]; summary: string }
+  | { type: 'host.serviceInstalled'; host: string; service: string; displayName: string; summary: string }
+  | { type: 'host.serviceConfigChanged'; host: string; service: string; summary: string }
+  | { type: 'host.firewallChanged'; host: string; enabled: boolean; summary: string }
+  | { type: 'host.firewallRulesAdded'; host: string; rules: string[]; summary: string }
+  | { type: 'host.powerChanged'; host: string; power: 'on' | 'off'; summary: string }
+  | EventLogWrite;
+
+export interface HostInput {
+  env: LabEnv;
+  spec: HostSpec;
+  /** NetBIOS domain name, for logon account display. */
+  netbios: string;
+  /** Services present when the lab starts (from the host's roles), in their initial state. */
+  services: ServiceStatus[];
+  features: string[];
+  firewallEnabled: boolean;
+}
+
+/** The systemId of a host's actor. */
+export const hostId = (host: string) => `host:${host.toLowerCase()}`;

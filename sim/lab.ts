@@ -1,0 +1,97 @@
+/**
+ * A lab: the actors of one topology in one XState system, on one simulated clock, writing one journal.
+ */
+import { createActor, createMachine, type AnyActorRef, type AnyMachineSnapshot, type AnyActor } from 'xstate';
+import { SimClock, type RunUntilResult } from './clock.js';
+import { IdSource } from './ids.js';
+import { Journal, type LabEvent } from './journal.js';
+import type { ComponentInstance, EmulatorDefinition, LabEnv } from './emulator.js';
+import type { Topology } from './topology.js';
+
+export interface LabOptions {
+  seed: string;
+  clock?: SimClock;
+}
+
+/** The root of a lab's actor system: it only invokes the components, each under its systemId. */
+function labMachine(components: readonly ComponentInstance[]) {
+  return createMachine({
+    id: 'lab',
+    invoke: components.map((c) => ({ id: c.systemId, systemId: c.systemId, src: c.logic, input: c.input })),
+  });
+}
+
+export class Lab {
+  readonly clock: SimClock;
+  readonly ids: IdSource;
+  readonly journal: Journal;
+  readonly components: readonly ComponentInstance[];
+  private readonly root: AnyActor;
+  private readonly unsubscribe: Array<() => void> = [];
+
+  constructor(readonly topology: Topology, registry: readonly EmulatorDefinition[], options: LabOptions) {
+    this.clock = options.clock ?? new SimClock();
+    this.ids = new IdSource(options.seed);
+    this.journal = new Journal(this.clock);
+    const env = (label: string): LabEnv => ({ now: () => this.clock.now(), ids: this.ids.fork(label) });
+    this.components = registry.flatMap((d) => d.instances(topology, env));
+    // Watch each component as it is created (spawning happens inside createActor), before anything runs.
+    this.root = createActor(labMachine(this.components), {
+      clock: this.clock,
+      inspect: (ev) => {
+        if (ev.type === '@xstate.actor') this.watch(ev.actorRef as AnyActorRef);
+      },
+    });
+    this.root.start();
+  }
+
+  private watch(ref: AnyActorRef): void {
+    const source = ref.id;
+    const sub = ref.on('*', (emitted: unknown) => {
+      const event = emitted as LabEvent & { notify?: unknown };
+      if (event.type.endsWith('.reply')) return;
+      this.journal.record(source, event);
+      if (Array.isArray(event.notify)) {
+        for (const target of event.notify) this.get(String(target))?.send(event);
+      }
+    });
+    this.unsubscribe.push(() => sub.unsubscribe());
+  }
+
+  get(systemId: string): AnyActorRef | undefined {
+    return this.root.system.get(systemId);
+  }
+
+  actor(systemId: string): AnyActorRef {
+    const ref = this.get(systemId);
+    if (!ref) throw new Error(`lab has no actor "${systemId}"; actors: ${this.components.map((c) => c.systemId).join(', ')}`);
+    return ref;
+  }
+
+  snapshot(systemId: string): AnyMachineSnapshot {
+    return this.actor(systemId).getSnapshot() as AnyMachineSnapshot;
+  }
+
+  send(systemId: string, event: { type: string; [k: string]: unknown }): void {
+    this.actor(systemId).send(event);
+  }
+
+  /** Records an event of the lab's own (runner, faults) in the journal. */
+  record(source: string, event: LabEvent): void {
+    this.journal.record(source, event);
+  }
+
+  /** Lets simulated time run until `predicate` holds or `limitMs` pass. */
+  waitFor(predicate: () => boolean, limitMs: number): RunUntilResult {
+    return this.clock.runUntil(predicate, limitMs);
+  }
+
+  advance(ms: number): void {
+    this.clock.advance(ms);
+  }
+
+  stop(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+    this.root.stop();
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The step vocabulary's contract. A step is an operator action (run a wizard, bind a certificate, enable
+ * a user) or a check (a service state, an event log entry, an LDAP attribute, a DNS answer). Each
+ * emulator contributes its steps in `<c>.steps.ts`; scenarios name them; the runner runs them through a
+ * target. `emulated` is how the embedded lab performs the step; a real target will perform the same step
+ * against real endpoints.
+ */
+import type { z } from 'zod';
+import type { Lab } from './lab.js';
+import type { Topology } from './topology.js';
+
+/** What a step parameter may name in the topology; the runner checks it before anything runs. */
+export type RefKind = 'host' | 'frontEnd' | 'pool' | 'user' | 'sipDomain';
+
+export interface StepContext {
+  lab: Lab;
+  topology: Topology;
+}
+
+export interface StepOutcome {
+  ok: boolean;
+  /** Why it failed, in the words the operator would see (wizard error, check mismatch). */
+  reason?: string;
+  /** Evidence: what the check saw, what the wizard log said. */
+  details?: string[];
+}
+
+export interface StepDefinition<P = Record<string, unknown>> {
+  /** "ocs.addServerToPool", "host.serviceState" ... */
+  name: `${string}.${string}`;
+  kind: 'action' | 'check';
+  /** One line for `ocslab steps` and for error messages. */
+  summary: string;
+  /** A strict object schema of the step's parameters. */
+  params: z.ZodType<P>;
+  /** Parameters that name things in the topology (a string or a list of strings). */
+  refs?: Partial<Record<string, RefKind>>;
+  /** The line the report shows for this step, e.g. "Add ocsfe01 to pool pool01". */
+  title(params: P, topology: Topology): string;
+  /** Performs the step on the embedded lab. Synchronous; simulated time moves only through `lab.waitFor`. */
+  emulated(ctx: StepContext, params: P): StepOutcome;
+}
+
+/** Keeps the parameter type of a step definition while erasing it for the registry. */
+export function defineStep<S extends z.ZodType>(def: StepDefinition<z.output<S>> & { params: S }): StepDefinition {
+  return def as unknown as StepDefinition;
+}
+
+export const passed = (details?: string[]): StepOutcome => (details ? { ok: true, details } : { ok: true });
+export const failed = (reason: string, details?: string[]): StepOutcome => (details ? { ok: false, reason, details } : { ok: false, reason });
+
+/** Names a topology reference kind accepts, for validation messages ("valid: ocsuser1, ocsuser2"). */
+export function refChoices(kind: RefKind, t: Topology): string[] {
+  switch (kind) {
+    case 'host':
+      return t.hosts.map((h) => h.name);
+    case 'frontEnd':
+      return t.hosts.filter((h) => h.roles.includes('ocsFrontEnd')).map((h) => h.name);
+    case 'pool':
+      return t.pools.map((p) => p.name);
+    case 'user':
+      return t.users.map((u) => u.sam);
+    case 'sipDomain':
+      return t.sipDomains;
+  }
+}
