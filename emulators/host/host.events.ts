@@ -21,8 +21,6 @@ export interface ServiceSpec {
   logOnAs: string;
   /** Service key names this one depends on (SCM starts them first). */
   dependsOn: string[];
-  /** Windows features that must be installed for the service to start (e.g. "MSMQ-Server"). */
-  requiresFeatures?: string[];
   /** Simulated time from Start Pending to Running. */
   startMs: number;
   /**
@@ -36,6 +34,22 @@ export interface ServiceStatus extends ServiceSpec {
   state: ServiceState;
   /** Password the SCM holds for a domain logon account (what "Log On" tab has). */
   password?: string;
+}
+
+/** A certificate in the LocalMachine\\My store (what the Certificates snap-in shows). */
+export interface HostCertificate {
+  /** SHA-1 thumbprint, upper-case hex without separators, as IIS and the OCS wizard show it. */
+  thumbprint: string;
+  subject: string;
+  subjectCN: string;
+  issuer: string;
+  sans: string[];
+  notBefore: string;
+  notAfter: string;
+  friendlyName: string;
+  certPem: string;
+  /** The key ring entry holding the private key (the key never leaves the lab's key ring). */
+  keyId: string;
 }
 
 export interface FirewallRule {
@@ -66,6 +80,8 @@ export type HostCommand =
   | { type: 'host.addServiceDependency'; requestId?: string; name: string; dependsOn: string }
   | { type: 'host.setFirewall'; requestId?: string; enabled: boolean }
   | { type: 'host.addFirewallRules'; requestId?: string; rules: FirewallRule[] }
+  | { type: 'host.importCertificate'; requestId?: string; certPem: string; keyId: string; friendlyName: string }
+  | { type: 'host.removeCertificate'; requestId?: string; thumbprint: string }
   | { type: 'host.shutdown'; requestId?: string }
   | { type: 'host.boot'; requestId?: string }
   /** Forwarded to the host when a service's owner changes its mind about a running service (e.g. a crash). */
@@ -92,12 +108,14 @@ export interface ServiceStateChanged extends LabEvent {
 export type HostEmitted =
   | { type: 'host.reply'; requestId: string; result: Result<unknown> }
   | ServiceStateChanged
-  | { type: 'host.featuresInstalled'; host: string; features: string[]; summary: string }
-  | { type: 'host.featuresRemoved'; host: string; features: string[]; summary: string }
+  | { type: 'host.featuresInstalled'; host: string; features: string[]; summary: string; notify?: string[] }
+  | { type: 'host.featuresRemoved'; host: string; features: string[]; summary: string; notify?: string[] }
   | { type: 'host.serviceInstalled'; host: string; service: string; displayName: string; summary: string }
   | { type: 'host.serviceConfigChanged'; host: string; service: string; summary: string }
   | { type: 'host.firewallChanged'; host: string; enabled: boolean; summary: string }
   | { type: 'host.firewallRulesAdded'; host: string; rules: string[]; summary: string }
+  | { type: 'host.certificateImported'; host: string; thumbprint: string; subject: string; summary: string }
+  | { type: 'host.certificateRemoved'; host: string; thumbprint: string; summary: string }
   | { type: 'host.powerChanged'; host: string; power: 'on' | 'off'; summary: string }
   | EventLogWrite;
 
@@ -106,6 +124,9 @@ export interface HostInput {
   spec: HostSpec;
   /** NetBIOS domain name, for logon account display. */
   netbios: string;
+  /** Certificates already in LocalMachine\\My. */
+  certificates: HostCertificate[];
+  firewallRules: FirewallRule[];
   /** Services present when the lab starts (from the host's roles), in their initial state. */
   services: ServiceStatus[];
   features: string[];
