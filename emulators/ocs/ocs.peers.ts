@@ -1,0 +1,139 @@
+/**
+ * `OcsPeers` over a lab's actor system: the neighbours' clients by systemId. AD is reached with its
+ * commands (`ad.*` through `request()`, see ad.events.ts) and the preparation state is read the way
+ * LCSCmd's Check*PrepState reads it: by looking for the objects the preparation steps create.
+ */
+import { request } from '../../sim/emulator.js';
+import type { IdSource } from '../../sim/ids.js';
+import { fail, ok, type Result } from '../../sim/result.js';
+import { domainDn as toDomainDn, type Topology } from '../../sim/topology.js';
+import type { AdCommand, AdSearchEntry } from '../ad/ad.events.js';
+import { caInfo, caRetrieve, caSubmitRequest } from '../ca/ca.client.js';
+import { describeCertificate } from '../ca/certificate.js';
+import { takeKey } from '../ca/keyring.js';
+import { buildCsr } from '../ca/pki.js';
+import { dnsQuery } from '../dns/dns.client.js';
+import { hostId } from '../host/host.events.js';
+import {
+  hostAddFirewallRules,
+  hostCertificates,
+  hostFeatures,
+  hostFirewallEnabled,
+  hostImportCertificate,
+  hostInstallService,
+  hostServices,
+  hostStartService,
+  hostStopService,
+} from '../host/host.client.js';
+import { iisInstallOcsWebComponents } from '../iis/iis.client.js';
+import { sqlCreatePoolDatabases, sqlDelete, sqlOnline, sqlRead, sqlWrite } from '../sql/sql.client.js';
+import { sqlId } from '../sql/sql.events.js';
+import type { ActorLookup, DirectoryEntry, OcsPeers, PrepState } from './ocs.ports.js';
+
+type AdRequest = AdCommand extends infer C ? (C extends { requestId: string } ? Omit<C, 'requestId'> : never) : never;
+
+export function systemPeers(topology: Topology, ids: IdSource): (system: ActorLookup) => OcsPeers {
+  const domain = toDomainDn(topology.forest.fqdn);
+  const rtcCandidates = [`CN=RTC Service,CN=Services,CN=Configuration,${domain}`, `CN=RTC Service,CN=Microsoft,CN=System,${domain}`];
+  return (system) => {
+    const ad = <T>(cmd: AdRequest): Result<T> => request<T>(system.get('ad'), 'ad.reply', cmd as { type: string });
+    const search = (base: string, scope: 'base' | 'one' | 'sub', filter: string): Result<DirectoryEntry[]> => {
+      const r = ad<AdSearchEntry[]>({ type: 'ad.search', base, scope, filter });
+      return r.ok ? ok(r.value.map((e) => ({ dn: e.dn, attributes: e.attributes }))) : r;
+    };
+    const exists = (dn: string) => {
+      const r = search(dn, 'base', '(objectClass=*)');
+      return r.ok && r.value.length > 0;
+    };
+    const rtcServiceDn = () => rtcCandidates.find(exists) ?? (rtcCandidates[0] as string);
+    const findUser = (sam: string) => {
+      const r = search(domain, 'sub', `(sAMAccountName=${sam})`);
+      return r.ok ? r.value[0] : undefined;
+    };
+    const host = (name: string) => system.get(hostId(name));
+    const sql = (name: string) => system.get(sqlId(name));
+    return {
+      ad: {
+        prepState: (): PrepState => {
+          const rtc = rtcCandidates.find(exists);
+          const schema = exists(`CN=ms-RTC-SIP-PrimaryUserAddress,CN=Schema,CN=Configuration,${domain}`) ? 'Ready' : 'Not Ready';
+          const forest = rtc && exists(`CN=Global Settings,${rtc}`) ? 'Ready' : 'Not Ready';
+          const groups = search(domain, 'sub', '(cn=RTCHSUniversalServices)');
+          const domainReady = forest === 'Ready' && groups.ok && groups.value.length > 0 ? 'Ready' : 'Not Ready';
+          return { schema, forest, domain: domainReady };
+        },
+        rtcServiceDn,
+        domainDn: () => domain,
+        converged: () => true,
+        add: (dn, attributes) => ad({ type: 'ad.add', dn, attributes }),
+        modify: (dn, changes) => ad({ type: 'ad.modify', dn, changes }),
+        search,
+        findUser,
+        createUser: (u) => ad({ type: 'ad.createUser', sam: u.sam, givenName: u.givenName, sn: u.sn, displayName: u.displayName, password: u.password, passwordNeverExpires: u.passwordNeverExpires } as AdRequest),
+        setPassword: (sam, password) => ad({ type: 'ad.setPassword', sam, password }),
+      },
+      host: {
+        exists: (name) => !!host(name),
+        features: (name) => hostFeatures(host(name)),
+        services: (name) => hostServices(host(name)),
+        certificates: (name) => hostCertificates(host(name)),
+        firewallEnabled: (name) => hostFirewallEnabled(host(name)),
+        installService: (name, service, password) => hostInstallService(host(name), password === undefined ? { service } : { service, password }),
+        startService: (name, svc) => hostStartService(host(name), { name: svc }),
+        stopService: (name, svc) => hostStopService(host(name), { name: svc }),
+        importCertificate: (name, c) => hostImportCertificate(host(name), c),
+        addFirewallRules: (name, rules) => hostAddFirewallRules(host(name), { rules }),
+      },
+      sql: {
+        exists: (name) => !!sql(name),
+        online: (name) => !!sql(name) && sqlOnline(sql(name)),
+        createPoolDatabases: (name, pool) => sqlCreatePoolDatabases(sql(name), { pool }),
+        write: (name, database, table, key, row) => sqlWrite(sql(name), { database, table, key, row }),
+        read: (name, database, table, key) => {
+          const r = sqlRead(sql(name), key === undefined ? { database, table } : { database, table, key });
+          return r.ok ? ok(r.value.map((x) => ({ key: x.key, row: x.row as Record<string, unknown> }))) : r;
+        },
+        delete: (name, database, table, key) => sqlDelete(sql(name), { database, table, key }),
+      },
+      dns: {
+        resolveA: (name) => {
+          const ref = system.get('dns');
+          if (!ref) return [];
+          const r = dnsQuery(ref, { name, type: 'A' });
+          return r.ok && r.value.rcode === 'NOERROR' ? r.value.answers.filter((a) => a.type === 'A').map((a) => String(a.data)) : [];
+        },
+      },
+      ca: {
+        info: () => {
+          const ref = system.get('ca');
+          if (!ref) return undefined;
+          const i = caInfo(ref);
+          return { name: i.name, hostFqdn: i.hostFqdn, configString: i.configString, online: i.online };
+        },
+        buildCsr: (subject, sans, exportable) => {
+          const key = takeKey(ids);
+          const csr = buildCsr({ key, subject, sans, exportable });
+          return { csrPem: csr.csrPem, keyId: csr.keyId };
+        },
+        submit: (csrPem, requester) => {
+          const r = caSubmitRequest(system.get('ca'), { csrPem, template: 'WebServer', requester });
+          return r.ok ? ok(r.value) : fail({ kind: r.failure.kind, message: r.failure.message });
+        },
+        retrieve: (requestId) => {
+          const r = caRetrieve(system.get('ca'), { requestId: Number(requestId) });
+          if (!r.ok) return fail({ kind: r.failure.kind, message: r.failure.message });
+          if (r.value.status === 'revoked') return fail({ kind: 'ca.badRequestStatus', message: `Request ${r.value.requestId} was issued and then revoked.` });
+          return ok(r.value);
+        },
+        describe: (pem) => {
+          const d = describeCertificate(pem);
+          return { subjectCN: d.subject.CN ?? '', sans: d.sans, thumbprint: '' };
+        },
+      },
+      iis: {
+        exists: (name) => !!system.get(`iis:${name}`),
+        installOcsWebComponents: (name, args) => iisInstallOcsWebComponents(system.get(`iis:${name}`), args),
+      },
+    };
+  };
+}

@@ -1,0 +1,229 @@
+/**
+ * The operator vocabulary for OCS: the Deployment Wizard steps, the Certificate Wizard, ADUC's OCS pages,
+ * and the checks an operator (or LCSCmd / the Validation Wizard) would make.
+ */
+import { z } from 'zod';
+import { defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
+import type { Lab } from '../../sim/lab.js';
+import { hostId } from '../host/host.events.js';
+import { hostServices, hostStartService } from '../host/host.client.js';
+import { dnsQuery } from '../dns/dns.client.js';
+import { sqlOnline } from '../sql/sql.client.js';
+import { sqlId } from '../sql/sql.events.js';
+import type { Result } from '../../sim/result.js';
+import * as c from './ocs.client.js';
+import { OCS_SERVICES, SERVER_PHASES } from './ocs.store.js';
+
+const WIZARD_LIMIT_MS = 3_600_000;
+const ocs = (lab: Lab) => lab.actor('ocs');
+
+/** Runs a wizard command and lets its simulated time pass until its Finish page. */
+function wizard<T>(lab: Lab, run: () => Result<T>): Result<T> {
+  const r = run();
+  lab.waitFor(() => c.ocsWizardIdle(ocs(lab)), WIZARD_LIMIT_MS);
+  return r;
+}
+const outcome = <T>(r: Result<T>, details: (v: T) => string[]): StepOutcome => (r.ok ? passed(details(r.value)) : failed(r.failure.message));
+const perUser = (r: Result<{ users: { ok: boolean; message: string }[] }>): StepOutcome => {
+  if (!r.ok) return failed(r.failure.message);
+  const bad = r.value.users.filter((u) => !u.ok);
+  const lines = r.value.users.map((u) => `${u.ok ? 'Success' : 'Failure'}: ${u.message}`);
+  return bad.length ? failed(bad.map((u) => u.message).join('; '), lines) : passed(lines);
+};
+
+const passwords = z.strictObject({ RTCService: z.string().min(1), RTCComponentService: z.string().min(1), RTCGuestAccessUser: z.string().min(1) });
+
+export const ocsSteps: StepDefinition[] = [
+  defineStep({
+    name: 'ocs.createPool', kind: 'action', summary: 'Create Enterprise Pool (LCSCmd /Forest /Action:CreatePool)',
+    params: z.strictObject({ pool: z.string(), backEnd: z.string().optional() }), refs: { pool: 'pool' },
+    title: (p) => `Create Enterprise pool ${p.pool}`,
+    emulated: ({ lab }, p) => outcome(wizard(lab, () => c.ocsCreatePool(ocs(lab), p)), (v) => [`Created ${v.fqdn}`, ...v.warnings.map((w) => `Warning: ${w}`)]),
+  }),
+  defineStep({
+    name: 'ocs.configurePool', kind: 'action', summary: 'Configure Pool: SIP domains, automatic sign-in, web farm FQDNs',
+    params: z.strictObject({ pool: z.string(), sipDomains: z.array(z.string()).optional(), defaultSipDomain: z.string().optional(), automaticSignIn: z.boolean().optional(), internalWebFarmFqdn: z.string().optional(), externalWebFarmFqdn: z.string().optional() }),
+    refs: { pool: 'pool' }, title: (p) => `Configure pool ${p.pool}`,
+    emulated: ({ lab }, p) => outcome(wizard(lab, () => c.ocsConfigurePool(ocs(lab), p)), (v) => [`SIP domains: ${v.sipDomains.join(', ')}`, `Automatic sign-in: ${v.automaticSignIn}`]),
+  }),
+  defineStep({
+    name: 'ocs.addServerToPool', kind: 'action', summary: 'Add Server to Pool: install the consolidated roles and activate (seed Step 1)',
+    params: z.strictObject({ server: z.string(), pool: z.string(), installPath: z.string().optional(), passwords }), refs: { server: 'frontEnd', pool: 'pool' },
+    title: (p) => `Add ${p.server} to pool ${p.pool}`,
+    emulated: ({ lab }, p) => outcome(wizard(lab, () => c.ocsAddServerToPool(ocs(lab), p)), (v) => [...v.setupLog, ...v.warnings.map((w) => `Warning: ${w}`)]),
+  }),
+  defineStep({
+    name: 'ocs.requestCertificate', kind: 'action', summary: 'Certificate Wizard: request (online/offline) and assign the pool certificate (seed Step 2)',
+    params: z.strictObject({
+      server: z.string(), mode: z.enum(['online', 'offline']).default('online'), certificateName: z.string().optional(), subjectName: z.string().optional(), sans: z.array(z.string()).optional(),
+      organization: z.string(), organizationalUnit: z.string(), country: z.string(), state: z.string(), city: z.string(), ca: z.string().optional(), exportable: z.boolean().optional(), assign: z.boolean().optional(),
+    }),
+    refs: { server: 'frontEnd' }, title: (p) => `Request and assign a certificate on ${p.server}`,
+    emulated: ({ lab }, p) => {
+      const r = wizard(lab, () => c.ocsRequestCertificate(ocs(lab), p));
+      if (!r.ok) return failed(r.failure.message);
+      const lines = [`Certificate name: ${r.value.friendlyName}`, `Subject: CN=${r.value.subjectName}`, `SAN: ${r.value.sans.join(', ') || '(none)'}`, `Status: ${r.value.status}`];
+      return r.value.status === 'pending' ? failed(`The certificate request is pending at ${r.value.ca ?? 'the CA'}; no certificate was assigned.`, lines) : passed(lines);
+    },
+  }),
+  defineStep({
+    name: 'ocs.completePendingCertificate', kind: 'action', summary: 'Certificate Wizard: process the pending request and assign the certificate',
+    params: z.strictObject({ server: z.string(), assign: z.boolean().optional() }), refs: { server: 'frontEnd' },
+    title: (p) => `Process the pending certificate request on ${p.server}`,
+    emulated: ({ lab }, p) => {
+      const r = wizard(lab, () => c.ocsCompletePendingCertificate(ocs(lab), p));
+      if (!r.ok) return failed(r.failure.message);
+      return r.value.status === 'pending' ? failed('The certificate request is still pending.') : passed([`Status: ${r.value.status}`, `Thumbprint: ${r.value.thumbprint ?? ''}`]);
+    },
+  }),
+  defineStep({
+    name: 'ocs.startServices', kind: 'action', summary: 'Start Services: start every OCS service in snap-in order (seed Step 5)',
+    params: z.strictObject({ server: z.string() }), refs: { server: 'frontEnd' }, title: (p) => `Start the OCS services on ${p.server}`,
+    emulated: ({ lab }, p) => {
+      const host = lab.actor(hostId(p.server));
+      const ours = () => hostServices(host).filter((s) => OCS_SERVICES.some((d) => d.name === s.name));
+      if (ours().length === 0) return failed(`Office Communications Server is not installed on ${p.server}.`);
+      const problems: string[] = [];
+      for (const def of OCS_SERVICES) {
+        const s = ours().find((x) => x.name === def.name);
+        if (!s || s.startupType === 'Disabled' || s.state === 'Running') continue;
+        const r = hostStartService(host, { name: def.name });
+        if (!r.ok) problems.push(r.failure.message);
+      }
+      lab.waitFor(() => ours().every((s) => s.state !== 'Start Pending'), 10 * 60_000);
+      const lines = ours().map((s) => `${s.displayName} (${s.name}): ${s.state}${s.startupType === 'Disabled' ? ' (Disabled)' : ''}`);
+      for (const s of ours()) if (s.startupType !== 'Disabled' && s.state !== 'Running') problems.push(`The ${s.displayName} service failed to start (state ${s.state}); see the System and Office Communications Server event logs.`);
+      return problems.length ? failed(problems.join(' '), lines) : passed(lines);
+    },
+  }),
+  defineStep({
+    name: 'ocs.verifyReplication', kind: 'action', summary: 'Verify Replication: wait for the User Replicator (event 30024) and show CheckPoolState',
+    params: z.strictObject({ pool: z.string(), server: z.string().optional(), limit: z.number().optional() }), refs: { pool: 'pool' },
+    title: (p) => `Verify replication for pool ${p.pool}`,
+    emulated: ({ lab }, p) => {
+      const pool = c.ocsPool(ocs(lab), p.pool);
+      if (!pool) return failed(`LCSCmd /Forest /Action:CheckPoolState /PoolName:${p.pool}: the pool was not found.`);
+      const owner = () => c.ocsStore(ocs(lab)).servers.find((s) => s.pool === pool.name && s.activated && (!p.server || s.host === p.server.toLowerCase()));
+      const done = () => !!owner()?.replicatedDomains.length;
+      lab.waitFor(done, p.limit ?? 5 * 60_000);
+      const lines = [`Pool ${pool.name} (${pool.fqdn}), back end ${pool.backEndFqdn}`, ...pool.frontEnds.map((f) => `  EE server ${f}: ${c.ocsServerPhase(ocs(lab), f)}`)];
+      const o = owner();
+      if (!o || !done()) return failed(`No event 30024 from the User Replicator${o ? ` on ${o.host}` : ''}: the Front-End service must be running and AD converged.`, lines);
+      return passed([...lines, `Event 30024 on ${o.host}: initial synchronization of ${o.replicatedDomains.join(', ')} complete`]);
+    },
+  }),
+  defineStep({
+    name: 'ocs.validate', kind: 'action', summary: 'Validate Server and Pool Functionality (local checks; SIP logon/IM comes later)',
+    params: z.strictObject({ server: z.string(), pool: z.string(), users: z.array(z.string()).optional() }), refs: { server: 'frontEnd', pool: 'pool', users: 'user' },
+    title: (p) => `Validate ${p.server} and pool ${p.pool}`,
+    emulated: ({ lab }, p) => {
+      const ref = ocs(lab);
+      const server = c.ocsServer(ref, p.server);
+      const pool = c.ocsPool(ref, p.pool);
+      const lines: string[] = [];
+      const check = (name: string, good: boolean, why = '') => lines.push(`${name}: ${good ? 'Success' : `Failure${why ? ` (${why})` : ''}`}`);
+      check('Server activated in pool', !!server?.activated && server.pool === pool?.name);
+      const svc = lab.get(hostId(p.server)) ? hostServices(lab.get(hostId(p.server))).filter((s) => OCS_SERVICES.some((d) => d.name === s.name) && s.startupType !== 'Disabled') : [];
+      const down = svc.filter((s) => s.state !== 'Running').map((s) => s.name);
+      check('Services running', svc.length > 0 && down.length === 0, down.join(', '));
+      const cert = server?.certificate;
+      check('Certificate assigned for the pool FQDN', !!cert && !!pool && (cert.subjectCN === pool.fqdn || cert.sans.includes(pool.fqdn)), cert ? `CN=${cert.subjectCN}` : 'no certificate');
+      check('Back-end database reachable', !!pool && sqlOnline(lab.get(sqlId(pool.backEnd))));
+      const dnsRef = lab.get('dns');
+      const a = pool && dnsRef ? dnsQuery(dnsRef, { name: pool.fqdn, type: 'A' }) : undefined;
+      check(`DNS A record for ${pool?.fqdn ?? p.pool}`, !!a && a.ok && a.value.answers.length > 0);
+      const homed = c.ocsStore(ref).users;
+      for (const u of p.users ?? []) {
+        const h = homed.find((x) => x.sam.toLowerCase() === u.toLowerCase());
+        check(`User ${u} enabled and homed on ${p.pool}`, !!h && h.pool === pool?.name, h ? `homed on ${h.pool}` : 'not seen by the User Replicator');
+      }
+      lines.push('SIP logon and IM between the test users: not run by this lab yet');
+      const bad = lines.filter((l) => l.includes(': Failure'));
+      return bad.length ? failed(bad.join('; '), lines) : passed(lines);
+    },
+  }),
+  defineStep({
+    name: 'ocs.enableUsers', kind: 'action', summary: 'ADUC: Enable users for Communications Server',
+    params: z.strictObject({ users: z.array(z.string()).min(1), pool: z.string(), signInName: z.enum(['email', 'upn', 'firstLast', 'sam']), sipDomain: z.string().optional() }),
+    refs: { users: 'user', pool: 'pool', sipDomain: 'sipDomain' }, title: (p) => `Enable ${p.users.join(', ')} for Communications Server on ${p.pool}`,
+    emulated: ({ lab }, p) => perUser(wizard(lab, () => c.ocsEnableUsers(ocs(lab), p))),
+  }),
+  defineStep({
+    name: 'ocs.moveUsers', kind: 'action', summary: 'Move users to another pool (force when the source pool is lost)',
+    params: z.strictObject({ users: z.array(z.string()).min(1), toPool: z.string(), force: z.boolean().optional() }), refs: { users: 'user', toPool: 'pool' },
+    title: (p) => `Move ${p.users.join(', ')} to ${p.toPool}${p.force ? ' (forced)' : ''}`,
+    emulated: ({ lab }, p) => perUser(wizard(lab, () => c.ocsMoveUsers(ocs(lab), p))),
+  }),
+  defineStep({
+    name: 'ocs.applyUpdate', kind: 'action', summary: 'Install an OCS 2007 R2 update (KB967831 April 2009, KB972041 June 2009)',
+    params: z.strictObject({ server: z.string(), update: z.enum(['KB967831', 'KB972041']) }), refs: { server: 'frontEnd' },
+    title: (p) => `Install ${p.update} on ${p.server}`,
+    emulated: ({ lab }, p) => outcome(wizard(lab, () => c.ocsApplyUpdate(ocs(lab), p)), (v) => [`Installed ${v.update} on ${v.server}`]),
+  }),
+  // ---------------------------------------------------------------------------------------------- checks
+  defineStep({
+    name: 'ocs.serverState', kind: 'check', summary: `A server's deployment phase (${SERVER_PHASES.join(', ')})`,
+    params: z.strictObject({ server: z.string(), state: z.enum(SERVER_PHASES) }), refs: { server: 'frontEnd' },
+    title: (p) => `${p.server} is ${p.state}`,
+    emulated: ({ lab }, p) => {
+      const found = c.ocsServerPhase(ocs(lab), p.server);
+      return found === p.state ? passed([`${p.server}: ${found}`]) : failed(`expected ${p.state}, found ${found}`);
+    },
+  }),
+  defineStep({
+    name: 'ocs.poolState', kind: 'check', summary: 'CheckPoolState: the pool exists, with its front ends',
+    params: z.strictObject({ pool: z.string(), exists: z.boolean().default(true), servers: z.array(z.string()).optional() }), refs: { pool: 'pool' },
+    title: (p) => `Pool ${p.pool} ${p.exists ? 'exists' : 'does not exist'}`,
+    emulated: ({ lab }, p) => {
+      const pool = c.ocsPool(ocs(lab), p.pool);
+      if (!!pool !== p.exists) return failed(`expected the pool to ${p.exists ? 'exist' : 'be absent'}, found it ${pool ? 'present' : 'absent'}`);
+      if (!pool) return passed([`${p.pool}: absent`]);
+      const fes = pool.frontEnds.map((f) => f.split('.')[0] ?? f);
+      const missing = (p.servers ?? []).filter((s) => !fes.includes(s.toLowerCase()));
+      return missing.length ? failed(`expected front ends ${p.servers?.join(', ')}, found ${fes.join(', ') || 'none'}`) : passed([`${pool.fqdn}: front ends ${fes.join(', ') || 'none'}`]);
+    },
+  }),
+  defineStep({
+    name: 'ocs.userEnabled', kind: 'check', summary: 'A user is (or is not) enabled for Communications Server, with address and home pool',
+    params: z.strictObject({ user: z.string(), sipAddress: z.string().optional(), enabled: z.boolean().default(true), homePool: z.string().optional() }), refs: { user: 'user' },
+    title: (p) => `${p.user} is ${p.enabled ? '' : 'not '}enabled for Communications Server`,
+    emulated: ({ lab }, p) => {
+      const entries = c.ocsStore(ocs(lab)).users;
+      const u = entries.find((x) => x.sam.toLowerCase() === p.user.toLowerCase());
+      if (!u) return p.enabled ? failed(`expected ${p.user} enabled, found no replicated SIP-enabled user (has the User Replicator run?)`) : passed([`${p.user}: not enabled`]);
+      if (!p.enabled) return failed(`expected ${p.user} not enabled, found ${u.sipAddress}`);
+      const want = p.sipAddress ? (p.sipAddress.startsWith('sip:') ? p.sipAddress : `sip:${p.sipAddress}`).toLowerCase() : undefined;
+      if (want && u.sipAddress.toLowerCase() !== want) return failed(`expected ${want}, found ${u.sipAddress}`);
+      if (p.homePool && u.pool.toLowerCase() !== p.homePool.toLowerCase()) return failed(`expected home pool ${p.homePool}, found ${u.pool}`);
+      return passed([`${p.user}: ${u.sipAddress} on ${u.pool}`]);
+    },
+  }),
+  defineStep({
+    name: 'ocs.certificateAssigned', kind: 'check', summary: 'The server has a certificate assigned, with subject and SAN',
+    params: z.strictObject({ server: z.string(), subject: z.string().optional(), sanContains: z.array(z.string()).optional() }), refs: { server: 'frontEnd' },
+    title: (p) => `${p.server} has its certificate assigned`,
+    emulated: ({ lab }, p) => {
+      const cert = c.ocsServer(ocs(lab), p.server)?.certificate;
+      if (!cert) return failed('expected a certificate assigned, found none');
+      if (p.subject && cert.subjectCN.toLowerCase() !== p.subject.toLowerCase()) return failed(`expected subject CN=${p.subject}, found CN=${cert.subjectCN}`);
+      const missing = (p.sanContains ?? []).filter((s) => !cert.sans.includes(s.toLowerCase()));
+      if (missing.length) return failed(`expected SAN to contain ${missing.join(', ')}, found ${cert.sans.join(', ') || 'no SAN'}`);
+      return passed([`CN=${cert.subjectCN}`, `SAN: ${cert.sans.join(', ')}`, `Thumbprint: ${cert.thumbprint}`]);
+    },
+  }),
+  defineStep({
+    name: 'ocs.servicesRunning', kind: 'check', summary: 'OCS services are Running (default: all except Disabled)',
+    params: z.strictObject({ server: z.string(), services: z.array(z.string()).optional() }), refs: { server: 'frontEnd' },
+    title: (p) => `OCS services running on ${p.server}`,
+    emulated: ({ lab }, p) => {
+      const all = hostServices(lab.actor(hostId(p.server))).filter((s) => OCS_SERVICES.some((d) => d.name === s.name));
+      const wanted = p.services ? all.filter((s) => p.services?.some((n) => n.toLowerCase() === s.name.toLowerCase())) : all.filter((s) => s.startupType !== 'Disabled');
+      if (wanted.length === 0) return failed(`expected OCS services on ${p.server}, found none installed`);
+      const down = wanted.filter((s) => s.state !== 'Running');
+      const lines = wanted.map((s) => `${s.name}: ${s.state}`);
+      return down.length ? failed(`expected Running, found ${down.map((s) => `${s.name} ${s.state}`).join(', ')}`, lines) : passed(lines);
+    },
+  }),
+];
+
+
