@@ -1,0 +1,329 @@
+/**
+ * The `ocslab` commands: run, list, steps. Exit codes follow the command-line contract: 0 all
+ * expectations held, 1 a step or expectation failed, 2 bad input or usage, 3 internal error. Nothing here
+ * reads the environment (see config.ts) or prints a stack trace unless debugging.
+ */
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Command, CommanderError, Option } from 'commander';
+import { z } from 'zod';
+import { withCoreSteps } from '../sim/core.steps.js';
+import { createConsoleReporter, jsonReport, junitXml, stableJson, traceReport } from '../sim/report/index.js';
+import { runScenario, type Registry, type RunReport } from '../sim/runner.js';
+import {
+  buildCatalog,
+  closest,
+  compileScenario,
+  discoverScenarioFiles,
+  formatScenarioError,
+  loadScenarioFile,
+  sortErrors,
+  type Scenario,
+  type ScenarioDocument,
+  type ScenarioError,
+} from '../sim/scenario.js';
+import type { StepDefinition } from '../sim/steps.js';
+import type { CliConfig } from './config.js';
+
+export const DEFAULT_SCENARIO = 'seed-part3';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, internal: 3 } as const;
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+export interface CliDeps {
+  config: CliConfig;
+  io: CliIo;
+  /** The emulators and their steps; loaded only by commands that need them. */
+  loadRegistry: () => Promise<Registry>;
+}
+
+/** Bad input or usage found by a command: printed as is, exit code 2. */
+class UsageError extends Error {
+  constructor(readonly lines: string[]) {
+    super(lines.join('\n'));
+  }
+}
+
+interface RunFlags {
+  seed?: string;
+  trace?: string;
+  json?: boolean;
+  junit?: string;
+  quiet?: boolean;
+  debug?: boolean;
+}
+
+export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
+  const { io, config } = deps;
+  let exitCode: number = EXIT.ok;
+  let debug = config.debug;
+
+  const program = new Command('ocslab')
+    .description('Rehearse an Office Communications Server 2007 R2 Enterprise Edition deployment on an emulated lab.')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(ocslab --help lists the commands)')
+    .helpCommand(false);
+
+  const debugOption = () => new Option('--debug', 'show stack traces of internal errors (also OCSLAB_DEBUG=1)');
+
+  program
+    .command('run')
+    .description(`rehearse scenarios on the embedded lab (default: ${DEFAULT_SCENARIO})`)
+    .argument('[scenario...]', 'scenario files or ids')
+    .option('--seed <n>', 'seed for every generated id (overrides the scenario)')
+    .option('--trace <file>', 'write the trace (one JSON line per journal entry)')
+    .option('--json', 'print the report as JSON on stdout, nothing else')
+    .option('--junit <file>', 'write a JUnit XML report')
+    .option('--quiet', 'show only failures and the summary')
+    .addOption(debugOption())
+    .action(async (scenarios: string[], flags: RunFlags) => {
+      debug ||= flags.debug === true;
+      exitCode = await runCommand(scenarios, flags, deps);
+    });
+
+  program
+    .command('list')
+    .description('list the scenarios found, with id, title and tags')
+    .option('--json', 'print JSON')
+    .addOption(debugOption())
+    .action((flags: { json?: boolean; debug?: boolean }) => {
+      debug ||= flags.debug === true;
+      exitCode = listCommand(flags, deps);
+    });
+
+  program
+    .command('steps')
+    .description('list the step vocabulary: actions and checks with their parameters')
+    .option('--json', 'print JSON')
+    .addOption(debugOption())
+    .action(async (flags: { json?: boolean; debug?: boolean }) => {
+      debug ||= flags.debug === true;
+      exitCode = stepsCommand(flags, deps, await deps.loadRegistry());
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (e instanceof UsageError) {
+      io.stderr(`${e.lines.join('\n')}\n`);
+      return EXIT.usage;
+    }
+    const err = e instanceof Error ? e : new Error(String(e));
+    io.stderr(`ocslab: internal error: ${err.message}\n`);
+    if (debug && err.stack) io.stderr(`${err.stack}\n`);
+    else io.stderr('(run with --debug or OCSLAB_DEBUG=1 for the stack trace)\n');
+    return EXIT.internal;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+/** How a file is named in messages: relative to the working directory when it is below it. */
+function displayPath(config: CliConfig, path: string): string {
+  const rel = relative(config.cwd, path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+interface Loaded {
+  documents: Map<string, ScenarioDocument>;
+}
+
+function loadDiscovered(config: CliConfig): Loaded {
+  const documents = new Map<string, ScenarioDocument>();
+  for (const file of discoverScenarioFiles(config.scenariosDir)) documents.set(file, loadScenarioFile(file, displayPath(config, file)));
+  return { documents };
+}
+
+function looksLikePath(arg: string): boolean {
+  return /\.ya?ml$/i.test(arg) || arg.includes('/') || arg.includes('\\');
+}
+
+function printErrors(io: CliIo, errors: readonly ScenarioError[]): void {
+  for (const e of sortErrors(errors)) io.stderr(`${formatScenarioError(e)}\n`);
+}
+
+async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promise<number> {
+  const { config, io } = deps;
+  if (flags.seed !== undefined && !flags.seed.trim()) throw new UsageError(['ocslab run: --seed needs a value']);
+  const loaded = loadDiscovered(config);
+  const requested: ScenarioDocument[] = [];
+  const explicit: ScenarioDocument[] = [];
+  for (const arg of args) {
+    if (!looksLikePath(arg)) continue;
+    const abs = resolve(config.cwd, arg);
+    if (!existsSync(abs) || !statSync(abs).isFile()) throw new UsageError([`ocslab run: no such scenario file: ${arg}`]);
+    const doc = loaded.documents.get(abs) ?? loadScenarioFile(abs, displayPath(config, abs));
+    loaded.documents.set(abs, doc);
+    explicit.push(doc);
+  }
+  const catalog = buildCatalog([...explicit, ...loaded.documents.values()]);
+  const names = args.length ? args : [DEFAULT_SCENARIO];
+  let e = 0;
+  for (const arg of names) {
+    if (looksLikePath(arg)) {
+      const doc = explicit[e++];
+      if (doc) requested.push(doc);
+      continue;
+    }
+    const doc = catalog.byId.get(arg);
+    if (!doc) {
+      const ids = [...catalog.byId.keys()].sort();
+      const near = closest(arg, ids);
+      throw new UsageError([
+        `ocslab run: no scenario with id "${arg}" in ${displayPath(config, config.scenariosDir)}${near.length ? `; did you mean ${near.map((n) => `"${n}"`).join(' or ')}?` : ''}`,
+        ids.length ? `  scenarios: ${ids.join(', ')}` : '  no scenarios found (OCSLAB_SCENARIOS_DIR sets where to look)',
+      ]);
+    }
+    requested.push(doc);
+  }
+
+  // A file that is not even YAML has nothing more to check.
+  const syntax = requested.filter((d) => d.doc.errors.length || !d.header);
+  if (syntax.length) {
+    printErrors(io, syntax.flatMap((d) => d.errors));
+    return EXIT.usage;
+  }
+
+  let registry: Registry;
+  try {
+    registry = await deps.loadRegistry();
+  } catch (err) {
+    // Without the vocabulary, the problems found so far are still worth reporting as bad input.
+    const early = requested.flatMap((d) => d.errors);
+    if (early.length) {
+      printErrors(io, early);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+
+  const vocabulary = withCoreSteps(registry.steps);
+  const scenarios: Scenario[] = [];
+  const errors = new Map<string, ScenarioError>();
+  for (const doc of unique(requested)) {
+    const r = compileScenario(doc, catalog, vocabulary);
+    if (r.ok) scenarios.push(r.scenario);
+    else for (const err of r.errors) errors.set(formatScenarioError(err), err);
+  }
+  if (errors.size) {
+    printErrors(io, [...errors.values()]);
+    return EXIT.usage;
+  }
+
+  const progressOut = flags.json ? io.stderr : io.stdout;
+  const reporter = createConsoleReporter({ write: progressOut, color: config.color && !flags.json, quiet: flags.quiet === true });
+  const started = performance.now();
+  const reports: RunReport[] = [];
+  for (const scenario of scenarios) {
+    const options = { scenario, registry: { emulators: registry.emulators, steps: vocabulary }, onProgress: flags.json && flags.quiet ? undefined : reporter.onProgress };
+    reports.push(runScenario(flags.seed !== undefined ? { ...options, seed: flags.seed } : options));
+  }
+  if (!(flags.json && flags.quiet)) reporter.summary(reports, performance.now() - started);
+
+  if (flags.json) io.stdout(jsonReport(reports, { includeStack: config.debug || flags.debug === true }));
+  if (flags.trace) writeOutput(config, flags.trace, traceReport(reports));
+  if (flags.junit) writeOutput(config, flags.junit, junitXml(reports));
+
+  const debugging = config.debug || flags.debug === true;
+  for (const r of reports) {
+    if (r.error && debugging && r.error.stack && !flags.json) io.stderr(`${r.error.stack}\n`);
+  }
+  if (reports.some((r) => r.status === 'error')) return EXIT.internal;
+  if (reports.some((r) => r.status === 'failed')) return EXIT.failed;
+  return EXIT.ok;
+}
+
+function unique<T>(items: readonly T[]): T[] {
+  return [...new Set(items)];
+}
+
+function writeOutput(config: CliConfig, file: string, text: string): void {
+  const abs = resolve(config.cwd, file);
+  mkdirSync(dirname(abs), { recursive: true });
+  writeFileSync(abs, text);
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+function listCommand(flags: { json?: boolean }, deps: CliDeps): number {
+  const { config, io } = deps;
+  const docs = [...loadDiscovered(config).documents.values()];
+  const catalog = buildCatalog(docs);
+  const listed = [...catalog.byId.values()].flatMap((d) => (d.header ? [{ id: d.header.id, title: d.header.title, tags: d.header.tags, from: d.header.from ?? null, file: d.file }] : []));
+  listed.sort((a, b) => (a.id < b.id ? -1 : 1));
+  if (flags.json) io.stdout(`${stableJson(listed)}\n`);
+  else {
+    const width = Math.max(0, ...listed.map((s) => s.id.length));
+    for (const s of listed) io.stdout(`${s.id.padEnd(width)}  ${s.title}${s.tags.length ? `  [${s.tags.join(', ')}]` : ''}\n`);
+    if (!listed.length) io.stdout(`no scenarios in ${displayPath(config, config.scenariosDir)}\n`);
+  }
+  const problems = [...docs.flatMap((d) => d.errors), ...catalog.errors];
+  printErrors(io, problems);
+  return problems.length ? EXIT.usage : EXIT.ok;
+}
+
+interface ParamInfo {
+  name: string;
+  type: string;
+  required: boolean;
+  default?: unknown;
+  ref?: string;
+}
+
+function describeParams(def: StepDefinition): { schema: unknown; params: ParamInfo[] } {
+  let schema: { properties?: Record<string, Record<string, unknown>>; required?: string[] } = {};
+  try {
+    schema = z.toJSONSchema(def.params, { io: 'input', unrepresentable: 'any' }) as typeof schema;
+  } catch {
+    schema = {};
+  }
+  const required = new Set(schema.required ?? []);
+  const params = Object.entries(schema.properties ?? {}).map(([name, p]) => {
+    const info: ParamInfo = { name, type: typeText(p), required: required.has(name) };
+    if ('default' in p) info.default = p.default;
+    const ref = def.refs?.[name];
+    if (ref) info.ref = ref;
+    return info;
+  });
+  return { schema, params };
+}
+
+function typeText(p: Record<string, unknown>): string {
+  if (Array.isArray(p.enum)) return p.enum.map((v) => JSON.stringify(v)).join(' | ');
+  if (Array.isArray(p.anyOf)) return p.anyOf.map((x) => typeText(x as Record<string, unknown>)).join(' | ');
+  if (p.type === 'array' && p.items && typeof p.items === 'object') return `${typeText(p.items as Record<string, unknown>)}[]`;
+  if (Array.isArray(p.type)) return p.type.join(' | ');
+  return typeof p.type === 'string' ? p.type : 'any';
+}
+
+function stepsCommand(flags: { json?: boolean }, deps: CliDeps, registry: Registry): number {
+  const { io } = deps;
+  const steps = withCoreSteps(registry.steps);
+  if (flags.json) {
+    io.stdout(`${stableJson(steps.map((s) => ({ name: s.name, kind: s.kind, summary: s.summary, refs: s.refs ?? {}, params: describeParams(s).schema })))}\n`);
+    return EXIT.ok;
+  }
+  let component = '';
+  for (const s of steps) {
+    const c = s.name.split('.')[0] ?? '';
+    if (c !== component) {
+      if (component) io.stdout('\n');
+      io.stdout(`${c}\n`);
+      component = c;
+    }
+    io.stdout(`  ${s.kind === 'check' ? 'check ' : 'action'}  ${s.name}  ${s.summary}\n`);
+    for (const p of describeParams(s).params) {
+      const extra = [p.required ? 'required' : 'optional', p.default !== undefined ? `default ${JSON.stringify(p.default)}` : '', p.ref ? `a ${p.ref} of the topology` : ''].filter(Boolean).join(', ');
+      io.stdout(`            ${p.name}: ${p.type}  (${extra})\n`);
+    }
+  }
+  return EXIT.ok;
+}

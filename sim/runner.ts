@@ -1,0 +1,280 @@
+/**
+ * Runs a compiled scenario on a fresh lab through a target: the `from` chain first (phase "setup"), then
+ * the scenario's steps, then its expectations. Every step's outcome, simulated time, what it changed and
+ * which event log entries it caused go into the report; step boundaries go into the journal, so the
+ * trace shows them.
+ *
+ * A failed action stops the rehearsal (what follows assumed it worked): the rest is skipped. A failed
+ * check does not. A step that throws is a bug in the lab, not a failure of the deployment: the run ends
+ * with status "error".
+ */
+import type { EmulatorDefinition } from './emulator.js';
+import type { EventLevel, EventLogWrite, JournalEntry, JsonValue, WindowsEventRecord } from './journal.js';
+import { traceText } from './journal.js';
+import { Lab } from './lab.js';
+import type { Scenario, ScenarioStep, SourcePosition } from './scenario.js';
+import type { StepDefinition, StepOutcome } from './steps.js';
+import { EmulatedTarget, type Target } from './target.js';
+
+export const DEFAULT_SEED = 'ocslab';
+
+export interface Registry {
+  emulators: readonly EmulatorDefinition[];
+  steps: readonly StepDefinition[];
+}
+
+export type StepPhase = 'setup' | 'steps' | 'expect';
+export type StepStatus = 'passed' | 'failed' | 'skipped';
+export type RunStatus = 'passed' | 'failed' | 'error';
+
+export interface StepEventLogEntry {
+  host: string;
+  log: string;
+  level: EventLevel;
+  eventId: number;
+  source: string;
+  message: string;
+  recordId: number;
+  timeCreated: string;
+}
+
+export interface StepResult {
+  phase: StepPhase;
+  /** The scenario the step belongs to (a base scenario's id in setup). */
+  scenario: string;
+  index: number;
+  name: string;
+  kind: 'action' | 'check';
+  title: string;
+  status: StepStatus;
+  reason?: string;
+  details: string[];
+  expectFailure?: string;
+  /** Simulated milliseconds since the lab started, when the step began. */
+  startMs: number;
+  durationMs: number;
+  /** The summaries of what components emitted during the step: what it changed. */
+  changes: string[];
+  /** Event log entries written during the step. */
+  events: StepEventLogEntry[];
+  position: SourcePosition;
+}
+
+export interface RunTotals {
+  steps: number;
+  passed: number;
+  failed: number;
+  skipped: number;
+  setupSteps: number;
+  /** Simulated milliseconds the whole run took, setup included. */
+  simulatedMs: number;
+}
+
+export interface RunReport {
+  scenario: { id: string; title: string; file: string; tags: string[]; from: string[] };
+  seed: string;
+  target: string;
+  status: RunStatus;
+  ok: boolean;
+  /** The internal error, for status "error". */
+  error?: { message: string; stack?: string };
+  totals: RunTotals;
+  setup: StepResult[];
+  steps: StepResult[];
+  /** Every host's event log at the end, by short host name. */
+  eventLogs: Record<string, StepEventLogEntry[]>;
+  /** One JSON line per journal entry. */
+  trace: string;
+}
+
+export type ProgressEvent =
+  | { type: 'run.started'; scenario: Scenario; seed: string; setupSteps: number; steps: number }
+  | { type: 'setup.finished'; results: StepResult[]; durationMs: number; from: string[] }
+  | { type: 'step.started'; phase: StepPhase; step: ScenarioStep }
+  | { type: 'step.finished'; result: StepResult }
+  | { type: 'run.finished'; report: RunReport };
+
+export interface RunOptions {
+  scenario: Scenario;
+  registry: Registry;
+  seed?: string;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+interface PhaseStep {
+  phase: StepPhase;
+  scenario: string;
+  step: ScenarioStep;
+}
+
+function eventEntry(r: WindowsEventRecord): StepEventLogEntry {
+  return { host: r.host, log: r.log, level: r.level, eventId: r.eventId, source: r.source, message: r.message, recordId: r.recordId, timeCreated: r.timeCreated };
+}
+
+/** The steps of the `from` chain, oldest base first, each with its expectations (its end state). */
+function setupSteps(scenario: Scenario): PhaseStep[] {
+  return [...scenario.from].reverse().flatMap((base) => [...base.steps, ...base.expect].map((step) => ({ phase: 'setup' as const, scenario: base.id, step })));
+}
+
+function judge(step: ScenarioStep, outcome: StepOutcome): { status: StepStatus; reason?: string } {
+  if (step.expectFailure === undefined) return outcome.ok ? { status: 'passed' } : { status: 'failed', reason: outcome.reason ?? 'failed' };
+  if (outcome.ok) return { status: 'failed', reason: `expected the step to fail with "${step.expectFailure}", but it succeeded` };
+  const reason = outcome.reason ?? '';
+  if (reason.toLowerCase().includes(step.expectFailure.toLowerCase())) return { status: 'passed', reason: `failed as expected: ${reason}` };
+  return { status: 'failed', reason: `expected a failure mentioning "${step.expectFailure}", got: ${reason}` };
+}
+
+export function runScenario(options: RunOptions): RunReport {
+  const { scenario, registry, onProgress } = options;
+  const seed = options.seed ?? scenario.seed ?? DEFAULT_SEED;
+  const setup = setupSteps(scenario);
+  const main: PhaseStep[] = [
+    ...scenario.steps.map((step) => ({ phase: 'steps' as const, scenario: scenario.id, step })),
+    ...scenario.expect.map((step) => ({ phase: 'expect' as const, scenario: scenario.id, step })),
+  ];
+  const chain = scenario.from.map((s) => s.id);
+  const results: StepResult[] = [];
+  let status: RunStatus = 'passed';
+  let error: RunReport['error'];
+  let lab: Lab | undefined;
+  let target: Target | undefined;
+
+  onProgress?.({ type: 'run.started', scenario, seed, setupSteps: setup.length, steps: main.length });
+  const all = [...setup, ...main];
+  let current: PhaseStep | undefined;
+  try {
+    lab = new Lab(scenario.topology, registry.emulators, { seed });
+    target = new EmulatedTarget(lab, scenario.topology);
+    lab.record('runner', { type: 'runner.runStarted', scenario: scenario.id, seed, target: target.name, from: chain });
+    let stoppedBy: string | undefined;
+    let setupDone = setup.length === 0;
+    for (const item of all) {
+      if (!setupDone && item.phase !== 'setup') {
+        setupDone = true;
+        onProgress?.({ type: 'setup.finished', results: [...results], durationMs: target.elapsed(), from: chain });
+      }
+      current = item;
+      const result = stoppedBy ? skipped(item, target.elapsed(), stoppedBy) : runStep(lab, target, item, onProgress);
+      current = undefined;
+      results.push(result);
+      if (item.phase !== 'setup' || result.status !== 'passed') onProgress?.({ type: 'step.finished', result });
+      if (result.status === 'failed' && !stoppedBy && (item.step.kind === 'action' || item.phase === 'setup')) stoppedBy = stepLabel(item);
+    }
+    if (!setupDone) onProgress?.({ type: 'setup.finished', results: [...results], durationMs: target.elapsed(), from: chain });
+    if (results.some((r) => r.status === 'failed')) status = 'failed';
+  } catch (e) {
+    status = 'error';
+    const err = e instanceof Error ? e : new Error(String(e));
+    error = err.stack ? { message: err.message, stack: err.stack } : { message: err.message };
+    const elapsed = target?.elapsed() ?? 0;
+    const thrownAt = current;
+    if (thrownAt) {
+      const failedStep: StepResult = { ...baseResult(thrownAt, elapsed), status: 'failed', reason: `internal error: ${err.message}` };
+      results.push(failedStep);
+      onProgress?.({ type: 'step.finished', result: failedStep });
+    }
+    for (const item of all.slice(results.length)) results.push(thrownAt ? skipped(item, elapsed, stepLabel(thrownAt)) : { ...baseResult(item, elapsed), reason: 'skipped: the lab failed to start' });
+  }
+
+  const entries = lab?.journal.entries ?? [];
+  if (lab) lab.record('runner', { type: 'runner.runFinished', scenario: scenario.id, status });
+  const eventLogs: Record<string, StepEventLogEntry[]> = {};
+  for (const host of [...(lab?.journal.hosts() ?? [])].sort()) eventLogs[host] = (lab?.journal.eventLog(host) ?? []).map(eventEntry);
+  const mainResults = results.filter((r) => r.phase !== 'setup');
+  const report: RunReport = {
+    scenario: { id: scenario.id, title: scenario.title, file: scenario.file, tags: scenario.tags, from: chain },
+    seed,
+    target: target?.name ?? 'emulated',
+    status,
+    ok: status === 'passed',
+    ...(error ? { error } : {}),
+    totals: {
+      steps: mainResults.length,
+      passed: mainResults.filter((r) => r.status === 'passed').length,
+      failed: mainResults.filter((r) => r.status === 'failed').length,
+      skipped: mainResults.filter((r) => r.status === 'skipped').length,
+      setupSteps: results.length - mainResults.length,
+      simulatedMs: target?.elapsed() ?? 0,
+    },
+    setup: results.filter((r) => r.phase === 'setup'),
+    steps: mainResults,
+    eventLogs,
+    trace: traceText(entries),
+  };
+  try {
+    lab?.stop();
+  } catch {
+    // Stopping a lab whose machine threw can throw again; the report already says what went wrong.
+  }
+  onProgress?.({ type: 'run.finished', report });
+  return report;
+}
+
+function stepLabel(item: PhaseStep): string {
+  return item.phase === 'setup' ? `setup step ${item.step.index} of ${item.scenario}` : `step ${item.step.index}`;
+}
+
+function baseResult(item: PhaseStep, startMs: number): StepResult {
+  const { step } = item;
+  const r: StepResult = {
+    phase: item.phase,
+    scenario: item.scenario,
+    index: step.index,
+    name: step.name,
+    kind: step.kind,
+    title: step.title,
+    status: 'skipped',
+    details: [],
+    startMs,
+    durationMs: 0,
+    changes: [],
+    events: [],
+    position: step.position,
+  };
+  if (step.expectFailure !== undefined) r.expectFailure = step.expectFailure;
+  return r;
+}
+
+function skipped(item: PhaseStep, at: number, after: string): StepResult {
+  return { ...baseResult(item, at), reason: `skipped after ${after} failed` };
+}
+
+/** The records the step's `eventlog.write` events appended, in the order they were written. */
+function newEventLogEntries(lab: Lab, during: readonly JournalEntry[], before: Map<string, number>): StepEventLogEntry[] {
+  const cursor = new Map(before);
+  const out: StepEventLogEntry[] = [];
+  for (const e of during) {
+    if (e.event.type !== 'eventlog.write') continue;
+    const host = (e.event as EventLogWrite).entry.host.toLowerCase();
+    const at = cursor.get(host) ?? 0;
+    const record = lab.journal.eventLog(host)[at];
+    cursor.set(host, at + 1);
+    if (record) out.push(eventEntry(record));
+  }
+  return out;
+}
+
+function runStep(lab: Lab, target: Target, item: PhaseStep, onProgress: RunOptions['onProgress']): StepResult {
+  const { step } = item;
+  const start = target.elapsed();
+  const startSeq = lab.journal.entries.length;
+  const logLengths = new Map(lab.journal.hosts().map((h) => [h, lab.journal.eventLog(h).length]));
+  onProgress?.({ type: 'step.started', phase: item.phase, step });
+  lab.record('runner', { type: 'runner.stepStarted', phase: item.phase, scenario: item.scenario, index: step.index, step: step.name, title: step.title });
+  const outcome = target.perform({ definition: step.definition, params: step.params });
+  const during = lab.journal.since(startSeq).filter((e) => e.source !== 'runner');
+  const verdict = judge(step, outcome);
+  const result: StepResult = {
+    ...baseResult(item, start),
+    status: verdict.status,
+    details: outcome.details ?? [],
+    durationMs: target.elapsed() - start,
+    changes: during.flatMap((e) => (typeof e.event.summary === 'string' && e.event.type !== 'eventlog.write' ? [e.event.summary] : [])),
+    events: newEventLogEntries(lab, during, logLengths),
+  };
+  if (verdict.reason !== undefined) result.reason = verdict.reason;
+  const finished: Record<string, JsonValue> = { phase: item.phase, scenario: item.scenario, index: step.index, step: step.name, status: result.status, durationMs: result.durationMs };
+  if (result.reason !== undefined) finished.reason = result.reason;
+  lab.record('runner', { type: 'runner.stepFinished', ...finished });
+  return result;
+}

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { compileFixture, fixtureCatalog } from '../test/support/scenarios.js';
+import { closest, formatScenarioError, readScenarioDocument, type ScenarioError } from './scenario.js';
+
+const at = (e: ScenarioError) => `${e.file.replace('test/fixtures/scenarios/', '')}:${e.line}:${e.column}`;
+
+function errorsOf(id: string): ScenarioError[] {
+  const r = compileFixture(id);
+  if (r.ok) throw new Error(`${id} compiled without errors`);
+  return r.errors;
+}
+
+describe('reading a scenario', () => {
+  it('compiles a good scenario: titles from the steps, params with defaults, positions of every step', () => {
+    const r = compileFixture('toy-base');
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const { scenario } = r;
+    expect(scenario).toMatchObject({ id: 'toy-base', seed: '7', tags: ['toy', 'base'], from: [] });
+    expect(scenario.steps.map((s) => [s.index, s.kind, s.name, s.title])).toEqual([
+      [1, 'action', 'toy.startService', 'Start Toy on ocsfe01'],
+      [2, 'action', 'lab.wait', 'Wait 15 min'],
+    ]);
+    expect(scenario.steps[0]?.params).toEqual({ server: 'ocsfe01', timeout: 120000 });
+    expect(scenario.expect[0]).toMatchObject({ index: 3, kind: 'check', position: { line: 13, column: 5 } });
+    expect(scenario.topology.pools[0]?.fqdn).toBe('pool01.corp.example.net');
+  });
+
+  it('resolves `from` chains and keeps the title override and expectFailure', () => {
+    const chain = compileFixture('toy-chain');
+    expect(chain.ok && chain.scenario.from.map((s) => s.id)).toEqual(['toy-base']);
+    expect(chain.ok && chain.scenario.seed).toBe('7');
+    const broken = compileFixture('toy-broken');
+    expect(broken.ok && broken.scenario.steps[1]).toMatchObject({ title: 'Start the broken Toy service', expectFailure: 'cannot find the file' });
+  });
+
+  it('reports a YAML syntax error where the parser found it', () => {
+    const [e, ...rest] = errorsOf('malformed');
+    expect(rest).toEqual([]);
+    expect(at(e!)).toBe('bad/malformed.yaml:6:1');
+    expect(e!.message).toMatch(/^YAML syntax: /);
+  });
+
+  it('reports an unknown key and unknown steps with the closest names and the list of the component', () => {
+    const errors = errorsOf('unknown-step');
+    expect(errors.map((e) => `${at(e)}: ${e.message}`)).toEqual([
+      'bad/unknown-step.yaml:4:1: unknown key "stpes"; did you mean "steps"?',
+      'bad/unknown-step.yaml:6:13: unknown step "toy.startServise"; did you mean "toy.startService"?',
+      'bad/unknown-step.yaml:8:12: unknown check "toy.serviceStat"; did you mean "toy.serviceState"?',
+    ]);
+    expect(errors[1]?.hint).toBe('toy steps: toy.startService, toy.breakService, toy.serviceState, toy.explode');
+    expect(formatScenarioError(errors[1]!)).toBe(
+      'test/fixtures/scenarios/bad/unknown-step.yaml:6:13: unknown step "toy.startServise"; did you mean "toy.startService"?\n  toy steps: toy.startService, toy.breakService, toy.serviceState, toy.explode',
+    );
+  });
+
+  it('reports every parameter problem of a file, sorted, each at its node', () => {
+    expect(errorsOf('params').map((e) => `${at(e)}: ${e.message}`)).toEqual([
+      'bad/params.yaml:6:14: toy.startService parameter "timeout": expected number, found "soon"',
+      'bad/params.yaml:9:5: unknown parameter "colour" for toy.startService',
+      'bad/params.yaml:10:5: missing parameter "state" for toy.serviceState',
+      'bad/params.yaml:14:12: toy.serviceState parameter "state": expected one of Stopped, Start Pending, Running, found "Runing"; did you mean "Running"?',
+      'bad/params.yaml:16:15: lab.wait parameter "duration": expected a duration such as "90s", "15m", "2h", "1d", "500ms" or a number of milliseconds, found "a while"',
+    ]);
+  });
+
+  it('reports names that are not in the topology with the valid choices', () => {
+    const errors = errorsOf('not-in-topology');
+    expect(errors.map((e) => [at(e), e.message, e.hint])).toEqual([
+      ['bad/not-in-topology.yaml:5:13', 'no front-end server "ocsfe02" in the topology; did you mean "ocsfe01"?', 'valid: ocsfe01'],
+      ['bad/not-in-topology.yaml:7:13', 'no host "dc03" in the topology; did you mean "dc01" or "dc02"?', 'valid: dc01, dc02, sql01, ocsfe01'],
+    ]);
+  });
+
+  it('reports a bad topology at the offending value', () => {
+    expect(errorsOf('topology').map((e) => `${at(e)}: ${e.message}`)).toEqual([
+      'bad/topology.yaml:8:26: topology hosts.1.ip: expected an address in 127.0.0.0/8 (lab addresses stay on loopback), found "10.0.0.21"',
+    ]);
+  });
+
+  it('reports a `from` that names no scenario, and cycles', () => {
+    expect(errorsOf('bad-from').map((e) => `${at(e)}: ${e.message}`)).toEqual(['bad/bad-from.yaml:3:7: no scenario with id "toy-bse"; did you mean "toy-base"?']);
+    const cycle = errorsOf('cycle-a').map((e) => `${at(e)}: ${e.message}`);
+    expect(cycle).toContain('bad/cycle-b.yaml:3:7: `from` makes a cycle: cycle-a → cycle-b → cycle-a');
+    expect(cycle[0]).toMatch(/^bad\/cycle-a\.yaml:3:7: scenario "cycle-b" .* has errors/);
+  });
+
+  it('refuses faults until the fault catalogue exists, at each entry', () => {
+    expect(errorsOf('faults').map((e) => `${at(e)}: ${e.message}`)).toEqual([
+      'bad/faults.yaml:5:5: faults are not supported yet: the fault catalogue is a later issue; leave `faults: []`',
+    ]);
+  });
+
+  it('rejects a scenario that both starts from another and names a topology, and duplicate ids', () => {
+    const d = readScenarioDocument('x.yaml', 'id: x\ntitle: X\nfrom: toy-base\ntopology: default\n');
+    expect(d.errors.map((e) => `${e.line}:${e.column}: ${e.message}`)).toEqual(['4:1: a scenario that starts from "toy-base" inherits its topology; remove `topology`']);
+    expect(fixtureCatalog().errors).toEqual([]);
+  });
+
+  it('suggests close names by edit distance', () => {
+    expect(closest('ocs.addServerToPol', ['ocs.addServerToPool', 'ocs.prepareSchema'])).toEqual(['ocs.addServerToPool']);
+    expect(closest('zzz', ['ocs.addServerToPool'])).toEqual([]);
+  });
+});
