@@ -1,0 +1,22 @@
+/**
+ * The registry: every emulator and its step vocabulary. The CLI hands this to the kernel (see
+ * docs/decisions/0001-layers-and-registry.md). Order matters at start: hosts first, because components
+ * read their host's services when they start; OCS last, because it reaches every other component.
+ */
+import type { EmulatorDefinition } from '../sim/emulator.js';
+import type { StepDefinition } from '../sim/steps.js';
+import { coreSteps } from '../sim/core.steps.js';
+import { hostEmulator, hostSteps } from './host/index.js';
+import { adEmulator, adSteps } from './ad/index.js';
+import { dnsEmulator, dnsSteps } from './dns/index.js';
+import { caEmulator, caSteps } from './ca/index.js';
+import { sqlEmulator, sqlSteps } from './sql/index.js';
+import { iisEmulator, iisSteps } from './iis/index.js';
+import { hlbEmulator, hlbSteps } from './hlb/index.js';
+import { ocsEmulator, ocsSteps } from './ocs/index.js';
+
+export const emulators: readonly EmulatorDefinition[] = [hostEmulator, adEmulator, dnsEmulator, caEmulator, sqlEmulator, iisEmulator, hlbEmulator, ocsEmulator];
+
+export const steps: readonly StepDefinition[] = [...coreSteps, ...hostSteps, ...adSteps, ...dnsSteps, ...caSteps, ...sqlSteps, ...iisSteps, ...hlbSteps, ...ocsSteps];
+
+export const registry = { emulators: [...emulators], steps: [...steps] };
