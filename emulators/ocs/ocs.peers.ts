@@ -69,7 +69,7 @@ export function systemPeers(topology: Topology, ids: IdSource): (system: ActorLo
         modify: (dn, changes) => ad({ type: 'ad.modify', dn, changes }),
         search,
         findUser,
-        createUser: (u) => ad({ type: 'ad.createUser', sam: u.sam, givenName: u.givenName, sn: u.sn, displayName: u.displayName, password: u.password, passwordNeverExpires: u.passwordNeverExpires } as AdRequest),
+        createUser: (u) => ad({ type: 'ad.createUser', sam: u.sam, ...(u.givenName ? { givenName: u.givenName } : {}), ...(u.sn ? { sn: u.sn } : {}), displayName: u.displayName, password: u.password, passwordNeverExpires: u.passwordNeverExpires } as AdRequest),
         setPassword: (sam, password) => ad({ type: 'ad.setPassword', sam, password }),
       },
       host: {

@@ -60,7 +60,7 @@ export interface OcsPeers {
     modify(dn: string, changes: AttributeChange[]): Result<unknown>;
     search(base: string, scope: 'base' | 'one' | 'sub', filter: string): Result<DirectoryEntry[]>;
     findUser(sam: string): DirectoryEntry | undefined;
-    createUser(user: { sam: string; givenName: string; sn: string; displayName: string; password: string; passwordNeverExpires: boolean }): Result<unknown>;
+    createUser(user: { sam: string; givenName?: string; sn?: string; displayName: string; password: string; passwordNeverExpires: boolean }): Result<unknown>;
     setPassword(sam: string, password: string): Result<unknown>;
   };
   host: {

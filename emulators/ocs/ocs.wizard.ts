@@ -245,7 +245,7 @@ export function addServerToPool(ctx: WizardContext, args: AddServerArgs): Wizard
   for (const acct of SERVICE_ACCOUNTS) {
     const password = args.passwords[acct.sam];
     const existing = peers.ad.findUser(acct.sam);
-    const r = existing ? peers.ad.setPassword(acct.sam, password) : peers.ad.createUser({ sam: acct.sam, givenName: acct.sam, sn: acct.sam, displayName: acct.displayName, password, passwordNeverExpires: false });
+    const r = existing ? peers.ad.setPassword(acct.sam, password) : peers.ad.createUser({ sam: acct.sam, displayName: acct.displayName, password, passwordNeverExpires: false });
     if (!r.ok) return refused(ctx, 'ocs.directoryError', `Setting up the service account ${netbios}\\${acct.sam} failed: ${r.failure.message}`);
     log.push(`[Success] ${existing ? 'Reset the password of' : 'Created'} service account ${netbios}\\${acct.sam}`);
     const user = peers.ad.findUser(acct.sam);
@@ -283,7 +283,7 @@ export function addServerToPool(ctx: WizardContext, args: AddServerArgs): Wizard
   const trusted = upsert(
     peers,
     `CN=${guid},CN=Trusted Services,${rtc}`,
-    { objectClass: ['top', 'msRTCSIP-TrustedService'], cn: [guid], 'msRTCSIP-TrustedServerFQDN': [hostSpec.fqdn], 'msRTCSIP-TrustedServerVersion': ['3'] },
+    { objectClass: ['top', 'msRTCSIP-TrustedService'], cn: [guid], 'msRTCSIP-TrustedServerFQDN': [hostSpec.fqdn], 'msRTCSIP-TrustedServiceType': ['Registrar'], 'msRTCSIP-TrustedServicePort': ['5061'] },
     rtc,
   );
   if (!trusted.ok) return refused(ctx, 'ocs.directoryError', `Activation failed: ${trusted.failure.message}`);
@@ -302,7 +302,7 @@ export function addServerToPool(ctx: WizardContext, args: AddServerArgs): Wizard
   const fe = upsert(
     peers,
     `CN=${hostSpec.fqdn},${pool.dn}`,
-    { objectClass: ['top', 'msRTCSIP-TrustedServer'], cn: [hostSpec.fqdn], 'msRTCSIP-TrustedServerFQDN': [hostSpec.fqdn] },
+    { objectClass: ['top', 'msRTCSIP-TrustedServer'], cn: [hostSpec.fqdn], 'msRTCSIP-TrustedServerFQDN': [hostSpec.fqdn], 'msRTCSIP-TrustedServerVersion': ['3'] },
     pool.dn,
   );
   if (!fe.ok) return refused(ctx, 'ocs.directoryError', `Activation failed: ${fe.failure.message}`);
