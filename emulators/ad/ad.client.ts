@@ -1,0 +1,104 @@
+/**
+ * Typed calls into the AD actor (`request()` over its commands) and pure selectors over its snapshot.
+ * Other emulators and steps use these; nothing else should send `ad.*` commands by hand.
+ */
+import type { AnyActorRef } from 'xstate';
+import { request } from '../../sim/emulator.js';
+import type { AdModification, AdNewUser, AdResult, AdScope, AdSearchEntry, GlobalSettingsLocation, PrepState } from './ad.events.js';
+import { dcNamed, findRtcService, pdc, pendingCount, prepState } from './ad.forest.js';
+import type { AdContext } from './ad.machine.js';
+import { findBySam, type AdEntry } from './ad.store.js';
+
+type Ref = AnyActorRef | undefined;
+
+const call = <T>(ref: Ref, command: { type: string; [k: string]: unknown }): AdResult<T> => request<T>(ref, 'ad.reply', command) as AdResult<T>;
+
+/** Drops keys whose value is undefined, so optional arguments stay absent from the command. */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+export const adAdd = (ref: Ref, args: { dn: string; attributes: Record<string, string[]>; dc?: string }) => call<{ dn: string }>(ref, { type: 'ad.add', ...defined(args) });
+
+export const adModify = (ref: Ref, args: { dn: string; changes: AdModification[]; dc?: string }) => call<{ dn: string }>(ref, { type: 'ad.modify', ...defined(args) });
+
+export const adDelete = (ref: Ref, args: { dn: string; dc?: string }) => call<{ dn: string }>(ref, { type: 'ad.delete', ...defined(args) });
+
+export const adSearch = (ref: Ref, args: { base: string; scope: AdScope; filter?: string; attributes?: string[]; dc?: string }) =>
+  call<AdSearchEntry[]>(ref, { type: 'ad.search', ...defined(args) });
+
+/** A simple bind: `name` is a DN, `CORP\user`, a UPN (`user@corp.example.net`) or a sAMAccountName. */
+export const adAuthenticate = (ref: Ref, args: { name: string; password: string }) => call<{ dn: string; sam: string }>(ref, { type: 'ad.authenticate', ...args });
+
+export const adCreateUser = (ref: Ref, args: AdNewUser & { dc?: string }) => call<{ dn: string }>(ref, { type: 'ad.createUser', ...defined(args) });
+
+export const adSetPassword = (ref: Ref, args: { sam: string; password: string; dc?: string }) => call<{ dn: string }>(ref, { type: 'ad.setPassword', ...defined(args) });
+
+/** LCSCmd.exe /Forest /Action:SchemaPrep — always written on the Schema Master. */
+export const adSchemaPrep = (ref: Ref, args: { dc?: string; runAs?: string } = {}) => call<{ log: string[] }>(ref, { type: 'ad.schemaPrep', ...defined(args) });
+
+/** LCSCmd.exe /Forest /Action:ForestPrep [/Global:{system|configuration}] [/GroupDomain:<fqdn>]. */
+export const adForestPrep = (ref: Ref, args: { sipDomain: string; globalSettingsLocation?: GlobalSettingsLocation; groupDomain?: string; dc?: string; runAs?: string }) =>
+  call<{ log: string[] }>(ref, { type: 'ad.forestPrep', ...defined(args) });
+
+/** LCSCmd.exe /Domain[:<fqdn>] /Action:DomainPrep. */
+export const adDomainPrep = (ref: Ref, args: { domain?: string; dc?: string; runAs?: string } = {}) => call<{ log: string[] }>(ref, { type: 'ad.domainPrep', ...defined(args) });
+
+/** repadmin /syncall: applies every pending change on every available DC now. */
+export const adForceReplication = (ref: Ref) => call<{ changes: number }>(ref, { type: 'ad.forceReplication' });
+
+// ---------------------------------------------------------------------------------------------------
+// Selectors
+
+function contextOf(source: Ref | AdContext): AdContext | undefined {
+  if (!source) return undefined;
+  if ('forest' in source && 'env' in source) return source as AdContext;
+  return (source as AnyActorRef).getSnapshot()?.context as AdContext | undefined;
+}
+
+function need(source: Ref | AdContext): AdContext {
+  const c = contextOf(source);
+  if (!c) throw new Error('AD selector: no AD actor in this lab');
+  return c;
+}
+
+/** CheckSchemaPrepState / CheckForestPrepState / CheckDomainPrepState as seen by one DC (default the PDC emulator). */
+export function adPrepState(source: Ref | AdContext, dc?: string): { schema: PrepState; forest: PrepState; domain: PrepState } {
+  const f = need(source).forest;
+  const target = dc === undefined ? pdc(f) : dcNamed(f, dc);
+  if (!target) return { schema: 'Not Ready', forest: 'Not Ready', domain: 'Not Ready' };
+  return prepState(f, target);
+}
+
+/** DN of CN=RTC Service (pools go in CN=Pools,<that>); undefined before ForestPrep. Read from the PDC emulator. */
+export function adRtcServiceDn(source: Ref | AdContext, dc?: string): string | undefined {
+  const f = need(source).forest;
+  const target = (dc === undefined ? pdc(f) : dcNamed(f, dc)) ?? pdc(f);
+  return findRtcService(target.replica, f.ncs);
+}
+
+export const adDomainDn = (source: Ref | AdContext): string => need(source).forest.ncs.domain;
+
+export const adConfigurationDn = (source: Ref | AdContext): string => need(source).forest.ncs.configuration;
+
+export const adForestFqdn = (source: Ref | AdContext): string => need(source).forest.forestFqdn;
+
+/** A user (or any account) by sAMAccountName, as one DC (default the PDC emulator) sees it. */
+export function adFindUser(source: Ref | AdContext, sam: string, dc?: string): { dn: string; attributes: Record<string, string[]> } | undefined {
+  const f = need(source).forest;
+  const target = (dc === undefined ? pdc(f) : dcNamed(f, dc)) ?? pdc(f);
+  const e: AdEntry | undefined = findBySam(target.replica.directory, sam);
+  return e ? { dn: e.dn, attributes: e.attributes } : undefined;
+}
+
+/** Every change has reached every DC. */
+export const adIsConverged = (source: Ref | AdContext): boolean => pendingCount(need(source).forest) === 0;
+
+/** DCs with the host up and NTDS Running, PDC emulator first. */
+export const adAvailableDcs = (source: Ref | AdContext): string[] =>
+  need(source)
+    .forest.dcs.filter((d) => d.available)
+    .map((d) => d.name);
+
+/** Every DC of the forest, PDC emulator first. */
+export const adDomainControllers = (source: Ref | AdContext): string[] => need(source).forest.dcs.map((d) => d.name);

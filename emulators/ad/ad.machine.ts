@@ -1,0 +1,319 @@
+/**
+ * The Active Directory forest: one actor for the forest and its domain controllers.
+ *
+ * Two parallel regions:
+ * - `directory`: online while at least one DC is available (host up, NTDS Running); offline answers
+ *   every command with ad.unavailable ("The server is not operational.").
+ * - `replication`: converged / pending (a timer for the next due change) / stalled (changes wait for
+ *   a DC that is down).
+ */
+import { enqueueActions, setup, type AnyActorRef } from 'xstate';
+
+/** What the machine needs of the actor system: finding another component by systemId. */
+export interface SystemLike {
+  get(systemId: string): AnyActorRef | undefined;
+}
+import type { LabEnv } from '../../sim/emulator.js';
+import { fail, ok } from '../../sim/result.js';
+import type { ServiceStatus } from '../host/host.events.js';
+import type { AdCommand, AdCommandType, AdEmitted, AdEvent, AdFailure, AdInput, AdResult, AdSearchEntry } from './ad.events.js';
+import {
+  ForestTxn,
+  authenticate,
+  checkPasswordPolicy,
+  createUser,
+  dcNamed,
+  domainPrep,
+  forestPrep,
+  nextDue,
+  pdc,
+  pendingCount,
+  replicate,
+  schemaPrep,
+  seedForest,
+  unavailable,
+  type DcState,
+  type ForestState,
+} from './ad.forest.js';
+import { adFailures, findBySam, generalizedTime, search } from './ad.store.js';
+
+export interface AdContext {
+  env: LabEnv;
+  forest: ForestState;
+}
+
+export const DEFAULT_REPLICATION_DELAY_MS = 15_000;
+
+interface Handled {
+  forest: ForestState;
+  emitted: AdEmitted[];
+}
+
+/** The DC a request lands on: the one named, else the PDC emulator, else any available DC. */
+function pickDc(f: ForestState, requested: string | undefined): AdResult<DcState> {
+  if (requested !== undefined) {
+    const dc = dcNamed(f, requested);
+    if (!dc || !dc.available) return fail(unavailable(requested));
+    return ok(dc);
+  }
+  const dc = [pdc(f), ...f.dcs].find((d) => d.available);
+  return dc ? ok(dc) : fail(unavailable(f.forestFqdn));
+}
+
+function rootDse(f: ForestState, dc: DcState, now: number): AdSearchEntry {
+  const { ncs } = f;
+  const ntds = `CN=NTDS Settings,CN=${dc.name.toUpperCase()},CN=Servers,CN=Default-First-Site-Name,CN=Sites,${ncs.configuration}`;
+  return {
+    dn: '',
+    attributes: {
+      currentTime: [generalizedTime(now)],
+      subschemaSubentry: [`CN=Aggregate,${ncs.schema}`],
+      dsServiceName: [ntds],
+      namingContexts: [ncs.domain, ncs.configuration, ncs.schema],
+      defaultNamingContext: [ncs.domain],
+      rootDomainNamingContext: [ncs.domain],
+      configurationNamingContext: [ncs.configuration],
+      schemaNamingContext: [ncs.schema],
+      serverName: [`CN=${dc.name.toUpperCase()},CN=Servers,CN=Default-First-Site-Name,CN=Sites,${ncs.configuration}`],
+      supportedLDAPVersion: ['3', '2'],
+      supportedSASLMechanisms: ['GSSAPI', 'GSS-SPNEGO', 'EXTERNAL', 'DIGEST-MD5'],
+      supportedCapabilities: ['1.2.840.113556.1.4.800', '1.2.840.113556.1.4.1670', '1.2.840.113556.1.4.1791', '1.2.840.113556.1.4.1935'],
+      highestCommittedUSN: [String(dc.replica.usn)],
+      dnsHostName: [dc.fqdn],
+      ldapServiceName: [`${f.forestFqdn}:${dc.name}$@${f.forestFqdn.toUpperCase()}`],
+      isSynchronized: ['TRUE'],
+      isGlobalCatalogReady: ['TRUE'],
+      domainFunctionality: ['3'],
+      forestFunctionality: ['3'],
+      domainControllerFunctionality: ['3'],
+    },
+  };
+}
+
+function remoteRegistryRunning(system: SystemLike, host: string): boolean {
+  const ref = system.get(`host:${host}`);
+  if (!ref) return true;
+  const services = (ref.getSnapshot() as { context?: { services?: ServiceStatus[] } }).context?.services;
+  if (!Array.isArray(services)) return true;
+  return services.some((s) => s.name.toLowerCase() === 'remoteregistry' && s.state === 'Running');
+}
+
+const reply = (requestId: string, result: AdResult<unknown>): AdEmitted => ({ type: 'ad.reply', requestId, result });
+
+/** Performs one command against the forest; returns the new state, the reply and the journal events. */
+export function handleCommand(context: AdContext, command: AdCommand, system: SystemLike): Handled {
+  const f = context.forest;
+  const now = context.env.now();
+  const txn = new ForestTxn(f, context.env);
+  const done = (result: AdResult<unknown>, commit = result.ok): Handled => ({
+    forest: commit ? txn.state : f,
+    emitted: [...(commit ? txn.emitted : []), reply(command.requestId, result)],
+  });
+  switch (command.type) {
+    case 'ad.add': {
+      const dc = pickDc(f, command.dc);
+      if (!dc.ok) return done(dc);
+      const r = txn.add(dc.value.name, command.dn, command.attributes);
+      return done(r.ok ? ok({ dn: r.value.dn }) : r);
+    }
+    case 'ad.modify': {
+      const dc = pickDc(f, command.dc);
+      if (!dc.ok) return done(dc);
+      const r = txn.modify(dc.value.name, command.dn, command.changes);
+      return done(r.ok ? ok({ dn: r.value.dn }) : r);
+    }
+    case 'ad.delete': {
+      const dc = pickDc(f, command.dc);
+      if (!dc.ok) return done(dc);
+      const r = txn.delete(dc.value.name, command.dn);
+      return done(r.ok ? ok({ dn: r.value.dn }) : r);
+    }
+    case 'ad.search': {
+      const dc = pickDc(f, command.dc);
+      if (!dc.ok) return done(dc);
+      if (command.base.trim() === '' && command.scope === 'base') {
+        const dse = rootDse(f, dc.value, now);
+        const wanted = (command.attributes ?? []).map((a) => a.toLowerCase());
+        const all = wanted.length === 0 || wanted.includes('*');
+        const attributes = Object.fromEntries(Object.entries(dse.attributes).filter(([k]) => all || wanted.includes(k.toLowerCase())));
+        return done(ok([{ dn: '', attributes }]), false);
+      }
+      const req = { base: command.base, scope: command.scope, ...(command.filter !== undefined ? { filter: command.filter } : {}), ...(command.attributes ? { attributes: command.attributes } : {}) };
+      return done(search(dc.value.replica, req, f.ncs), false);
+    }
+    case 'ad.authenticate': {
+      const dc = pickDc(f, undefined);
+      if (!dc.ok) return done(dc);
+      return done(authenticate(f, dc.value.replica, command.name, command.password, now), false);
+    }
+    case 'ad.createUser': {
+      const dc = pickDc(f, command.dc);
+      if (!dc.ok) return done(dc);
+      const { type: _t, requestId: _r, dc: _d, ...user } = command;
+      return done(createUser(txn, dc.value.name, user));
+    }
+    case 'ad.setPassword': {
+      const dc = pickDc(f, command.dc);
+      if (!dc.ok) return done(dc);
+      const account = findBySam(dc.value.replica.directory, command.sam);
+      if (!account) return done(fail(adFailures.noSuchObject(f.ncs.domain)));
+      const bad = checkPasswordPolicy(command.sam, command.password);
+      if (bad) return done(fail(bad));
+      const r = txn.modify(dc.value.name, account.dn, [{ operation: 'replace', attribute: 'unicodePwd', values: [`"${command.password}"`] }]);
+      return done(r.ok ? ok({ dn: r.value.dn }) : r);
+    }
+    case 'ad.schemaPrep': {
+      const r = schemaPrep(txn, command.runAs, remoteRegistryRunning(system, pdc(f).name));
+      return prepOutcome(done, txn, 'SchemaPrep', r, (log) => ({ type: 'ad.schemaPrepared', dc: pdc(f).name, log, summary: `LCSCmd /Forest /Action:SchemaPrep succeeded on the Schema Master ${pdc(f).fqdn}` }));
+    }
+    case 'ad.forestPrep': {
+      const dc = pickDc(f, command.dc);
+      if (!dc.ok) return done(dc);
+      const r = forestPrep(txn, dc.value.name, {
+        sipDomain: command.sipDomain,
+        ...(command.globalSettingsLocation ? { globalSettingsLocation: command.globalSettingsLocation } : {}),
+        ...(command.groupDomain ? { groupDomain: command.groupDomain } : {}),
+        ...(command.runAs ? { runAs: command.runAs } : {}),
+      });
+      return prepOutcome(done, txn, 'ForestPrep', r, (log, v) => ({ type: 'ad.forestPrepared', dc: dc.value.name, rtcServiceDn: v.rtcServiceDn, log, summary: `LCSCmd /Forest /Action:ForestPrep succeeded on ${dc.value.fqdn}: global settings in ${v.rtcServiceDn}` }));
+    }
+    case 'ad.domainPrep': {
+      const dc = pickDc(f, command.dc);
+      if (!dc.ok) return done(dc);
+      const r = domainPrep(txn, dc.value.name, { ...(command.domain ? { domain: command.domain } : {}), ...(command.runAs ? { runAs: command.runAs } : {}) });
+      return prepOutcome(done, txn, 'DomainPrep', r, (log, v) => ({ type: 'ad.domainPrepared', dc: dc.value.name, domain: v.domain, log, summary: `LCSCmd /Domain:${v.domain} /Action:DomainPrep succeeded on ${dc.value.fqdn}` }));
+    }
+    case 'ad.forceReplication': {
+      const r = replicate(f, now, true);
+      const changes = r.emitted.reduce((n, e) => n + (e.type === 'ad.replicated' ? e.changes : 0), 0);
+      return { forest: r.state, emitted: [...r.emitted, reply(command.requestId, ok({ changes }))] };
+    }
+  }
+}
+
+function prepOutcome<V extends { log: string[] }>(
+  done: (result: AdResult<unknown>, commit?: boolean) => Handled,
+  txn: ForestTxn,
+  action: 'SchemaPrep' | 'ForestPrep' | 'DomainPrep',
+  r: AdResult<V>,
+  success: (log: string[], v: V) => AdEmitted,
+): Handled {
+  if (r.ok) {
+    txn.emitted.push(success(r.value.log, r.value));
+    return done(ok({ log: r.value.log }));
+  }
+  const failure: AdFailure = r.failure;
+  const h = done(r);
+  return { ...h, emitted: [{ type: 'ad.prepFailed', action, kind: failure.kind, summary: `LCSCmd ${action} failed: ${failure.message}` }, ...h.emitted] };
+}
+
+const COMMAND_TYPES: readonly AdCommandType[] = [
+  'ad.add',
+  'ad.modify',
+  'ad.delete',
+  'ad.search',
+  'ad.authenticate',
+  'ad.createUser',
+  'ad.setPassword',
+  'ad.schemaPrep',
+  'ad.forestPrep',
+  'ad.domainPrep',
+  'ad.forceReplication',
+];
+
+function on<A extends string>(action: A): Record<AdCommandType, { actions: A }> {
+  return Object.fromEntries(COMMAND_TYPES.map((t) => [t, { actions: action }])) as Record<AdCommandType, { actions: A }>;
+}
+
+const isCommand = (e: AdEvent): e is AdCommand => (COMMAND_TYPES as readonly string[]).includes(e.type);
+
+export const adMachine = setup({
+  types: {
+    context: {} as AdContext,
+    input: {} as AdInput,
+    events: {} as AdEvent,
+    emitted: {} as AdEmitted,
+  },
+  guards: {
+    noDcAvailable: ({ context }) => !context.forest.dcs.some((d) => d.available),
+    someDcAvailable: ({ context }) => context.forest.dcs.some((d) => d.available),
+    isConverged: ({ context }) => pendingCount(context.forest) === 0,
+    hasDeliverable: ({ context }) => nextDue(context.forest) !== undefined,
+    waitingForDc: ({ context }) => pendingCount(context.forest) > 0 && nextDue(context.forest) === undefined,
+  },
+  delays: {
+    replicationDue: ({ context }) => Math.max(0, (nextDue(context.forest) ?? context.env.now()) - context.env.now()),
+  },
+  actions: {
+    handleCommand: enqueueActions(({ context, event, enqueue, system }) => {
+      if (!isCommand(event)) return;
+      const h = handleCommand(context, event, system);
+      enqueue.assign({ forest: h.forest });
+      for (const e of h.emitted) enqueue.emit(e);
+    }),
+    replyUnavailable: enqueueActions(({ context, event, enqueue }) => {
+      if (!isCommand(event)) return;
+      enqueue.emit(reply(event.requestId, fail(unavailable(context.forest.forestFqdn))));
+    }),
+    replicateDue: enqueueActions(({ context, enqueue }) => {
+      const r = replicate(context.forest, context.env.now(), false);
+      enqueue.assign({ forest: r.state });
+      for (const e of r.emitted) enqueue.emit(e);
+    }),
+    answerServiceStarting: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'host.serviceStarting') return;
+      enqueue.emit(reply(event.requestId, ok(undefined)));
+    }),
+    trackNtds: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'host.serviceStateChanged' || event.service.toUpperCase() !== 'NTDS') return;
+      const f = context.forest;
+      const dc = dcNamed(f, event.host);
+      if (!dc) return;
+      const available = event.to === 'Running';
+      if (dc.available === available) return;
+      enqueue.assign({ forest: { ...f, dcs: f.dcs.map((d) => (d === dc ? { ...d, available } : d)) } });
+      enqueue.emit({ type: 'ad.dcAvailability', dc: dc.name, available, summary: `${dc.fqdn} is ${available ? 'available (NTDS Running)' : 'unavailable (NTDS stopped)'}` });
+    }),
+  },
+}).createMachine({
+  id: 'ad',
+  type: 'parallel',
+  context: ({ input }) => ({ env: input.env, forest: seedForest(input.topology, input.env, input.replicationDelayMs ?? DEFAULT_REPLICATION_DELAY_MS) }),
+  on: {
+    'host.serviceStarting': { actions: 'answerServiceStarting' },
+    'host.serviceStateChanged': { actions: 'trackNtds' },
+  },
+  states: {
+    directory: {
+      initial: 'online',
+      states: {
+        online: { always: { guard: 'noDcAvailable', target: 'offline' }, on: on('handleCommand') },
+        offline: { always: { guard: 'someDcAvailable', target: 'online' }, on: on('replyUnavailable') },
+      },
+    },
+    replication: {
+      initial: 'converged',
+      states: {
+        converged: {
+          always: [
+            { guard: 'hasDeliverable', target: 'pending' },
+            { guard: 'waitingForDc', target: 'stalled' },
+          ],
+        },
+        pending: {
+          always: [
+            { guard: 'isConverged', target: 'converged' },
+            { guard: 'waitingForDc', target: 'stalled' },
+          ],
+          after: { replicationDue: { target: 'pending', reenter: true, actions: 'replicateDue' } },
+        },
+        stalled: {
+          always: [
+            { guard: 'isConverged', target: 'converged' },
+            { guard: 'hasDeliverable', target: 'pending' },
+          ],
+        },
+      },
+    },
+  },
+});
