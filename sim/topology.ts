@@ -31,6 +31,8 @@ export const UserSchema = z.strictObject({
   mail: z.string().email().optional(),
   password: z.string().min(1),
   ou: z.string().default('CN=Users'),
+  /** Whether the account is already in AD when the lab starts; otherwise a step creates it (ADUC). */
+  existsAtStart: z.boolean().default(true),
 });
 
 export const PoolSchema = z.strictObject({
@@ -77,8 +79,8 @@ export const DEFAULT_TOPOLOGY: TopologyInput = {
   hlb: { name: 'hlb01' },
   administrator: { sam: 'Administrator', password: 'P@ssw0rd-Lab1' },
   users: [
-    { sam: 'ocsuser1', givenName: 'OCS', sn: 'User1', displayName: 'OCS User 1', mail: 'ocsuser1@example.com', password: 'Us3r1-P@ss' },
-    { sam: 'ocsuser2', givenName: 'OCS', sn: 'User2', displayName: 'OCS User 2', mail: 'ocsuser2@example.com', password: 'Us3r2-P@ss' },
+    { sam: 'ocsuser1', givenName: 'OCS', sn: 'User1', displayName: 'OCS User 1', mail: 'ocsuser1@example.com', password: 'Us3r1-P@ss', existsAtStart: false },
+    { sam: 'ocsuser2', givenName: 'OCS', sn: 'User2', displayName: 'OCS User 2', mail: 'ocsuser2@example.com', password: 'Us3r2-P@ss', existsAtStart: false },
   ],
 };
 

@@ -448,8 +448,9 @@ export function seedForest(topology: Topology, env: LabEnv, replicationDelayMs: 
     if (!r.ok) throw new Error(`AD seed: ${r.failure.message}`);
   }
 
-  // The topology's people: plain AD users, mailboxes in the SIP domain, not SIP-enabled.
-  for (const u of topology.users) {
+  // The topology's people that exist when the lab starts: plain AD users, mailboxes in the SIP
+  // domain, not SIP-enabled. The others are created by the scenario (ADUC, `ad.createUser`).
+  for (const u of topology.users.filter((x) => x.existsAtStart)) {
     const r = createUser(txn, dc0, { sam: u.sam, password: u.password, givenName: u.givenName, sn: u.sn, ou: u.ou, ...(u.displayName ? { displayName: u.displayName } : {}), ...(u.mail ? { mail: u.mail } : {}) });
     if (!r.ok) throw new Error(`AD seed: user ${u.sam}: ${r.failure.message}`);
   }

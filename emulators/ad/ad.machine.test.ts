@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
 import { request, type EmulatorDefinition } from '../../sim/emulator.js';
 import { Lab } from '../../sim/lab.js';
-import { defaultTopology } from '../../sim/topology.js';
+import { topologyWithUsers } from './ad.testkit.js';
 import {
   adAdd,
   adAuthenticate,
@@ -27,7 +27,7 @@ const D = 'DC=corp,DC=example,DC=net';
 const DAY = 86_400_000;
 
 function lab(seed = 'ad-test', extra: EmulatorDefinition[] = []) {
-  const l = new Lab(defaultTopology(), [adEmulator, ...extra], { seed });
+  const l = new Lab(topologyWithUsers(), [adEmulator, ...extra], { seed });
   return { l, ad: l.get('ad') };
 }
 

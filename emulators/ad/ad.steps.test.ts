@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { traceText } from '../../sim/journal.js';
 import { Lab } from '../../sim/lab.js';
 import type { StepDefinition } from '../../sim/steps.js';
-import { defaultTopology } from '../../sim/topology.js';
+import { topologyWithUsers } from './ad.testkit.js';
 import { adEmulator, adSteps } from './index.js';
 
-const topology = defaultTopology();
+const topology = topologyWithUsers();
 
 function runner(seed = 'steps') {
   const lab = new Lab(topology, [adEmulator], { seed });

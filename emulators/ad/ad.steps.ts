@@ -109,21 +109,33 @@ export const adWaitForReplicationStep = defineStep({
 export const adCreateUserStep = defineStep({
   name: 'ad.createUser',
   kind: 'action',
-  summary: 'Create a user account (Active Directory Users and Computers, New Object - User)',
-  params: z.strictObject({
-    sam: z.string(),
-    password: z.string(),
-    givenName: z.string().optional(),
-    sn: z.string().optional(),
-    displayName: z.string().optional(),
-    mail: z.string().optional(),
-    ou: z.string().optional(),
-    passwordNeverExpires: z.boolean().optional(),
-  }),
-  title: (p, t) => `New user ${t.forest.netbios}\\${p.sam}`,
-  emulated: ({ lab }, p) => {
-    const r = adCreateUser(ad(lab), p);
-    return r.ok ? passed([`Created ${r.value.dn}`]) : outcome(r);
+  summary: 'Create a user account (Active Directory Users and Computers, New Object - User): a user of the topology by name, or one given in full',
+  params: z
+    .strictObject({
+      user: z.string().optional(),
+      sam: z.string().optional(),
+      password: z.string().optional(),
+      givenName: z.string().optional(),
+      sn: z.string().optional(),
+      displayName: z.string().optional(),
+      mail: z.string().optional(),
+      ou: z.string().optional(),
+      passwordNeverExpires: z.boolean().optional(),
+    })
+    .refine((p) => p.user !== undefined || (p.sam !== undefined && p.password !== undefined), {
+      message: 'give either user (a user of the topology) or sam and password',
+    }),
+  refs: { user: 'user' },
+  title: (p, t) => `New user ${t.forest.netbios}\\${p.user ?? p.sam ?? ''}`,
+  emulated: ({ lab, topology }, p) => {
+    const known = p.user ? topology.users.find((u) => u.sam.toLowerCase() === p.user?.toLowerCase()) : undefined;
+    const { user: _user, ...explicit } = p;
+    const fromTopology = known
+      ? { sam: known.sam, password: known.password, givenName: known.givenName, sn: known.sn, ou: known.ou, ...(known.displayName ? { displayName: known.displayName } : {}), ...(known.mail ? { mail: known.mail } : {}) }
+      : {};
+    const merged = { ...fromTopology, ...Object.fromEntries(Object.entries(explicit).filter(([, v]) => v !== undefined)) } as { sam: string; password: string } & Record<string, unknown>;
+    const r = adCreateUser(ad(lab), merged);
+    return r.ok ? passed([`Created ${r.value.dn}${merged.mail ? `, mail ${String(merged.mail)}` : ''}`]) : outcome(r);
   },
 });
 

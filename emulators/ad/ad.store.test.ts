@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IdSource } from '../../sim/ids.js';
-import { defaultTopology } from '../../sim/topology.js';
+import { topologyWithUsers } from './ad.testkit.js';
 import { canonicalDn, dnKey, parseDn } from './ad.dn.js';
 import { unescapeValue } from './ad.filter.js';
 import { pdc, seedForest } from './ad.forest.js';
@@ -11,7 +11,7 @@ const NOW = Date.UTC(2009, 6, 6, 9, 0, 0);
 
 function seeded() {
   const ids = new IdSource('store-test');
-  const forest = seedForest(defaultTopology(), { now: () => NOW, ids }, 15_000);
+  const forest = seedForest(topologyWithUsers(), { now: () => NOW, ids }, 15_000);
   let rid = 5000;
   const env: WriteEnv = { now: NOW, guid: () => ids.guid(), allocateSid: () => `${forest.domainSid}-${rid++}`, token: () => ids.hex(3), ncs: forest.ncs };
   return { forest, replica: pdc(forest).replica, env };

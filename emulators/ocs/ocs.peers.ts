@@ -1,13 +1,14 @@
 /**
  * `OcsPeers` over a lab's actor system: the neighbours' clients by systemId. AD is reached with its
- * commands (`ad.*` through `request()`, see ad.events.ts) and the preparation state is read the way
- * LCSCmd's Check*PrepState reads it: by looking for the objects the preparation steps create.
+ * commands (`ad.*` through `request()`, see ad.events.ts); the preparation state and replication are
+ * the AD emulator's own LCSCmd Check*PrepState view.
  */
 import { request } from '../../sim/emulator.js';
 import type { IdSource } from '../../sim/ids.js';
 import { fail, ok, type Result } from '../../sim/result.js';
 import { domainDn as toDomainDn, type Topology } from '../../sim/topology.js';
 import type { AdCommand, AdSearchEntry } from '../ad/ad.events.js';
+import { adFindUser, adIsConverged, adPrepState, adRtcServiceDn } from '../ad/ad.client.js';
 import { caInfo, caRetrieve, caSubmitRequest } from '../ca/ca.client.js';
 import { describeCertificate } from '../ca/certificate.js';
 import { takeKey } from '../ca/keyring.js';
@@ -34,37 +35,22 @@ type AdRequest = AdCommand extends infer C ? (C extends { requestId: string } ? 
 
 export function systemPeers(topology: Topology, ids: IdSource): (system: ActorLookup) => OcsPeers {
   const domain = toDomainDn(topology.forest.fqdn);
-  const rtcCandidates = [`CN=RTC Service,CN=Services,CN=Configuration,${domain}`, `CN=RTC Service,CN=Microsoft,CN=System,${domain}`];
   return (system) => {
     const ad = <T>(cmd: AdRequest): Result<T> => request<T>(system.get('ad'), 'ad.reply', cmd as { type: string });
     const search = (base: string, scope: 'base' | 'one' | 'sub', filter: string): Result<DirectoryEntry[]> => {
       const r = ad<AdSearchEntry[]>({ type: 'ad.search', base, scope, filter });
       return r.ok ? ok(r.value.map((e) => ({ dn: e.dn, attributes: e.attributes }))) : r;
     };
-    const exists = (dn: string) => {
-      const r = search(dn, 'base', '(objectClass=*)');
-      return r.ok && r.value.length > 0;
-    };
-    const rtcServiceDn = () => rtcCandidates.find(exists) ?? (rtcCandidates[0] as string);
-    const findUser = (sam: string) => {
-      const r = search(domain, 'sub', `(sAMAccountName=${sam})`);
-      return r.ok ? r.value[0] : undefined;
-    };
+    const rtcServiceDn = () => adRtcServiceDn(system.get('ad')) ?? `CN=RTC Service,CN=Services,CN=Configuration,${domain}`;
+    const findUser = (sam: string) => adFindUser(system.get('ad'), sam);
     const host = (name: string) => system.get(hostId(name));
     const sql = (name: string) => system.get(sqlId(name));
     return {
       ad: {
-        prepState: (): PrepState => {
-          const rtc = rtcCandidates.find(exists);
-          const schema = exists(`CN=ms-RTC-SIP-PrimaryUserAddress,CN=Schema,CN=Configuration,${domain}`) ? 'Ready' : 'Not Ready';
-          const forest = rtc && exists(`CN=Global Settings,${rtc}`) ? 'Ready' : 'Not Ready';
-          const groups = search(domain, 'sub', '(cn=RTCHSUniversalServices)');
-          const domainReady = forest === 'Ready' && groups.ok && groups.value.length > 0 ? 'Ready' : 'Not Ready';
-          return { schema, forest, domain: domainReady };
-        },
+        prepState: (): PrepState => adPrepState(system.get('ad')),
         rtcServiceDn,
         domainDn: () => domain,
-        converged: () => true,
+        converged: () => adIsConverged(system.get('ad')),
         add: (dn, attributes) => ad({ type: 'ad.add', dn, attributes }),
         modify: (dn, changes) => ad({ type: 'ad.modify', dn, changes }),
         search,
