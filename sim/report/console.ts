@@ -41,7 +41,11 @@ export function createConsoleReporter(options: ConsoleOptions): ConsoleReporter 
       out.push(`    ${paint('red', r.reason ?? 'failed')}`);
       for (const d of r.details) out.push(`      ${d}`);
       out.push(`    ${paint('dim', `at ${r.position.file}:${r.position.line}:${r.position.column}`)}`);
-    } else if (r.reason && !options.quiet) out.push(`    ${paint('dim', r.reason)}`);
+    } else if (!options.quiet) {
+      if (r.reason) out.push(`    ${paint('dim', r.reason)}`);
+      // What an action's wizard or tool printed (validation results, LCSCmd log lines) is worth reading.
+      if (r.kind === 'action' && r.status === 'passed') for (const d of r.details) out.push(`    ${paint('dim', d)}`);
+    }
     return out;
   };
 
