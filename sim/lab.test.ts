@@ -74,4 +74,12 @@ describe('a lab', () => {
     expect(a.token).toBe(b.token);
     expect(a.token).not.toBe(c.token);
   });
+
+  it('journals what a component emits while it starts', () => {
+    const starter = setup({ types: { emitted: {} as { type: 'starter.ready'; summary: string } } }).createMachine({
+      entry: emit({ type: 'starter.ready', summary: 'ready at start' }),
+    });
+    const lab = new Lab(defaultTopology(), [{ kind: 'starter', instances: () => [{ systemId: 'starter', logic: starter, input: {} }] }], { seed: '1' });
+    expect(lab.journal.entries.map((e) => [e.source, e.event.type, e.t])).toEqual([['starter', 'starter.ready', 0]]);
+  });
 });

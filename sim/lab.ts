@@ -35,13 +35,10 @@ export class Lab {
     this.journal = new Journal(this.clock);
     const env = (label: string): LabEnv => ({ now: () => this.clock.now(), ids: this.ids.fork(label) });
     this.components = registry.flatMap((d) => d.instances(topology, env));
-    // Watch each component as it is created (spawning happens inside createActor), before anything runs.
-    this.root = createActor(labMachine(this.components), {
-      clock: this.clock,
-      inspect: (ev) => {
-        if (ev.type === '@xstate.actor') this.watch(ev.actorRef as AnyActorRef);
-      },
-    });
+    // Components are created inside createActor and only started by start(): subscribe in between, so
+    // nothing a component emits while starting is missed.
+    this.root = createActor(labMachine(this.components), { clock: this.clock });
+    for (const c of this.components) this.watch(this.actor(c.systemId));
     this.root.start();
   }
 

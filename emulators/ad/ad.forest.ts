@@ -26,6 +26,7 @@ import {
   adFailure,
   adFailures,
   applyChange,
+  ownReplica,
   attributeSchemaEntry,
   classSchemaEntry,
   deleteEntry,
@@ -102,6 +103,8 @@ export const unavailable = (what: string): AdFailure =>
 export class ForestTxn {
   readonly emitted: AdEmitted[] = [];
   state: ForestState;
+  /** DCs whose replica this transaction has copied, and so may write entries into directly. */
+  private readonly owned = new Set<string>();
 
   constructor(
     state: ForestState,
@@ -139,7 +142,11 @@ export class ForestTxn {
 
   add(dcName: string, dn: string, attributes: Record<string, string[]>, opts: { system?: boolean } = {}): AdResult<AdEntry> {
     const dc = this.dc(dcName);
-    const r = addEntry(dc.replica, dn, attributes, this.writeEnv(opts.system === true));
+    if (!this.owned.has(dc.name)) {
+      dc.replica = ownReplica(dc.replica);
+      this.owned.add(dc.name);
+    }
+    const r = addEntry(dc.replica, dn, attributes, { ...this.writeEnv(opts.system === true), inPlace: true });
     if (!r.ok) return r;
     dc.replica = r.value.replica;
     if (r.value.password !== undefined) this.state.passwords[r.value.key] = r.value.password;
@@ -219,8 +226,9 @@ export function replicate(f: ForestState, now: number, force: boolean): { state:
   for (const dc of dcs) {
     const todo = deliverable(state, dc).filter((c) => force || c.dueAt <= now);
     if (!todo.length) continue;
+    dc.replica = ownReplica(dc.replica);
     for (const c of todo) {
-      dc.replica = applyChange(dc.replica, c, now, f.ncs);
+      dc.replica = applyChange(dc.replica, c, now, f.ncs, true);
       dc.applied = { ...dc.applied, [c.origin]: c.seq };
     }
     const from = [...new Set(todo.map((c) => c.origin))];

@@ -47,6 +47,24 @@ export interface WriteEnv {
   ncs: NamingContexts;
   /** System writes (seeding, replication of system attributes) may set system-only attributes. */
   system?: boolean;
+  /**
+   * The replica is a private copy owned by the caller's transaction (see `ownReplica`): write into it
+   * instead of copying the directory for every entry.
+   */
+  inPlace?: boolean;
+}
+
+const ncHeadKeys = new Map<string, string>();
+/** The entry key of a naming context head (three per forest, computed once). */
+const ncHeadKey = (dn: string): string => {
+  let k = ncHeadKeys.get(dn);
+  if (k === undefined) ncHeadKeys.set(dn, (k = dnKey(dn)));
+  return k;
+};
+
+/** A copy of a replica whose directory and schema index a transaction may then write into. */
+export function ownReplica(r: Replica): Replica {
+  return { directory: { ...r.directory }, schema: { attributes: { ...r.schema.attributes }, classes: { ...r.schema.classes } }, usn: r.usn };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -105,7 +123,7 @@ export function attr(entry: AdEntry | undefined, name: string): string[] | undef
   const direct = entry.attributes[name];
   if (direct) return direct;
   const lower = name.toLowerCase();
-  for (const [k, v] of Object.entries(entry.attributes)) if (k.toLowerCase() === lower) return v;
+  for (const k in entry.attributes) if (k.length === name.length && k.toLowerCase() === lower) return entry.attributes[k];
   return undefined;
 }
 
@@ -145,41 +163,58 @@ export function schemaFromDefs(attributes: readonly AttributeDef[], classes: rea
 const values = (e: AdEntry, n: string) => attr(e, n) ?? [];
 
 /** The schema cache with one attributeSchema / classSchema object (added or modified) taken in. */
-export function absorbSchemaEntry(index: SchemaIndex, e: AdEntry): SchemaIndex {
+/** The attribute or class definition a schema object describes, if it describes one. */
+function schemaDefinition(e: AdEntry): { attribute: AttributeDef } | { class: ClassDef } | undefined {
   const classes = values(e, 'objectClass').map((x) => x.toLowerCase());
   const name = first(e, 'lDAPDisplayName');
   const cn = first(e, 'cn');
-  if (!name || !cn) return index;
+  if (!name || !cn) return undefined;
   const isAttribute = classes.includes('attributeschema');
   const oidValue = first(e, isAttribute ? 'attributeID' : 'governsID');
   const oid = oidValue ? { oid: oidValue } : {};
   if (isAttribute) {
-    const def: AttributeDef = {
-      name,
-      cn,
-      syntax: first(e, 'attributeSyntax') ?? SYNTAX.unicode,
-      single: first(e, 'isSingleValued') === 'TRUE',
-      ...oid,
-      ...(first(e, 'systemOnly') === 'TRUE' ? { systemOnly: true } : {}),
+    return {
+      attribute: {
+        name,
+        cn,
+        syntax: first(e, 'attributeSyntax') ?? SYNTAX.unicode,
+        single: first(e, 'isSingleValued') === 'TRUE',
+        ...oid,
+        ...(first(e, 'systemOnly') === 'TRUE' ? { systemOnly: true } : {}),
+      },
     };
-    return { ...index, attributes: { ...index.attributes, [name.toLowerCase()]: def } };
   }
-  if (!classes.includes('classschema')) return index;
+  if (!classes.includes('classschema')) return undefined;
   const category = Number(first(e, 'objectClassCategory') ?? '1');
   const catDn = first(e, 'defaultObjectCategory');
   const catCn = catDn ? firstRdn(catDn)?.value : undefined;
-  const def: ClassDef = {
-    name,
-    cn,
-    superior: first(e, 'subClassOf') ?? 'top',
-    category: category === 2 || category === 3 ? category : 1,
-    must: [...values(e, 'systemMustContain'), ...values(e, 'mustContain')],
-    may: [...values(e, 'systemMayContain'), ...values(e, 'mayContain')],
-    aux: [...values(e, 'systemAuxiliaryClass'), ...values(e, 'auxiliaryClass')],
-    ...oid,
-    ...(catCn && catCn !== cn ? { categoryCn: catCn } : {}),
+  return {
+    class: {
+      name,
+      cn,
+      superior: first(e, 'subClassOf') ?? 'top',
+      category: category === 2 || category === 3 ? category : 1,
+      must: [...values(e, 'systemMustContain'), ...values(e, 'mustContain')],
+      may: [...values(e, 'systemMayContain'), ...values(e, 'mayContain')],
+      aux: [...values(e, 'systemAuxiliaryClass'), ...values(e, 'auxiliaryClass')],
+      ...oid,
+      ...(catCn && catCn !== cn ? { categoryCn: catCn } : {}),
+    },
   };
-  return { ...index, classes: { ...index.classes, [name.toLowerCase()]: def } };
+}
+
+/** The schema cache after a schema object was written; in place when the index is privately owned. */
+export function absorbSchemaEntry(index: SchemaIndex, e: AdEntry, inPlace = false): SchemaIndex {
+  const def = schemaDefinition(e);
+  if (!def) return index;
+  if ('attribute' in def) {
+    const key = def.attribute.name.toLowerCase();
+    if (inPlace) return ((index.attributes[key] = def.attribute), index);
+    return { ...index, attributes: { ...index.attributes, [key]: def.attribute } };
+  }
+  const key = def.class.name.toLowerCase();
+  if (inPlace) return ((index.classes[key] = def.class), index);
+  return { ...index, classes: { ...index.classes, [key]: def.class } };
 }
 
 /** Builds a DC's schema cache from the schema objects in its directory. */
@@ -351,7 +386,7 @@ export function addEntry(replica: Replica, dnText: string, given: Record<string,
   const { directory, schema } = replica;
   if (directory[key]) return fail(failures.exists());
   const parent = parentDn(dn) ?? '';
-  const isNcHead = [env.ncs.domain, env.ncs.configuration, env.ncs.schema].some((n) => dnKey(n) === key);
+  const isNcHead = key === ncHeadKey(env.ncs.domain) || key === ncHeadKey(env.ncs.configuration) || key === ncHeadKey(env.ncs.schema);
   if (!isNcHead && !directory[dnKey(parent)]) return fail(failures.noSuchObject(bestMatch(directory, dn)));
 
   const attrs: Record<string, string[]> = {};
@@ -434,9 +469,17 @@ export function addEntry(replica: Replica, dnText: string, given: Record<string,
     if (!Object.keys(finalAttrs).some((k) => k.toLowerCase() === m)) return fail(failures.classViolation(`mandatory attribute ${m} missing`, m));
   }
   const entry: AdEntry = { dn, attributes: finalAttrs };
-  let next: Replica = { ...replica, directory: { ...directory, [key]: entry }, usn: replica.usn + 1 };
-  if (inSchema(key, env.ncs)) next = { ...next, schema: absorbSchemaEntry(next.schema, entry) };
-  return ok({ replica: next, entry, key, ...(password !== undefined ? { password } : {}) });
+  let next: Replica;
+  if (env.inPlace) {
+    directory[key] = entry;
+    replica.usn += 1;
+    next = replica;
+  } else {
+    next = { ...replica, directory: { ...directory, [key]: entry }, usn: replica.usn + 1 };
+  }
+  if (inSchema(key, env.ncs)) next = { ...next, schema: absorbSchemaEntry(next.schema, entry, env.inPlace === true) };
+  if (env.inPlace && next !== replica) Object.assign(replica, next);
+  return ok({ replica: env.inPlace ? replica : next, entry, key, ...(password !== undefined ? { password } : {}) });
 }
 
 export interface ModifyOutcome {
@@ -567,9 +610,9 @@ export interface ChangeRecord {
   aces?: Ace[];
 }
 
-export function applyChange(replica: Replica, change: ChangeRecord, now: number, ncs: NamingContexts): Replica {
+export function applyChange(replica: Replica, change: ChangeRecord, now: number, ncs: NamingContexts, inPlace = false): Replica {
   const usn = replica.usn + 1;
-  const directory = { ...replica.directory };
+  const directory = inPlace ? replica.directory : { ...replica.directory };
   if (change.op === 'delete') delete directory[change.key];
   else if (change.op === 'add' && change.entry) {
     const attrs = { ...change.entry.attributes, uSNCreated: [String(usn)], uSNChanged: [String(usn)], whenChanged: [generalizedTime(now)] };
@@ -588,7 +631,9 @@ export function applyChange(replica: Replica, change: ChangeRecord, now: number,
     }
   }
   const applied = directory[change.key];
-  return { directory, usn, schema: applied && inSchema(change.key, ncs) ? absorbSchemaEntry(replica.schema, applied) : replica.schema };
+  const schema = applied && inSchema(change.key, ncs) ? absorbSchemaEntry(replica.schema, applied, inPlace) : replica.schema;
+  if (inPlace) return Object.assign(replica, { usn, schema });
+  return { directory, usn, schema };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -628,15 +673,19 @@ export function isMember(directory: Directory, memberDn: string, groupDn: string
   return false;
 }
 
-export function findBySam(directory: Directory, sam: string): AdEntry | undefined {
-  const lower = sam.toLowerCase();
-  return Object.values(directory).find((e) => first(e, 'sAMAccountName')?.toLowerCase() === lower);
+/** The first entry whose single-valued `attribute` equals `value`, case-insensitively. */
+function findByAttribute(directory: Directory, attribute: string, value: string): AdEntry | undefined {
+  const lower = value.toLowerCase();
+  for (const key in directory) {
+    const e = directory[key] as AdEntry;
+    if (first(e, attribute)?.toLowerCase() === lower) return e;
+  }
+  return undefined;
 }
 
-export function findByUpn(directory: Directory, upn: string): AdEntry | undefined {
-  const lower = upn.toLowerCase();
-  return Object.values(directory).find((e) => first(e, 'userPrincipalName')?.toLowerCase() === lower);
-}
+export const findBySam = (directory: Directory, sam: string): AdEntry | undefined => findByAttribute(directory, 'sAMAccountName', sam);
+
+export const findByUpn = (directory: Directory, upn: string): AdEntry | undefined => findByAttribute(directory, 'userPrincipalName', upn);
 
 // ---------------------------------------------------------------------------------------------------
 // Search
@@ -666,38 +715,59 @@ export function search(replica: Replica, req: SearchRequest, ncs: NamingContexts
   const filter = parseFilter(filterText.startsWith('(') ? filterText : `(${filterText})`);
   if (!filter) return fail(adFailure('ad.unwillingToPerform', 87, `00000057: LdapErr: DSID-0C0C0968, comment: The search filter cannot be recognized, data 0, v1db1`));
   const baseDepth = depth(baseKey);
-  const memberOf = memberOfIndex(directory);
+  // The member-of index is built only if a filter or the attribute list needs it.
+  let memberOfCache: Map<string, string[]> | undefined;
+  const memberOf = () => (memberOfCache ??= memberOfIndex(directory));
   const requested = (req.attributes ?? []).map((x) => x.toLowerCase());
   const all = requested.length === 0 || requested.includes('*');
   const plus = requested.includes('+');
   const none = requested.length === 1 && requested[0] === '1.1';
+  /** Constructed and back-linked attributes, computed on demand for one entry. */
+  const derived = (key: string, entry: AdEntry, lower: string): { name: string; values: string[] } | undefined => {
+    switch (lower) {
+      case 'memberof': {
+        const groups = memberOf().get(key);
+        return groups?.length ? { name: 'memberOf', values: groups } : undefined;
+      }
+      case 'canonicalname':
+        return { name: 'canonicalName', values: [canonicalName(entry.dn)] };
+      case 'createtimestamp': {
+        const wc = first(entry, 'whenCreated');
+        return wc ? { name: 'createTimeStamp', values: [wc] } : undefined;
+      }
+      case 'modifytimestamp': {
+        const wch = first(entry, 'whenChanged');
+        return wch ? { name: 'modifyTimeStamp', values: [wch] } : undefined;
+      }
+      default:
+        return undefined;
+    }
+  };
   const out: AdSearchEntry[] = [];
-  for (const [key, entry] of Object.entries(directory)) {
+  for (const key in directory) {
+    const entry = directory[key] as AdEntry;
     if (!isUnder(key, baseKey)) continue;
     const d = depth(key) - baseDepth;
     if (req.scope === 'base' && d !== 0) continue;
     if (req.scope === 'one' && d !== 1) continue;
-    const view = new Map<string, { name: string; values: string[] }>();
-    for (const [n, v] of Object.entries(entry.attributes)) view.set(n.toLowerCase(), { name: n, values: v });
-    const groups = memberOf.get(key);
-    if (groups?.length) view.set('memberof', { name: 'memberOf', values: groups });
-    view.set('canonicalname', { name: 'canonicalName', values: [canonicalName(entry.dn)] });
-    const wc = first(entry, 'whenCreated');
-    const wch = first(entry, 'whenChanged');
-    if (wc) view.set('createtimestamp', { name: 'createTimeStamp', values: [wc] });
-    if (wch) view.set('modifytimestamp', { name: 'modifyTimeStamp', values: [wch] });
     const target = {
-      values: (a: string) => view.get(a)?.values,
+      values: (a: string) => derived(key, entry, a)?.values ?? attr(entry, a),
       syntax: (a: string) => schema.attributes[a]?.syntax,
       categoryDn: (short: string) => categoryDn(schema, ncs, short),
     };
     if (!matches(filter, target)) continue;
     const attributes: Record<string, string[]> = {};
     if (!none) {
-      for (const [lower, { name, values: vs }] of view) {
+      for (const [n, vs] of Object.entries(entry.attributes)) {
+        const lower = n.toLowerCase();
+        if (all || requested.includes(lower)) attributes[n] = [...vs];
+      }
+      for (const lower of ['memberof', 'canonicalname', 'createtimestamp', 'modifytimestamp']) {
         const constructed = CONSTRUCTED.some((x) => x.toLowerCase() === lower);
         const wanted = requested.includes(lower) || (constructed ? plus : all);
-        if (wanted) attributes[name] = [...vs];
+        if (!wanted) continue;
+        const v = derived(key, entry, lower);
+        if (v) attributes[v.name] = [...v.values];
       }
     }
     out.push({ dn: entry.dn, attributes });

@@ -1,0 +1,54 @@
+/**
+ * `npm run bench`: how fast a rehearsal is. Targets (issue 2): the full seed rehearsal (Part 2 replayed,
+ * then Part 3) in-process, median ≤ 50 ms; the whole `ocslab run` process ≤ 1.5 s.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { runScenario } from '../sim/runner.js';
+import { registry } from '../emulators/index.js';
+import { compile } from '../test/support/shipped.js';
+import { projectRoot } from '../test/support/scenarios.js';
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+};
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+function inProcess(id: string, runs: number, warmup: number) {
+  const scenario = compile(id);
+  for (let i = 0; i < warmup; i++) runScenario({ scenario, registry, seed: `w${i}` });
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    const r = runScenario({ scenario, registry, seed: String(i) });
+    times.push(performance.now() - t);
+    if (r.status !== 'passed') throw new Error(`${id} did not pass with seed ${i}`);
+  }
+  return { median: quantile(times, 0.5), p95: quantile(times, 0.95), min: Math.min(...times) };
+}
+
+function wholeProcess(runs: number) {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'run', '--quiet'], { cwd: projectRoot, encoding: 'utf8' });
+    times.push(performance.now() - t);
+    if (r.status !== 0) throw new Error(`ocslab run exited ${r.status}: ${r.stderr}`);
+  }
+  return { median: quantile(times, 0.5), p95: quantile(times, 0.95), min: Math.min(...times) };
+}
+
+const RUNS = 60;
+const seed = inProcess('seed-part3', RUNS, 10);
+const full = inProcess('full-deployment', RUNS, 10);
+const proc = wholeProcess(7);
+const rows = [
+  ['seed rehearsal in-process (Part 2 + Part 3, 40 steps)', seed, 50],
+  ['full deployment in-process (33 steps)', full, 50],
+  ['`ocslab run` whole process (node + tsx + seed)', proc, 1500],
+] as const;
+console.log(`ocslab bench — node ${process.version}, ${RUNS} runs in-process (after 10 warm-up), 7 process runs\n`);
+console.log('| measurement | median | p95 | min | target |');
+console.log('|---|---|---|---|---|');
+for (const [name, r, target] of rows) console.log(`| ${name} | ${ms(r.median)} | ${ms(r.p95)} | ${ms(r.min)} | ≤ ${target} ms ${r.median <= target ? '✓' : '✗'} |`);
