@@ -83,6 +83,19 @@ const WIZARD_COMMANDS = [
 const phaseTransitions = (self: DeploymentPhase) =>
   DEPLOYMENT_PHASES.filter((p) => p !== self).map((p) => ({ guard: { type: 'deploymentPhaseIs' as const, params: { phase: p } }, target: `#ocs.deployment.${p}` }));
 
+/** How each wizard is titled on screen, for the line the operator reads when it finishes. */
+const WIZARD_TITLES: Record<string, string> = {
+  'ocs.createPool': 'Create Enterprise Pool Wizard',
+  'ocs.configurePool': 'Configure Pool Wizard',
+  'ocs.addServerToPool': 'Add Server to Pool Wizard',
+  'ocs.requestCertificate': 'Certificate Wizard',
+  'ocs.completePendingCertificate': 'Certificate Wizard',
+  'ocs.assignCertificate': 'Certificate Wizard',
+  'ocs.enableUsers': 'Enable Users for Communications Server Wizard',
+  'ocs.moveUsers': 'Move Users Wizard',
+  'ocs.applyUpdate': 'Update installation',
+};
+
 export const ocsMachine = setup({
   types: {
     context: {} as OcsContext,
@@ -136,7 +149,8 @@ export const ocsMachine = setup({
       },
     }),
     finishWizard: enqueueActions(({ context, enqueue }) => {
-      enqueue.emit({ type: 'ocs.wizardCompleted', summary: `${context.running.name} finished`, wizard: context.running.name });
+      const title = WIZARD_TITLES[context.running.name] ?? context.running.name;
+      enqueue.emit({ type: 'ocs.wizardCompleted', summary: `${title}: completed, Finish`, wizard: context.running.name });
       enqueue.assign({ running: { name: '', durationMs: 0 } });
     }),
   },
