@@ -164,15 +164,7 @@ export const hostMachine = setup({
             const chain = startChain(context.services, s.name);
             const disabledDep = chain.find((c) => c.startupType === 'Disabled');
             if (disabledDep) return reply(enqueue, event.requestId, failure('host.dependencyFailed', WIN32.dependencyFailed.text, { code: WIN32.dependencyFailed.code, dependency: disabledDep.name }));
-            let services = context.services;
-            for (const step of startSchedule(context.services, chain)) {
-              const svc = findService(services, step.name);
-              if (!svc) continue;
-              services = setServiceState(services, svc.name, 'Start Pending');
-              enqueue.emit(stateChanged(context.host, svc, 'Stopped', 'Start Pending'));
-              enqueue.raise({ type: 'host.serviceStartDue', name: svc.name }, { delay: step.dueMs, id: `start:${svc.name}` });
-            }
-            enqueue.assign({ services });
+            enqueue.assign({ services: beginStarts(enqueue, context, chain) });
             reply(enqueue, event.requestId, ok({ state: 'Start Pending' }));
           }),
         },
@@ -337,20 +329,12 @@ export const hostMachine = setup({
             enqueue.emit({ type: 'eventlog.write', entry: { host: context.host, log: 'System', source: 'EventLog', eventId: 6005, level: 'Information', message: 'The Event log service was started.' } });
             enqueue.emit({ type: 'host.powerChanged', host: context.host, power: 'on', summary: `${context.host} started` });
             // Automatic services start in dependency order, each after its start time.
-            let services = context.services;
             const chain: ServiceStatus[] = [];
             const seen = new Set<string>();
             for (const s of context.services) {
               if (s.startupType === 'Automatic' || s.startupType === 'Automatic (Delayed Start)') chain.push(...startChain(context.services, s.name, seen));
             }
-            for (const step of startSchedule(context.services, chain)) {
-              const svc = findService(services, step.name);
-              if (!svc) continue;
-              services = setServiceState(services, svc.name, 'Start Pending');
-              enqueue.emit(stateChanged(context.host, svc, 'Stopped', 'Start Pending'));
-              enqueue.raise({ type: 'host.serviceStartDue', name: svc.name }, { delay: step.dueMs, id: `start:${svc.name}` });
-            }
-            enqueue.assign({ power: 'on', services });
+            enqueue.assign({ power: 'on', services: beginStarts(enqueue, context, chain) });
             reply(enqueue, event.requestId, ok({ power: 'on' }));
           }),
         },
@@ -368,6 +352,23 @@ export const hostMachine = setup({
 });
 
 type Enqueue = { emit: (e: HostEmitted) => void };
+
+/** Puts a start chain into Start Pending and schedules each completion; returns the new service table. */
+function beginStarts(
+  enqueue: Enqueue & { raise: (e: Internal, o: { delay: number; id: string }) => void },
+  context: HostContext,
+  chain: readonly ServiceStatus[],
+): ServiceStatus[] {
+  let services = context.services;
+  for (const step of startSchedule(context.services, chain)) {
+    const svc = findService(services, step.name);
+    if (!svc) continue;
+    services = setServiceState(services, svc.name, 'Start Pending');
+    enqueue.emit(stateChanged(context.host, svc, 'Stopped', 'Start Pending'));
+    enqueue.raise({ type: 'host.serviceStartDue', name: svc.name }, { delay: step.dueMs, id: `start:${svc.name}` });
+  }
+  return services;
+}
 
 function reply(enqueue: Enqueue, requestId: string | undefined, result: Result<unknown>): void {
   if (requestId !== undefined) enqueue.emit({ type: 'host.reply', requestId, result });

@@ -3,6 +3,7 @@
  * `ocs.peers.ts` implements it over the lab's actor system with the neighbours' clients; the wizard code
  * in `ocs.wizard.ts` sees only this.
  */
+import type { SubjectInput } from '../ca/pki.js';
 import type { Result } from '../../sim/result.js';
 import type { FirewallRule, ServiceSpec, ServiceStatus } from '../host/host.events.js';
 
@@ -41,14 +42,8 @@ export interface CaDescription {
   online: boolean;
 }
 
-export interface CsrSubject {
-  CN: string;
-  O?: string;
-  OU?: string;
-  L?: string;
-  ST?: string;
-  C?: string;
-}
+/** The subject the Certificate Wizard asks for: the CA's own subject shape. */
+export type CsrSubject = SubjectInput;
 
 export interface OcsPeers {
   ad: {
