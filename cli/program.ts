@@ -1,5 +1,5 @@
 /**
- * The `ocslab` commands: run, list, steps. Exit codes follow the command-line contract: 0 all
+ * The `ocslab` commands: run, list, faults, steps. Exit codes follow the command-line contract: 0 all
  * expectations held, 1 a step or expectation failed, 2 bad input or usage, 3 internal error. Nothing here
  * reads the environment (see config.ts) or prints a stack trace unless debugging.
  */
@@ -18,12 +18,14 @@ import {
   discoverScenarioFiles,
   formatScenarioError,
   loadScenarioFile,
+  planFaultArguments,
   sortErrors,
   type Scenario,
   type ScenarioDocument,
   type ScenarioError,
 } from '../sim/scenario.js';
 import type { StepDefinition } from '../sim/steps.js';
+import type { FaultPlan } from '../sim/faults.js';
 import type { CliConfig } from './config.js';
 
 export const DEFAULT_SCENARIO = 'seed-part3';
@@ -56,6 +58,7 @@ interface RunFlags {
   junit?: string;
   quiet?: boolean;
   debug?: boolean;
+  fault?: string[];
 }
 
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
@@ -81,6 +84,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .option('--json', 'print the report as JSON on stdout, nothing else')
     .option('--junit <file>', 'write a JUnit XML report')
     .option('--quiet', 'show only failures and the summary')
+    .option('--fault <ID[:target][@when]>', 'inject a fault from the catalogue (ocslab faults): when = start, a step number, a step name or id, or a time such as 15m; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .addOption(debugOption())
     .action(async (scenarios: string[], flags: RunFlags) => {
       debug ||= flags.debug === true;
@@ -95,6 +99,16 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .action((flags: { json?: boolean; debug?: boolean }) => {
       debug ||= flags.debug === true;
       exitCode = listCommand(flags, deps);
+    });
+
+  program
+    .command('faults')
+    .description('list the fault catalogue: id, title, where it can be injected, the symptoms, the fix')
+    .option('--json', 'print JSON')
+    .addOption(debugOption())
+    .action(async (flags: { json?: boolean; debug?: boolean }) => {
+      debug ||= flags.debug === true;
+      exitCode = faultsCommand(flags, deps, await deps.loadRegistry());
     });
 
   program
@@ -209,7 +223,7 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
   const scenarios: Scenario[] = [];
   const errors = new Map<string, ScenarioError>();
   for (const doc of unique(requested)) {
-    const r = compileScenario(doc, catalog, vocabulary);
+    const r = compileScenario(doc, catalog, vocabulary, registry.faults ?? []);
     if (r.ok) scenarios.push(r.scenario);
     else for (const err of r.errors) errors.set(formatScenarioError(err), err);
   }
@@ -217,13 +231,24 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
     printErrors(io, [...errors.values()]);
     return EXIT.usage;
   }
+  const extraFaults = new Map<Scenario, FaultPlan[]>();
+  for (const scenario of scenarios) {
+    const planned = planFaultArguments(scenario, flags.fault ?? [], registry.faults ?? []);
+    if ('errors' in planned) throw new UsageError(planned.errors.map((e) => `ocslab run: ${e}`));
+    extraFaults.set(scenario, planned.plans);
+  }
 
   const progressOut = flags.json ? io.stderr : io.stdout;
   const reporter = createConsoleReporter({ write: progressOut, color: config.color && !flags.json, quiet: flags.quiet === true });
   const started = performance.now();
   const reports: RunReport[] = [];
   for (const scenario of scenarios) {
-    const options = { scenario, registry: { emulators: registry.emulators, steps: vocabulary }, onProgress: flags.json && flags.quiet ? undefined : reporter.onProgress };
+    const options = {
+      scenario,
+      registry: { emulators: registry.emulators, steps: vocabulary, faults: registry.faults ?? [] },
+      faults: extraFaults.get(scenario) ?? [],
+      onProgress: flags.json && flags.quiet ? undefined : reporter.onProgress,
+    };
     reports.push(runScenario(flags.seed !== undefined ? { ...options, seed: flags.seed } : options));
   }
   if (!(flags.json && flags.quiet)) reporter.summary(reports, performance.now() - started);
@@ -327,3 +352,27 @@ function stepsCommand(flags: { json?: boolean }, deps: CliDeps, registry: Regist
   }
   return EXIT.ok;
 }
+
+function faultsCommand(flags: { json?: boolean }, deps: CliDeps, registry: Registry): number {
+  const { io } = deps;
+  const faults = [...(registry.faults ?? [])].sort((a, b) => a.category.localeCompare(b.category) || a.id.localeCompare(b.id));
+  if (flags.json) {
+    io.stdout(`${stableJson(faults.map((f) => ({ id: f.id, title: f.title, category: f.category, target: f.target, where: f.where, symptoms: f.symptoms, fix: f.fix, certainty: f.certainty, ...(f.note ? { note: f.note } : {}) })))}\n`);
+    return EXIT.ok;
+  }
+  let category = '';
+  for (const f of faults) {
+    if (f.category !== category) {
+      category = f.category;
+      io.stdout(`\n${category}\n`);
+    }
+    io.stdout(`  ${f.id}  ${f.title}\n`);
+    io.stdout(`      inject: ${f.where}${f.target === 'lab' ? '' : ` (target: a ${f.target})`}\n`);
+    for (const s of f.symptoms) io.stdout(`      symptom: ${s}\n`);
+    io.stdout(`      fix: ${f.fix}\n`);
+    if (f.certainty !== 'verified') io.stdout(`      sourced: ${f.certainty}${f.note ? ` — ${f.note}` : ''}\n`);
+  }
+  io.stdout(`\n${faults.length} faults\n`);
+  return EXIT.ok;
+}
+

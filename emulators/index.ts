@@ -5,6 +5,7 @@
  */
 import type { EmulatorDefinition } from '../sim/emulator.js';
 import type { StepDefinition } from '../sim/steps.js';
+import type { FaultDefinition } from '../sim/faults.js';
 import { coreSteps } from '../sim/core.steps.js';
 import { hostEmulator, hostSteps } from './host/index.js';
 import { adEmulator, adSteps } from './ad/index.js';
@@ -19,4 +20,7 @@ export const emulators: readonly EmulatorDefinition[] = [hostEmulator, adEmulato
 
 export const steps: readonly StepDefinition[] = [...coreSteps, ...hostSteps, ...adSteps, ...dnsSteps, ...caSteps, ...sqlSteps, ...iisSteps, ...hlbSteps, ...ocsSteps];
 
-export const registry = { emulators: [...emulators], steps: [...steps] };
+/** The fault catalogue (`ocslab faults`): what goes wrong, each with its symptoms and fix. */
+export const faults: readonly FaultDefinition[] = [];
+
+export const registry = { emulators: [...emulators], steps: [...steps], faults: [...faults] };

@@ -46,6 +46,8 @@ export interface JournalEntry {
   /** The systemId of the actor that emitted it ("ad", "host:ocsfe01", "runner" ...). */
   source: string;
   event: LabEvent;
+  /** Set when the entry was caused by an injected fault ("fault:msmq-not-installed"), not by a step. */
+  cause?: string;
 }
 
 export interface Clockish {
@@ -57,6 +59,7 @@ export class Journal {
   readonly entries: JournalEntry[] = [];
   private readonly logs = new Map<string, WindowsEventRecord[]>();
   private readonly listeners = new Set<(entry: JournalEntry) => void>();
+  private cause: string | undefined;
 
   constructor(private readonly clock: Clockish) {}
 
@@ -67,11 +70,23 @@ export class Journal {
       at: new Date(this.clock.now()).toISOString(),
       source,
       event,
+      ...(this.cause !== undefined ? { cause: this.cause } : {}),
     };
     this.entries.push(entry);
     if (event.type === 'eventlog.write') this.writeEventLog((event as EventLogWrite).entry, entry.at);
     for (const l of this.listeners) l(entry);
     return entry;
+  }
+
+  /** Runs `fn`, tagging every entry recorded meanwhile with `cause`. */
+  withCause<T>(cause: string, fn: () => T): T {
+    const outer = this.cause;
+    this.cause = cause;
+    try {
+      return fn();
+    } finally {
+      this.cause = outer;
+    }
   }
 
   /** Calls `listener` for every entry recorded from now on; returns the unsubscribe function. */
@@ -106,7 +121,7 @@ export class Journal {
 /** One JSON line per journal entry: the trace. Key order is fixed, so equal runs give equal bytes. */
 export function traceLine(entry: JournalEntry): string {
   const { type, ...rest } = entry.event;
-  return JSON.stringify({ seq: entry.seq, t: entry.t, at: entry.at, source: entry.source, type, ...rest });
+  return JSON.stringify({ seq: entry.seq, t: entry.t, at: entry.at, source: entry.source, ...(entry.cause !== undefined ? { cause: entry.cause } : {}), type, ...rest });
 }
 
 export function traceText(entries: readonly JournalEntry[]): string {

@@ -15,12 +15,15 @@ import { Lab } from './lab.js';
 import type { Scenario, ScenarioStep, SourcePosition } from './scenario.js';
 import type { StepDefinition, StepOutcome } from './steps.js';
 import { EmulatedTarget, type Target } from './target.js';
+import { formatDuration } from './clock.js';
+import { injectFault, PendingRewrites, type FaultDefinition, type FaultPlan, type FaultRecord } from './faults.js';
 
 export const DEFAULT_SEED = 'ocslab';
 
 export interface Registry {
   emulators: readonly EmulatorDefinition[];
   steps: readonly StepDefinition[];
+  faults?: readonly FaultDefinition[];
 }
 
 export type StepPhase = 'setup' | 'steps' | 'expect';
@@ -83,6 +86,8 @@ export interface RunReport {
   steps: StepResult[];
   /** Every host's event log at the end, by short host name. */
   eventLogs: Record<string, StepEventLogEntry[]>;
+  /** Faults injected during the run: for the report and for grading, not for the operator's eyes. */
+  faults: FaultRecord[];
   /** One JSON line per journal entry. */
   trace: string;
 }
@@ -98,6 +103,8 @@ export interface RunOptions {
   scenario: Scenario;
   registry: Registry;
   seed?: string;
+  /** Faults added for this run (the command line's `--fault`), on top of the scenarios' own. */
+  faults?: readonly FaultPlan[];
   onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -142,10 +149,21 @@ export function runScenario(options: RunOptions): RunReport {
   onProgress?.({ type: 'run.started', scenario, seed, setupSteps: setup.length, steps: main.length });
   const all = [...setup, ...main];
   let current: PhaseStep | undefined;
+  const plans = [...[...scenario.from].reverse().flatMap((b) => b.faults), ...scenario.faults, ...(options.faults ?? [])];
+  const injected: FaultRecord[] = [];
+  const rewrites = new PendingRewrites();
   try {
     lab = new Lab(scenario.topology, registry.emulators, { seed });
     target = new EmulatedTarget(lab, scenario.topology);
     lab.record('runner', { type: 'runner.runStarted', scenario: scenario.id, seed, target: target.name, from: chain });
+    const inject = (plan: FaultPlan, at: string) => {
+      if (lab) injected.push(injectFault(lab, scenario.topology, plan, rewrites, at));
+    };
+    for (const plan of plans) {
+      const when = plan.when;
+      if ('at' in when) inject(plan, 'start');
+      else if ('afterMs' in when) lab.clock.setTimeout(() => inject(plan, `at ${formatDuration(when.afterMs)}`), when.afterMs);
+    }
     let stoppedBy: string | undefined;
     let setupDone = setup.length === 0;
     for (const item of all) {
@@ -154,7 +172,12 @@ export function runScenario(options: RunOptions): RunReport {
         onProgress?.({ type: 'setup.finished', results: [...results], durationMs: target.elapsed(), from: chain });
       }
       current = item;
-      const result = stoppedBy ? skipped(item, target.elapsed(), stoppedBy) : runStep(lab, target, item, onProgress);
+      if (!stoppedBy) {
+        for (const plan of plans) {
+          if ('step' in plan.when && plan.when.step === item.step.index && plan.scenario === item.scenario) inject(plan, `before step ${item.step.index} (${item.step.name}) of ${item.scenario}`);
+        }
+      }
+      const result = stoppedBy ? skipped(item, target.elapsed(), stoppedBy) : runStep(lab, target, item, rewrites, onProgress);
       current = undefined;
       results.push(result);
       if (item.phase !== 'setup' || result.status !== 'passed') onProgress?.({ type: 'step.finished', result });
@@ -199,6 +222,7 @@ export function runScenario(options: RunOptions): RunReport {
     setup: results.filter((r) => r.phase === 'setup'),
     steps: mainResults,
     eventLogs,
+    faults: injected,
     trace: traceText(entries),
   };
   try {
@@ -249,20 +273,25 @@ function newEventLogEntries(lab: Lab, during: readonly JournalEntry[], before: M
     const at = cursor.get(host) ?? 0;
     const record = lab.journal.eventLog(host)[at];
     cursor.set(host, at + 1);
-    if (record) out.push(eventEntry(record));
+    if (record && e.cause === undefined) out.push(eventEntry(record));
   }
   return out;
 }
 
-function runStep(lab: Lab, target: Target, item: PhaseStep, onProgress: RunOptions['onProgress']): StepResult {
+function runStep(lab: Lab, target: Target, item: PhaseStep, rewrites: PendingRewrites, onProgress: RunOptions['onProgress']): StepResult {
   const { step } = item;
+  // An injected operator mistake turns this step's parameters into the ones the operator got wrong.
+  const rewritten = rewrites.apply(step.name, step.params);
+  const params = rewritten.by.length ? (step.definition.params.parse(rewritten.params) as Record<string, unknown>) : step.params;
   const start = target.elapsed();
   const startSeq = lab.journal.entries.length;
   const logLengths = new Map(lab.journal.hosts().map((h) => [h, lab.journal.eventLog(h).length]));
   onProgress?.({ type: 'step.started', phase: item.phase, step });
   lab.record('runner', { type: 'runner.stepStarted', phase: item.phase, scenario: item.scenario, index: step.index, step: step.name, title: step.title });
-  const outcome = target.perform({ definition: step.definition, params: step.params });
-  const during = lab.journal.since(startSeq).filter((e) => e.source !== 'runner');
+  const outcome = target.perform({ definition: step.definition, params });
+  // What an injected fault changed is not what the step changed: the operator sees only symptoms.
+  const all = lab.journal.since(startSeq);
+  const during = all.filter((e) => e.source !== 'runner' && e.cause === undefined);
   const verdict = judge(step, outcome);
   const result: StepResult = {
     ...baseResult(item, start),
@@ -270,7 +299,7 @@ function runStep(lab: Lab, target: Target, item: PhaseStep, onProgress: RunOptio
     details: outcome.details ?? [],
     durationMs: target.elapsed() - start,
     changes: during.flatMap((e) => (typeof e.event.summary === 'string' && e.event.type !== 'eventlog.write' ? [e.event.summary] : [])),
-    events: newEventLogEntries(lab, during, logLengths),
+    events: newEventLogEntries(lab, all, logLengths),
   };
   if (verdict.reason !== undefined) result.reason = verdict.reason;
   const finished: Record<string, JsonValue> = { phase: item.phase, scenario: item.scenario, index: step.index, step: step.name, status: result.status, durationMs: result.durationMs };

@@ -85,9 +85,12 @@ describe('reading a scenario', () => {
     expect(cycle[0]).toMatch(/^bad\/cycle-a\.yaml:3:7: scenario "cycle-b" .* has errors/);
   });
 
-  it('refuses faults until the fault catalogue exists, at each entry', () => {
+  it('checks every fault entry against the catalogue and the scenario, at its position', () => {
     expect(errorsOf('faults').map((e) => `${at(e)}: ${e.message}`)).toEqual([
-      'bad/faults.yaml:5:5: faults are not supported yet: the fault catalogue is a later issue; leave `faults: []`',
+      'bad/faults.yaml:7:5: unknown key "id" in a fault; did you mean "at"?',
+      'bad/faults.yaml:7:5: a fault needs `fault: <id>` (see `ocslab faults`)',
+      'bad/faults.yaml:9:12: unknown fault "no-such-fault"',
+      'bad/faults.yaml:11:11: no step number 7 in this scenario',
     ]);
   });
 

@@ -12,6 +12,8 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import { z } from 'zod';
 import { refChoices, type RefKind, type StepDefinition } from './steps.js';
 import { DEFAULT_TOPOLOGY, resolveTopology, type Topology } from './topology.js';
+import { parseDuration } from './clock.js';
+import { parseFaultArgument, resolveFaultTarget, type FaultDefinition, type FaultPlan, type FaultWhen } from './faults.js';
 
 export interface SourcePosition {
   file: string;
@@ -244,9 +246,6 @@ export function readScenarioDocument(file: string, text: string): ScenarioDocume
   // An unknown key is reported above; the rest of the file is still checked.
   const parsed = ScenarioTopLevel.strip().safeParse(value);
   const raw = value as Record<string, unknown>;
-  if (Array.isArray(raw.faults)) {
-    raw.faults.forEach((_, i) => d.errors.push(errorAt(d, ['faults', i], 'faults are not supported yet: the fault catalogue is a later issue; leave `faults: []`')));
-  }
   if (parsed.success) {
     const h = parsed.data;
     d.header = { id: h.id, title: h.title, tags: h.tags };
@@ -328,6 +327,8 @@ export interface ScenarioStep {
   /** Validated by the step's schema, defaults applied. */
   params: Record<string, unknown>;
   title: string;
+  /** A name faults can refer to (`step: start-services`). */
+  id?: string;
   /** The step must fail with a reason containing this text. */
   expectFailure?: string;
   position: SourcePosition;
@@ -345,11 +346,13 @@ export interface Scenario {
   from: Scenario[];
   steps: ScenarioStep[];
   expect: ScenarioStep[];
+  /** Faults injected in this scenario's run (a base's faults run in its setup steps). */
+  faults: FaultPlan[];
 }
 
 export type CompileResult = { ok: true; scenario: Scenario } | { ok: false; errors: ScenarioError[] };
 
-const STEP_KEYS = ['action', 'check', 'title', 'expectFailure'] as const;
+const STEP_KEYS = ['action', 'check', 'id', 'title', 'expectFailure'] as const;
 
 function paramNames(def: StepDefinition): string[] {
   try {
@@ -391,7 +394,7 @@ function compileStep(ctx: StepContextForCompile, path: Path, item: unknown, inde
     return undefined;
   }
   let ok = true;
-  for (const key of ['title', 'expectFailure'] as const) {
+  for (const key of ['id', 'title', 'expectFailure'] as const) {
     if (key in raw && typeof raw[key] !== 'string') {
       errors.push(errorAt(d, [...path, key], `\`${key}\` must be text, found ${describeValue(raw[key])}`));
       ok = false;
@@ -448,6 +451,7 @@ function compileStep(ctx: StepContextForCompile, path: Path, item: unknown, inde
     position: positionOf(d, path),
   };
   if (typeof raw.expectFailure === 'string') step.expectFailure = raw.expectFailure;
+  if (typeof raw.id === 'string') step.id = raw.id;
   return step;
 }
 
@@ -481,10 +485,10 @@ function compileTopology(d: ScenarioDocument, raw: Record<string, unknown>, erro
  * Validates a scenario against the step vocabulary and its topology, resolving its `from` chain through
  * the catalogue. Reports every problem of every file involved, sorted by position.
  */
-export function compileScenario(target: ScenarioDocument, catalog: ScenarioCatalog, steps: readonly StepDefinition[]): CompileResult {
+export function compileScenario(target: ScenarioDocument, catalog: ScenarioCatalog, steps: readonly StepDefinition[], faults: readonly FaultDefinition[] = []): CompileResult {
   const cache = new Map<ScenarioDocument, CompileResult>();
   const errors: ScenarioError[] = [];
-  const r = compileWithChain(target, catalog, steps, cache, []);
+  const r = compileWithChain(target, catalog, { steps, faults }, cache, []);
   if (r.ok) return r;
   errors.push(...r.errors);
   // Errors of a base scenario appear once, even when reached twice.
@@ -492,7 +496,13 @@ export function compileScenario(target: ScenarioDocument, catalog: ScenarioCatal
   return { ok: false, errors: sortErrors([...unique.values()]) };
 }
 
-function compileWithChain(d: ScenarioDocument, catalog: ScenarioCatalog, steps: readonly StepDefinition[], cache: Map<ScenarioDocument, CompileResult>, visiting: ScenarioDocument[]): CompileResult {
+interface Vocabulary {
+  steps: readonly StepDefinition[];
+  faults: readonly FaultDefinition[];
+}
+
+function compileWithChain(d: ScenarioDocument, catalog: ScenarioCatalog, vocabulary: Vocabulary, cache: Map<ScenarioDocument, CompileResult>, visiting: ScenarioDocument[]): CompileResult {
+  const { steps } = vocabulary;
   const cached = cache.get(d);
   if (cached) return cached;
   const errors: ScenarioError[] = [...d.errors, ...catalog.errors.filter((e) => e.file === d.file)];
@@ -515,7 +525,7 @@ function compileWithChain(d: ScenarioDocument, catalog: ScenarioCatalog, steps: 
       const chain = [...visiting.slice(baseDoc === d ? visiting.length : visiting.indexOf(baseDoc)), d, baseDoc].map((x) => x.header?.id ?? x.file);
       errors.push(errorAt(d, ['from'], `\`from\` makes a cycle: ${chain.join(' → ')}`));
     } else {
-      const b = compileWithChain(baseDoc, catalog, steps, cache, [...visiting, d]);
+      const b = compileWithChain(baseDoc, catalog, vocabulary, cache, [...visiting, d]);
       if (b.ok) {
         base = b.scenario;
         topology = base.topology;
@@ -542,10 +552,12 @@ function compileWithChain(d: ScenarioDocument, catalog: ScenarioCatalog, steps: 
     });
   }
 
+  const faults = topology ? compileFaults(d, raw, header.id, topology, [...compiled, ...expect], vocabulary.faults, errors) : [];
+
   let result: CompileResult;
   if (errors.length || !topology) result = { ok: false, errors: errors.length ? errors : [errorAt(d, [], 'not a valid scenario')] };
   else {
-    const scenario: Scenario = { id: header.id, title: header.title, tags: header.tags, file: d.file, topology, from: base ? [base, ...base.from] : [], steps: compiled, expect };
+    const scenario: Scenario = { id: header.id, title: header.title, tags: header.tags, file: d.file, topology, from: base ? [base, ...base.from] : [], steps: compiled, expect, faults };
     if (header.description !== undefined) scenario.description = header.description;
     const seed = header.seed ?? base?.seed;
     if (seed !== undefined) scenario.seed = seed;
@@ -553,4 +565,126 @@ function compileWithChain(d: ScenarioDocument, catalog: ScenarioCatalog, steps: 
   }
   cache.set(d, result);
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Faults: `- fault: <id>` with an optional `target:` and one of `at: start`, `step: <n|name|id>`, `after: <duration>`
+
+const FAULT_KEYS = ['fault', 'target', 'at', 'step', 'after'] as const;
+
+/** Finds the step a fault refers to: its number, its `id:`, or the first step with that name. */
+export function findStepRef(steps: readonly ScenarioStep[], ref: string | number): ScenarioStep | undefined {
+  if (typeof ref === 'number') return steps.find((s) => s.index === ref);
+  return steps.find((s) => s.id === ref) ?? steps.find((s) => s.name === ref);
+}
+
+function compileFaults(d: ScenarioDocument, raw: Record<string, unknown>, scenarioId: string, topology: Topology, steps: readonly ScenarioStep[], catalogue: readonly FaultDefinition[], errors: ScenarioError[]): FaultPlan[] {
+  const items = raw.faults;
+  if (!Array.isArray(items)) return [];
+  const plans: FaultPlan[] = [];
+  items.forEach((item, i) => {
+    const path: Path = ['faults', i];
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+      errors.push(errorAt(d, path, `a fault is a mapping with \`fault: <id>\`, found ${describeValue(item)}`));
+      return;
+    }
+    const f = item as Record<string, unknown>;
+    for (const k of Object.keys(f)) {
+      if (!(FAULT_KEYS as readonly string[]).includes(k)) errors.push(errorAt(d, [...path, k], `unknown key "${k}" in a fault${didYouMean(k, FAULT_KEYS)}`, { key: true, hint: `keys: ${FAULT_KEYS.join(', ')}` }));
+    }
+    const id = f.fault;
+    if (typeof id !== 'string') {
+      errors.push(errorAt(d, path, 'a fault needs `fault: <id>` (see `ocslab faults`)'));
+      return;
+    }
+    const def = catalogue.find((x) => x.id === id);
+    if (!def) {
+      const ids = catalogue.map((x) => x.id);
+      errors.push(errorAt(d, [...path, 'fault'], `unknown fault "${id}"${didYouMean(id, ids)}`, { hint: 'ocslab faults lists the catalogue' }));
+      return;
+    }
+    if (f.target !== undefined && typeof f.target !== 'string') {
+      errors.push(errorAt(d, [...path, 'target'], `\`target\` must be text, found ${describeValue(f.target)}`));
+      return;
+    }
+    const target = resolveFaultTarget(def, topology, f.target as string | undefined);
+    if ('error' in target) {
+      errors.push(errorAt(d, f.target !== undefined ? [...path, 'target'] : [...path, 'fault'], target.error));
+      return;
+    }
+    const whenKeys = (['at', 'step', 'after'] as const).filter((k) => f[k] !== undefined);
+    if (whenKeys.length > 1) {
+      errors.push(errorAt(d, [...path, whenKeys[1] as string], `a fault has one of \`at: start\`, \`step:\` or \`after:\`, not ${whenKeys.join(' and ')}`, { key: true }));
+      return;
+    }
+    let when: FaultWhen = { at: 'start' };
+    if (f.at !== undefined && f.at !== 'start') {
+      errors.push(errorAt(d, [...path, 'at'], `\`at\` takes only "start", found ${describeValue(f.at)}; use \`step:\` or \`after:\``));
+      return;
+    }
+    if (f.step !== undefined) {
+      if (typeof f.step !== 'number' && typeof f.step !== 'string') {
+        errors.push(errorAt(d, [...path, 'step'], `\`step\` is a step number, a step id or a step name, found ${describeValue(f.step)}`));
+        return;
+      }
+      const s = findStepRef(steps, f.step);
+      if (!s) {
+        const names = [...new Set(steps.map((x) => x.id ?? x.name))];
+        errors.push(errorAt(d, [...path, 'step'], `no step ${typeof f.step === 'number' ? `number ${f.step}` : `"${f.step}"`} in this scenario${typeof f.step === 'string' ? didYouMean(f.step, names) : ''}`, { hint: `steps 1-${steps.length}: ${names.join(', ')}` }));
+        return;
+      }
+      when = { step: s.index };
+    }
+    if (f.after !== undefined) {
+      const ms = typeof f.after === 'string' || typeof f.after === 'number' ? parseDuration(f.after) : undefined;
+      if (ms === undefined) {
+        errors.push(errorAt(d, [...path, 'after'], `\`after\` is a simulated duration such as "90s", "15m" or "2h", found ${describeValue(f.after)}`));
+        return;
+      }
+      when = { afterMs: ms };
+    }
+    const pos = positionOf(d, path);
+    plans.push({ definition: def, target: target.target, when, scenario: scenarioId, origin: `${pos.file}:${pos.line}:${pos.column}` });
+  });
+  return plans;
+}
+
+
+/**
+ * Plans `--fault ID[:target][@when]` arguments for a compiled scenario: the fault must be in the
+ * catalogue, the target in the topology, and a step reference among the scenario's own steps.
+ */
+export function planFaultArguments(scenario: Scenario, args: readonly string[], catalogue: readonly FaultDefinition[]): { plans: FaultPlan[] } | { errors: string[] } {
+  const plans: FaultPlan[] = [];
+  const errors: string[] = [];
+  const steps = [...scenario.steps, ...scenario.expect];
+  for (const text of args) {
+    const origin = `--fault ${text}`;
+    const arg = parseFaultArgument(text);
+    if ('error' in arg) {
+      errors.push(`${origin}: ${arg.error}`);
+      continue;
+    }
+    const def = catalogue.find((f) => f.id === arg.id);
+    if (!def) {
+      errors.push(`${origin}: unknown fault "${arg.id}"${didYouMean(arg.id, catalogue.map((f) => f.id))} (ocslab faults lists the catalogue)`);
+      continue;
+    }
+    const target = resolveFaultTarget(def, scenario.topology, arg.target);
+    if ('error' in target) {
+      errors.push(`${origin}: ${target.error}`);
+      continue;
+    }
+    let when: FaultWhen;
+    if ('stepRef' in arg.when) {
+      const s = findStepRef(steps, arg.when.stepRef);
+      if (!s) {
+        errors.push(`${origin}: no step ${typeof arg.when.stepRef === 'number' ? `number ${arg.when.stepRef}` : `"${arg.when.stepRef}"`} in ${scenario.id}; steps 1-${steps.length}: ${[...new Set(steps.map((x) => x.id ?? x.name))].join(', ')}`);
+        continue;
+      }
+      when = { step: s.index };
+    } else when = arg.when;
+    plans.push({ definition: def, target: target.target, when, scenario: scenario.id, origin });
+  }
+  return errors.length ? { errors } : { plans };
 }

@@ -40,10 +40,10 @@ describe('ocslab as a process: bad usage and bad input exit 2, without a stack t
     noStack(r.stderr);
   });
 
-  it('reports a fault list, which is a later issue, at file:line:column', () => {
+  it('reports a fault that is not in the catalogue at file:line:column', () => {
     const r = ocslabProcess(['run', 'bad-faults']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('test/fixtures/scenarios/bad/faults.yaml:5:5: faults are not supported yet');
+    expect(r.stderr).toContain('test/fixtures/scenarios/bad/faults.yaml:9:12: unknown fault "no-such-fault"');
     noStack(r.stderr);
   });
 

@@ -16,5 +16,5 @@ export function compileFixture(id: string): CompileResult {
   const catalog = fixtureCatalog();
   const d = catalog.byId.get(id) ?? catalog.documents.find((x) => x.file.endsWith(`/${id}.yaml`));
   if (!d) throw new Error(`no fixture scenario ${id}`);
-  return compileScenario(d, catalog, toyRegistry.steps);
+  return compileScenario(d, catalog, toyRegistry.steps, toyRegistry.faults);
 }

@@ -11,6 +11,7 @@ import { fail, ok, type Result } from '../../sim/result.js';
 import { defineStep, failed, passed, type StepDefinition } from '../../sim/steps.js';
 import { coreSteps } from '../../sim/core.steps.js';
 import type { Registry } from '../../sim/runner.js';
+import { firstFrontEnd, type FaultDefinition } from '../../sim/faults.js';
 
 type ToyState = 'Stopped' | 'Start Pending' | 'Running';
 
@@ -155,4 +156,38 @@ export const toyExplode = defineStep({
 
 export const toySteps: StepDefinition[] = [toyStart, toyBreak, toyState, toyExplode];
 
-export const toyRegistry: Registry = { emulators: [toyEmulator], steps: [...coreSteps, ...toySteps] };
+/** The fault the toy registry offers: the Toy binary is deleted, so the next start fails with 7000. */
+export const toyServiceBroken: FaultDefinition = {
+  id: 'toy-service-broken',
+  title: 'The Toy service binary is missing',
+  category: 'services',
+  target: 'frontEnd',
+  defaultTarget: firstFrontEnd,
+  where: 'a front end, before Toy starts',
+  symptoms: ['Toy stays Stopped; System log 7000 from Service Control Manager'],
+  fix: 'Reinstall Toy',
+  certainty: 'verified',
+  inject: ({ lab, target }) => {
+    const r = request<undefined>(lab.get(`toy:${target}`), 'toy.reply', { type: 'toy.break' });
+    return { applied: r.ok, note: r.ok ? `Toy on ${target} broken` : r.failure.message };
+  },
+};
+
+/** The fault that is an operator's mistake: the next Toy start is given a timeout too short to wait. */
+export const toyImpatient: FaultDefinition = {
+  id: 'toy-impatient-operator',
+  title: 'The operator does not wait for Toy to start',
+  category: 'operator',
+  target: 'lab',
+  defaultTarget: () => undefined,
+  where: 'before a toy.startService step',
+  symptoms: ['Toy on the server is still Start Pending when the step ends'],
+  fix: 'Wait for the service to start',
+  certainty: 'verified',
+  inject: ({ rewriteNext }) => {
+    rewriteNext('toy.startService', (p) => ({ ...p, timeout: 1000 }));
+    return { applied: true, note: 'the next toy.startService waits 1 s' };
+  },
+};
+
+export const toyRegistry: Registry = { emulators: [toyEmulator], steps: [...coreSteps, ...toySteps], faults: [toyServiceBroken, toyImpatient] };
