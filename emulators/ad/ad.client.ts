@@ -46,6 +46,7 @@ export const adDomainPrep = (ref: Ref, args: { domain?: string; dc?: string; run
 
 /** repadmin /syncall: applies every pending change on every available DC now. */
 export const adForceReplication = (ref: Ref) => call<{ changes: number }>(ref, { type: 'ad.forceReplication' });
+export const adSetInboundReplicationDelay = (ref: Ref, a: { dc: string; delayMs: number }) => call<{ dc: string; delayMs: number }>(ref, { type: 'ad.setInboundReplicationDelay', ...a });
 
 // ---------------------------------------------------------------------------------------------------
 // Selectors

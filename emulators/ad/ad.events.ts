@@ -65,7 +65,9 @@ export type AdCommand =
   | ({ type: 'ad.schemaPrep'; requestId: string; dc?: string } & RunAs)
   | ({ type: 'ad.forestPrep'; requestId: string; sipDomain: string; globalSettingsLocation?: GlobalSettingsLocation; groupDomain?: string; dc?: string } & RunAs)
   | ({ type: 'ad.domainPrep'; requestId: string; domain?: string; dc?: string } & RunAs)
-  | { type: 'ad.forceReplication'; requestId: string };
+  | { type: 'ad.forceReplication'; requestId: string }
+  /** Changes reach `dc` `delayMs` after they would otherwise (0 = the ordinary intra-site delay). */
+  | { type: 'ad.setInboundReplicationDelay'; requestId: string; dc: string; delayMs: number };
 
 export type AdCommandType = AdCommand['type'];
 
@@ -96,6 +98,7 @@ export type AdEmitted =
   | (Change & { type: 'ad.objectModified'; attributes: string[] })
   | (Change & { type: 'ad.objectDeleted' })
   | { type: 'ad.replicated'; dc: string; from: string[]; changes: number; summary: string }
+  | { type: 'ad.replicationScheduleChanged'; dc: string; delayMs: number; summary: string }
   | { type: 'ad.dcAvailability'; dc: string; available: boolean; summary: string }
   | { type: 'ad.passwordSet'; dn: string; dc: string; summary: string }
   | { type: 'ad.schemaPrepared'; dc: string; summary: string; log: string[] }

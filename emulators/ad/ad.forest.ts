@@ -54,7 +54,15 @@ export interface DcState {
   replica: Replica;
   /** Up-to-dateness vector: highest change seq applied here, per originating DC. */
   applied: Record<string, number>;
+  /**
+   * Extra time before changes reach this DC (inbound replication on a slower schedule: a branch DC on a
+   * site link's interval, a busy or badly connected DC). `repadmin /syncall` ignores it.
+   */
+  inboundDelayMs?: number;
 }
+
+/** When change `c` is due on `dc`. */
+const dueOn = (dc: DcState, c: ChangeRecord): number => c.dueAt + (dc.inboundDelayMs ?? 0);
 
 export interface ForestState {
   forestFqdn: string;
@@ -214,7 +222,7 @@ export function pendingCount(f: ForestState): number {
 
 export function nextDue(f: ForestState): number | undefined {
   let due: number | undefined;
-  for (const dc of f.dcs) for (const c of deliverable(f, dc)) if (due === undefined || c.dueAt < due) due = c.dueAt;
+  for (const dc of f.dcs) for (const c of deliverable(f, dc)) if (due === undefined || dueOn(dc, c) < due) due = dueOn(dc, c);
   return due;
 }
 
@@ -224,7 +232,7 @@ export function replicate(f: ForestState, now: number, force: boolean): { state:
   const dcs = f.dcs.map((d) => ({ ...d }));
   let state: ForestState = { ...f, dcs };
   for (const dc of dcs) {
-    const todo = deliverable(state, dc).filter((c) => force || c.dueAt <= now);
+    const todo = deliverable(state, dc).filter((c) => force || dueOn(dc, c) <= now);
     if (!todo.length) continue;
     dc.replica = ownReplica(dc.replica);
     for (const c of todo) {

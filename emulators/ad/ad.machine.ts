@@ -188,6 +188,19 @@ export function handleCommand(context: AdContext, command: AdCommand, system: Sy
       const changes = r.emitted.reduce((n, e) => n + (e.type === 'ad.replicated' ? e.changes : 0), 0);
       return { forest: r.state, emitted: [...r.emitted, reply(command.requestId, ok({ changes }))] };
     }
+    case 'ad.setInboundReplicationDelay': {
+      const dc = dcNamed(f, command.dc);
+      if (!dc) return done(fail(unavailable(command.dc)), false);
+      const delayMs = Math.max(0, command.delayMs);
+      const forest = { ...f, dcs: f.dcs.map((d) => (d === dc ? { ...d, inboundDelayMs: delayMs } : d)) };
+      return {
+        forest,
+        emitted: [
+          { type: 'ad.replicationScheduleChanged', dc: dc.name, delayMs, summary: `${dc.fqdn}: inbound replication ${delayMs ? `delayed by ${Math.round(delayMs / 60_000)} min` : 'on the ordinary schedule'}` },
+          reply(command.requestId, ok({ dc: dc.name, delayMs })),
+        ],
+      };
+    }
   }
 }
 
@@ -219,6 +232,7 @@ const COMMAND_TYPES: readonly AdCommandType[] = [
   'ad.forestPrep',
   'ad.domainPrep',
   'ad.forceReplication',
+  'ad.setInboundReplicationDelay',
 ];
 
 function on<A extends string>(action: A): Record<AdCommandType, { actions: A }> {

@@ -142,9 +142,8 @@ export const adCreateUserStep = defineStep({
 export const adSetPasswordStep = defineStep({
   name: 'ad.setPassword',
   kind: 'action',
-  summary: 'Reset an account password (ADUC Reset Password)',
+  summary: 'Reset an account password (ADUC Reset Password): a topology user or any account by sAMAccountName (RTCService)',
   params: z.strictObject({ user: z.string(), password: z.string() }),
-  refs: { user: 'user' },
   title: (p, t) => `Reset password of ${t.forest.netbios}\\${p.user}`,
   emulated: ({ lab }, p) => {
     const r = adSetPassword(ad(lab), { sam: p.user, password: p.password });

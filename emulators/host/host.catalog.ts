@@ -174,4 +174,6 @@ export const WIN32 = {
   accountDisabled: { code: 1331, text: 'Logon failure: account currently disabled.' },
   noLogonServers: { code: 1311, text: 'There are currently no logon servers available to service the logon request.' },
   hostDown: { code: 1722, text: 'The RPC server is unavailable.' },
+  timeSkew: { code: 1398, text: 'There is a time and/or date difference between the client and server.' },
+  serviceNotStarted: { code: 1062, text: 'The service has not been started. (0x80070426)' },
 } as const;

@@ -3,7 +3,7 @@ import type { AnyActorRef } from 'xstate';
 import { request } from '../../sim/emulator.js';
 import type { Result } from '../../sim/result.js';
 import type { FirewallRule, HostCertificate, ServiceSpec, ServiceStatus, StartupType } from './host.events.js';
-import type { HostContext } from './host.machine.js';
+import { KERBEROS_MAX_SKEW_MS, skewFromDomain, type HostContext } from './host.machine.js';
 import { findService } from './host.store.js';
 
 type Ref = AnyActorRef | undefined;
@@ -23,6 +23,9 @@ export const hostImportCertificate = (ref: Ref, a: { certPem: string; keyId: str
 export const hostRemoveCertificate = (ref: Ref, a: { thumbprint: string }): Result<Record<string, never>> => call(ref, { type: 'host.removeCertificate', ...a });
 export const hostShutdown = (ref: Ref): Result<{ power: 'off' }> => call(ref, { type: 'host.shutdown' });
 export const hostBoot = (ref: Ref): Result<{ power: 'on' }> => call(ref, { type: 'host.boot' });
+export const hostSetClockOffset = (ref: Ref, a: { offsetMs: number }): Result<{ offsetMs: number }> => call(ref, { type: 'host.setClockOffset', ...a });
+export const hostSyncTime = (ref: Ref): Result<{ offsetMs: number }> => call(ref, { type: 'host.syncTime' });
+export const hostSetBootHang = (ref: Ref, a: { owner: string | null; delayMs?: number }): Result<Record<string, never>> => call(ref, { type: 'host.setBootHang', ...a });
 
 const ctx = (ref: Ref): HostContext | undefined => (ref?.getSnapshot() as { context?: HostContext } | undefined)?.context;
 
@@ -33,5 +36,18 @@ export const hostCertificates = (ref: Ref): HostCertificate[] => ctx(ref)?.certi
 export const hostFirewallEnabled = (ref: Ref): boolean => ctx(ref)?.firewallEnabled ?? false;
 export const hostFirewallRules = (ref: Ref): FirewallRule[] => ctx(ref)?.firewallRules ?? [];
 export const hostPoweredOn = (ref: Ref): boolean => ctx(ref)?.power === 'on';
+/** The host's clock offset from true time (ms). */
+export const hostClockOffset = (ref: Ref): number => ctx(ref)?.clockOffsetMs ?? 0;
 /** True while any service on the host is between states (the SCM is still working). */
 export const hostSettled = (ref: Ref): boolean => hostServices(ref).every((s) => s.state === 'Running' || s.state === 'Stopped');
+
+/**
+ * Whether Kerberos fails for this host: its clock is more than 5 minutes off the domain controller's
+ * (KRB_AP_ERR_SKEW; Win32 1398 "There is a time and/or date difference between the client and server.").
+ * For components that authenticate from or to the host (OCS services, wizards, IIS).
+ */
+export function hostClockSkewed(system: { get(id: string): AnyActorRef | undefined }, host: string): boolean {
+  const ref = system.get(`host:${host.toLowerCase()}`);
+  if (!ref) return false;
+  return skewFromDomain(system, hostClockOffset(ref)) > KERBEROS_MAX_SKEW_MS;
+}

@@ -84,6 +84,16 @@ export type HostCommand =
   | { type: 'host.removeCertificate'; requestId?: string; thumbprint: string }
   | { type: 'host.shutdown'; requestId?: string }
   | { type: 'host.boot'; requestId?: string }
+  /** The system clock set (or drifted) `offsetMs` away from true time (Date and Time, or a bad CMOS clock). */
+  | { type: 'host.setClockOffset'; requestId?: string; offsetMs: number }
+  /** `w32tm /resync`: the Windows Time service takes the time of the domain hierarchy (a DC). */
+  | { type: 'host.syncTime'; requestId?: string }
+  /**
+   * A boot-time platform condition (the Windows Server 2008 startup hang, ocs-facts §3): at boot the
+   * services owned by `owner` sit in Start Pending `delayMs` longer, unless one of them depends on the
+   * WMI Performance Adapter (wmiApSrv) and wmiApSrv is Automatic. `owner: null` clears it.
+   */
+  | { type: 'host.setBootHang'; requestId?: string; owner: string | null; delayMs?: number }
   /** Forwarded to the host when a service's owner changes its mind about a running service (e.g. a crash). */
   | { type: 'host.serviceTerminated'; name: string; refusal: StartRefusal };
 
@@ -117,6 +127,8 @@ export type HostEmitted =
   | { type: 'host.certificateImported'; host: string; thumbprint: string; subject: string; summary: string }
   | { type: 'host.certificateRemoved'; host: string; thumbprint: string; summary: string }
   | { type: 'host.powerChanged'; host: string; power: 'on' | 'off'; summary: string }
+  | { type: 'host.clockChanged'; host: string; offsetMs: number; summary: string }
+  | { type: 'host.bootConditionChanged'; host: string; summary: string }
   | EventLogWrite;
 
 export interface HostInput {

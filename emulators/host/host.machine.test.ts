@@ -188,3 +188,40 @@ describe('a Windows Server 2008 host', () => {
     expect(hostService(fe(lab), 'W3SVC')?.state).toBe('Running');
   });
 });
+
+describe('clock offset, Kerberos and the boot hang', () => {
+  it('fails a domain logon with 1398 when the clock is more than 5 minutes off, and recovers after w32tm /resync', async () => {
+    const { hostSetClockOffset, hostSyncTime } = await import('./host.client.js');
+    const lab = newLab();
+    hostInstallService(fe(lab), rtcSrv('right'));
+    hostSetClockOffset(fe(lab), { offsetMs: 10 * 60_000 });
+    hostStartService(fe(lab), { name: 'RtcSrv' });
+    lab.advance(60_000);
+    expect(hostService(fe(lab), 'RtcSrv')?.state).toBe('Stopped');
+    expect(lab.journal.eventLog('ocsfe01', 'System')[0]?.message).toContain('There is a time and/or date difference between the client and server.');
+    expect(hostSyncTime(fe(lab)).ok).toBe(true);
+    hostStartService(fe(lab), { name: 'RtcSrv' });
+    lab.advance(60_000);
+    expect(hostService(fe(lab), 'RtcSrv')?.state).toBe('Running');
+  });
+
+  it('holds owned services in Start Pending at boot unless RtcSrv depends on an Automatic wmiApSrv', async () => {
+    const { hostSetBootHang, hostAddServiceDependency } = await import('./host.client.js');
+    const lab = newLab();
+    hostInstallService(fe(lab), rtcSrv('right'));
+    hostSetBootHang(fe(lab), { owner: 'ocs' });
+    hostShutdown(fe(lab));
+    hostBoot(fe(lab));
+    lab.advance(5 * 60_000);
+    expect(hostService(fe(lab), 'RtcSrv')?.state).toBe('Start Pending');
+    expect(lab.journal.eventLog('ocsfe01', 'System').some((e) => e.eventId === 7022)).toBe(true);
+    lab.advance(10 * 60_000);
+    expect(hostService(fe(lab), 'RtcSrv')?.state).toBe('Running');
+    hostAddServiceDependency(fe(lab), { name: 'RtcSrv', dependsOn: 'wmiApSrv' });
+    hostSetStartupType(fe(lab), { name: 'wmiApSrv', startupType: 'Automatic' });
+    hostShutdown(fe(lab));
+    hostBoot(fe(lab));
+    lab.advance(60_000);
+    expect(hostService(fe(lab), 'RtcSrv')?.state).toBe('Running');
+  });
+});

@@ -29,12 +29,38 @@ export interface HostContext extends HostInput {
   host: string;
   power: 'on' | 'off';
   lastError: Record<string, string>;
+  /** How far this host's system clock is from true time (ms; positive = ahead). */
+  clockOffsetMs: number;
+  /** The boot-time startup hang (see `host.setBootHang`), if this host has it. */
+  bootHang?: { owner: string; delayMs: number };
+}
+
+/** Kerberos' default maximum tolerance for computer clock synchronization (5 minutes). */
+export const KERBEROS_MAX_SKEW_MS = 5 * 60_000;
+/** How long the Windows Server 2008 startup hang holds services in Start Pending (Schertz: 10–15 minutes). */
+export const BOOT_HANG_MS = 12 * 60_000;
+
+/** The clock offset of the domain's time source: the host of the first available DC (0 when unknown). */
+export function domainClockOffset(system: { get(id: string): AnyActorRef | undefined }): number | undefined {
+  const ad = system.get('ad');
+  const dcs = (ad?.getSnapshot() as { context?: { forest?: { dcs?: Array<{ name: string; available: boolean }> } } } | undefined)?.context?.forest?.dcs;
+  if (!Array.isArray(dcs)) return 0;
+  const dc = dcs.find((d) => d.available);
+  if (!dc) return undefined;
+  const ctx = (system.get(`host:${dc.name.toLowerCase()}`)?.getSnapshot() as { context?: { clockOffsetMs?: number } } | undefined)?.context;
+  return ctx?.clockOffsetMs ?? 0;
+}
+
+/** How far this host's clock is from the domain's (absolute ms); 0 when no DC can be asked. */
+export function skewFromDomain(system: { get(id: string): AnyActorRef | undefined }, clockOffsetMs: number): number {
+  return Math.abs(clockOffsetMs - (domainClockOffset(system) ?? clockOffsetMs));
 }
 
 type Internal =
   | { type: 'host.serviceStartDue'; name: string }
   | { type: 'host.serviceStopDue'; name: string }
-  | { type: 'host.serviceStartResolved'; name: string; refusal?: StartRefusal; logonError?: string };
+  | { type: 'host.serviceStartResolved'; name: string; refusal?: StartRefusal; logonError?: string }
+  | { type: 'host.serviceHung'; name: string };
 
 type HostEvent = HostCommand | Internal;
 
@@ -79,7 +105,9 @@ export const hostMachine = setup({
       const s = findService(context.services, event.name);
       if (!s || s.state !== 'Start Pending' || context.power !== 'on') return;
       if (isDomainAccount(s.logOnAs, context.netbios)) {
-        const err = logonError(system, s.logOnAs, s.password);
+        // Kerberos first: a clock more than 5 minutes off the DC's gets no ticket (KRB_AP_ERR_SKEW).
+        const skewed = system.get('ad') && domainClockOffset(system) !== undefined && skewFromDomain(system, context.clockOffsetMs) > KERBEROS_MAX_SKEW_MS;
+        const err = skewed ? WIN32.timeSkew.text : logonError(system, s.logOnAs, s.password);
         if (err) {
           self.send({ type: 'host.serviceStartResolved', name: s.name, logonError: err });
           return;
@@ -101,7 +129,7 @@ export const hostMachine = setup({
   },
 }).createMachine({
   id: 'host',
-  context: ({ input }) => ({ ...input, host: input.spec.name, power: 'on', lastError: {} }),
+  context: ({ input }) => ({ ...input, host: input.spec.name, power: 'on', lastError: {}, clockOffsetMs: 0 }),
   initial: 'on',
   states: {
     on: {
@@ -169,6 +197,45 @@ export const hostMachine = setup({
           }),
         },
         'host.serviceStartDue': { actions: 'probeStart' },
+        'host.serviceHung': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const s = findService(context.services, event.name);
+            if (!s || s.state !== 'Start Pending') return;
+            enqueue.emit({ type: 'eventlog.write', entry: scm.hung(context.host, s) });
+          }),
+        },
+        'host.setClockOffset': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            enqueue.assign({ clockOffsetMs: event.offsetMs });
+            enqueue.emit({ type: 'host.clockChanged', host: context.host, offsetMs: event.offsetMs, summary: `${context.host}: system clock ${formatOffset(event.offsetMs)} from true time` });
+            reply(enqueue, event.requestId, ok({ offsetMs: event.offsetMs }));
+          }),
+        },
+        'host.syncTime': {
+          actions: enqueueActions(({ context, event, enqueue, system }) => {
+            const w32time = findService(context.services, 'W32Time');
+            if (!w32time || w32time.state !== 'Running') return reply(enqueue, event.requestId, failure('host.serviceNotActive', `The following error occurred: ${WIN32.serviceNotStarted.text}`, { code: WIN32.serviceNotStarted.code }));
+            const dcOffset = domainClockOffset(system);
+            if (dcOffset === undefined) return reply(enqueue, event.requestId, failure('host.noTimeData', 'The computer did not resync because no time data was available.'));
+            if (context.clockOffsetMs !== dcOffset) {
+              enqueue.assign({ clockOffsetMs: dcOffset });
+              enqueue.emit({ type: 'host.clockChanged', host: context.host, offsetMs: dcOffset, summary: `${context.host}: system clock synchronized with the domain hierarchy` });
+            }
+            enqueue.emit({
+              type: 'eventlog.write',
+              entry: { host: context.host, log: 'System', source: 'Microsoft-Windows-Time-Service', eventId: 35, level: 'Information', message: `The time service is now synchronizing the system time with the time source ${timeSource(system)}.` },
+            });
+            reply(enqueue, event.requestId, ok({ offsetMs: dcOffset }));
+          }),
+        },
+        'host.setBootHang': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            if (event.owner === null) enqueue.assign({ bootHang: undefined });
+            else enqueue.assign({ bootHang: { owner: event.owner, delayMs: event.delayMs ?? BOOT_HANG_MS } });
+            enqueue.emit({ type: 'host.bootConditionChanged', host: context.host, summary: `${context.host}: boot condition ${event.owner === null ? 'cleared' : `set for services of ${event.owner}`}` });
+            reply(enqueue, event.requestId, ok({}));
+          }),
+        },
         'host.serviceStartResolved': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const s = findService(context.services, event.name);
@@ -207,6 +274,7 @@ export const hostMachine = setup({
             let services = context.services;
             for (const d of [...dependants(context.services, s.name), s]) {
               enqueue.cancel(`start:${d.name}`);
+              enqueue.cancel(`hung:${d.name}`);
               services = setServiceState(services, d.name, 'Stop Pending');
               enqueue.emit(stateChanged(context.host, d, d.state, 'Stop Pending'));
               enqueue.raise({ type: 'host.serviceStopDue', name: d.name }, { delay: STOP_MS, id: `stop:${d.name}` });
@@ -308,6 +376,7 @@ export const hostMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             for (const s of context.services) {
               enqueue.cancel(`start:${s.name}`);
+              enqueue.cancel(`hung:${s.name}`);
               enqueue.cancel(`stop:${s.name}`);
               if (s.state !== 'Stopped') enqueue.emit(stateChanged(context.host, s, s.state, 'Stopped', undefined, true));
             }
@@ -334,7 +403,7 @@ export const hostMachine = setup({
             for (const s of context.services) {
               if (s.startupType === 'Automatic' || s.startupType === 'Automatic (Delayed Start)') chain.push(...startChain(context.services, s.name, seen));
             }
-            enqueue.assign({ power: 'on', services: beginStarts(enqueue, context, chain) });
+            enqueue.assign({ power: 'on', services: beginStarts(enqueue, context, chain, bootHangs(context)) });
             reply(enqueue, event.requestId, ok({ power: 'on' }));
           }),
         },
@@ -353,11 +422,16 @@ export const hostMachine = setup({
 
 type Enqueue = { emit: (e: HostEmitted) => void };
 
-/** Puts a start chain into Start Pending and schedules each completion; returns the new service table. */
+/**
+ * Puts a start chain into Start Pending and schedules each completion; returns the new service table.
+ * `hang` (at boot only): services that sit in Start Pending that much longer (SCM logs 7022 when their
+ * ordinary start time is up).
+ */
 function beginStarts(
   enqueue: Enqueue & { raise: (e: Internal, o: { delay: number; id: string }) => void },
   context: HostContext,
   chain: readonly ServiceStatus[],
+  hang?: { services: ReadonlySet<string>; delayMs: number },
 ): ServiceStatus[] {
   let services = context.services;
   for (const step of startSchedule(context.services, chain)) {
@@ -365,9 +439,46 @@ function beginStarts(
     if (!svc) continue;
     services = setServiceState(services, svc.name, 'Start Pending');
     enqueue.emit(stateChanged(context.host, svc, 'Stopped', 'Start Pending'));
-    enqueue.raise({ type: 'host.serviceStartDue', name: svc.name }, { delay: step.dueMs, id: `start:${svc.name}` });
+    const hung = hang?.services.has(svc.name) ?? false;
+    if (hung) enqueue.raise({ type: 'host.serviceHung', name: svc.name }, { delay: step.dueMs, id: `hung:${svc.name}` });
+    enqueue.raise({ type: 'host.serviceStartDue', name: svc.name }, { delay: step.dueMs + (hung ? (hang?.delayMs ?? 0) : 0), id: `start:${svc.name}` });
   }
   return services;
+}
+
+/**
+ * Which services hang at this boot: with the boot condition set, the services of its owner, unless the
+ * PSS workaround is in place (one of them depends on wmiApSrv, and wmiApSrv is Automatic).
+ */
+function bootHangs(context: HostContext): { services: ReadonlySet<string>; delayMs: number } | undefined {
+  const cond = context.bootHang;
+  if (!cond) return undefined;
+  const owned = context.services.filter((s) => s.owner === cond.owner);
+  const wmiApSrv = findService(context.services, 'wmiApSrv');
+  const workaround = wmiApSrv?.startupType === 'Automatic' && owned.some((s) => dependsOn(context.services, s.name, 'wmiApSrv'));
+  if (workaround || owned.length === 0) return undefined;
+  return { services: new Set(owned.map((s) => s.name)), delayMs: cond.delayMs };
+}
+
+/** Whether `name` depends, directly or through other services, on `target`. */
+function dependsOn(services: readonly ServiceStatus[], name: string, target: string, seen = new Set<string>()): boolean {
+  const s = findService(services, name);
+  if (!s || seen.has(s.name)) return false;
+  seen.add(s.name);
+  return s.dependsOn.some((d) => d.toLowerCase() === target.toLowerCase() || dependsOn(services, d, target, seen));
+}
+
+function formatOffset(ms: number): string {
+  const abs = Math.abs(ms);
+  const text = abs >= 60_000 ? `${Math.round(abs / 60_000)} min` : `${Math.round(abs / 1000)} s`;
+  return `${text} ${ms >= 0 ? 'ahead' : 'behind'}`;
+}
+
+/** The DC the Windows Time service synchronizes from (w32tm's "time source"). */
+function timeSource(system: { get(id: string): AnyActorRef | undefined }): string {
+  const dcs = (system.get('ad')?.getSnapshot() as { context?: { forest?: { dcs?: Array<{ fqdn: string; available: boolean }> } } } | undefined)?.context?.forest?.dcs;
+  const dc = Array.isArray(dcs) ? dcs.find((d) => d.available) : undefined;
+  return dc ? `${dc.fqdn} (ntp.d|0.0.0.0:123->${dc.fqdn}:123)` : 'Local CMOS Clock';
 }
 
 function reply(enqueue: Enqueue, requestId: string | undefined, result: Result<unknown>): void {

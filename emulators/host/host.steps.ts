@@ -7,11 +7,15 @@ import {
   hostAddServiceDependency,
   hostBoot,
   hostCertificates,
+  hostClockOffset,
+  hostSetClockOffset,
+  hostSyncTime,
   hostFeatures,
   hostFirewallEnabled,
   hostInstallFeatures,
   hostRemoveFeatures,
   hostService,
+  hostServices,
   hostSetFirewall,
   hostSetServiceLogon,
   hostSetStartupType,
@@ -21,6 +25,17 @@ import {
   hostStopService,
 } from './host.client.js';
 import type { Result } from '../../sim/result.js';
+import { formatDuration, parseDuration } from '../../sim/clock.js';
+
+/** "+10m", "-7m", "90s": a signed duration. */
+const signedDuration = z.union([z.string(), z.number()]).refine((v) => parseSigned(v) !== undefined, { message: 'a signed duration such as "+10m", "-7m" or a number of milliseconds' });
+function parseSigned(v: string | number): number | undefined {
+  if (typeof v === 'number') return v;
+  const m = /^([+-]?)(.+)$/.exec(v.trim());
+  const d = m?.[2] !== undefined ? parseDuration(m[2]) : undefined;
+  return d === undefined ? undefined : m?.[1] === '-' ? -d : d;
+}
+const signed = (ms: number) => `${ms < 0 ? '-' : '+'}${formatDuration(Math.abs(ms))}`;
 
 const SERVICE_WAIT_MS = 5 * 60_000;
 const STARTUP_TYPES = ['Automatic', 'Automatic (Delayed Start)', 'Manual', 'Disabled'] as const;
@@ -141,6 +156,65 @@ export const hostSteps: StepDefinition[] = [
       const r = hostBoot(ref(ctx, p.server));
       settle(ctx, p.server);
       return outcome(r);
+    },
+  }),
+  defineStep({
+    name: 'host.reboot',
+    kind: 'action',
+    summary: 'Restart a server (shutdown /r) and wait for its automatic services (at most 5 minutes).',
+    params: z.strictObject({ server: z.string() }),
+    refs: { server: 'host' },
+    title: (p) => `Restart ${p.server}`,
+    emulated: (ctx, p) => {
+      const down = hostShutdown(ref(ctx, p.server));
+      if (!down.ok) return outcome(down);
+      ctx.lab.advance(30_000);
+      const r = hostBoot(ref(ctx, p.server));
+      settle(ctx, p.server);
+      const pending = hostServices(ref(ctx, p.server)).filter((s) => s.state === 'Start Pending');
+      return outcome(r, pending.length ? pending.map((s) => `${s.displayName} (${s.name}): Start Pending`) : undefined);
+    },
+  }),
+  defineStep({
+    name: 'host.setClockOffset',
+    kind: 'action',
+    summary: "Set a server's system clock ahead of or behind true time (Date and Time; a bad CMOS clock).",
+    params: z.strictObject({ server: z.string(), offset: signedDuration }),
+    refs: { server: 'host' },
+    title: (p) => `Set the clock on ${p.server} to ${signed(parseSigned(p.offset) ?? 0)} from true time`,
+    emulated: (ctx, p) => outcome(hostSetClockOffset(ref(ctx, p.server), { offsetMs: parseSigned(p.offset) ?? 0 })),
+  }),
+  defineStep({
+    name: 'host.syncTime',
+    kind: 'action',
+    summary: 'Resynchronize the clock with the domain hierarchy (w32tm /resync).',
+    params: z.strictObject({ server: z.string() }),
+    refs: { server: 'host' },
+    title: (p) => `w32tm /resync on ${p.server}`,
+    emulated: (ctx, p) => {
+      const r = hostSyncTime(ref(ctx, p.server));
+      return r.ok ? passed(['Sending resync command to local computer', 'The command completed successfully.']) : failed(r.failure.message, ['Sending resync command to local computer']);
+    },
+  }),
+  defineStep({
+    name: 'host.clockOffset',
+    kind: 'check',
+    summary: "How far a server's clock is from a domain controller's (w32tm /stripchart /computer:<dc> /samples:1).",
+    params: z.strictObject({ server: z.string(), dc: z.string().optional(), atMost: signedDuration.optional(), atLeast: signedDuration.optional() }),
+    refs: { server: 'host' },
+    title: (p) => `Clock on ${p.server} is ${[p.atLeast !== undefined ? `at least ${String(p.atLeast)}` : '', p.atMost !== undefined ? `at most ${String(p.atMost)}` : ''].filter(Boolean).join(' and ') || 'measured'} off ${p.dc ?? 'the domain controller'}`,
+    emulated: (ctx, p) => {
+      const dc = p.dc ?? ctx.topology.hosts.find((h) => h.roles.includes('domainController'))?.name ?? '';
+      const dcRef = ref(ctx, dc);
+      if (!dcRef) return failed(`no host ${dc}`);
+      const diff = hostClockOffset(dcRef) - hostClockOffset(ref(ctx, p.server));
+      const line = `Tracking ${dc} [${dc}]. ... d:+00.0003906s o:${diff >= 0 ? '+' : '-'}${(Math.abs(diff) / 1000).toFixed(7)}s`;
+      const abs = Math.abs(diff);
+      const max = p.atMost !== undefined ? Math.abs(parseSigned(p.atMost) ?? 0) : undefined;
+      const min = p.atLeast !== undefined ? Math.abs(parseSigned(p.atLeast) ?? 0) : undefined;
+      if (max !== undefined && abs > max) return failed(`the clock is ${formatDuration(abs)} off ${dc}`, [line]);
+      if (min !== undefined && abs < min) return failed(`the clock is only ${formatDuration(abs)} off ${dc}`, [line]);
+      return passed([line]);
     },
   }),
   defineStep({

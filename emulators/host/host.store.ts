@@ -168,6 +168,14 @@ export const scm = {
         return scm.failedToStart(host, s, error);
     }
   },
+  hung: (host: string, s: ServiceStatus): WindowsEventInput => ({
+    host,
+    log: 'System',
+    source: 'Service Control Manager',
+    eventId: 7022,
+    level: 'Error',
+    message: `The ${s.displayName} service hung on starting.`,
+  }),
   startTypeChanged: (host: string, s: ServiceStatus, from: string, to: string): WindowsEventInput => ({
     host,
     log: 'System',

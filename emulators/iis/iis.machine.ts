@@ -8,6 +8,7 @@
  * The configuration (applicationHost.config), the published files and the request decision live in
  * `iis.store.ts`; this machine routes commands to it and journals what changed.
  */
+import { hostClockSkewed } from '../host/host.client.js';
 import { enqueueActions, not, setup, type AnyActorRef } from 'xstate';
 import { fail, ok } from '../../sim/result.js';
 import type { LabEnv } from '../../sim/emulator.js';
@@ -136,6 +137,7 @@ export const iisMachine = setup({
         w3svc: w3svcState(system, context.store.host, context.w3svc),
         store: context.store,
         certificates: hostCertificates(system, context.store.host),
+        clockSkewed: hostClockSkewed(system, context.store.host),
       };
       enqueue.emit({ type: 'iis.reply', requestId: event.requestId, result: decideRequest(view, event) });
     }),

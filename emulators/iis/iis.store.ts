@@ -592,6 +592,8 @@ export interface RequestView {
   store: IisStore;
   /** The host's LocalMachine\My certificates; undefined when the lab has no host actor (names not checked). */
   certificates?: readonly HostCertificate[];
+  /** The host's clock is more than 5 minutes off the domain's: Kerberos authenticators are rejected (KRB_AP_ERR_SKEW). */
+  clockSkewed?: boolean;
 }
 
 const IIS_HEADERS = { Server: 'Microsoft-IIS/7.0', 'X-Powered-By': 'ASP.NET' };
@@ -749,6 +751,15 @@ export function decideRequest(view: RequestView, req: HttpRequest): Result<HttpR
     }
     if (creds === 'kerberos') {
       const domainAccount = pool.identityType === 'SpecificUser';
+      if (view.clockSkewed) {
+        return ok(
+          errorResponse(401, 1, 'Unauthorized', '401 - Unauthorized: Access is denied due to invalid credentials.', 'You do not have permission to view this directory or page using the credentials that you supplied.', {
+            headers: { 'WWW-Authenticate': ['Negotiate', 'NTLM'] },
+            ...withCert,
+            detail: `Kerberos authenticator rejected (KRB_AP_ERR_SKEW): the clock on ${store.host.toUpperCase()} is more than 5 minutes off the client's. There is a time and/or date difference between the client and server.`,
+          }),
+        );
+      }
       if (win.useKernelMode && domainAccount && !win.useAppPoolCredentials) {
         return ok(
           errorResponse(401, 1, 'Unauthorized', '401 - Unauthorized: Access is denied due to invalid credentials.', 'You do not have permission to view this directory or page using the credentials that you supplied.', {

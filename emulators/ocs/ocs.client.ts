@@ -20,6 +20,8 @@ export const ocsCompletePendingCertificate = (ref: Ref, a: { server: string; ass
 export const ocsEnableUsers = (ref: Ref, a: EnableUsersArgs) => call<{ users: UserOutcome[] }>(ref, { type: 'ocs.enableUsers', ...a });
 export const ocsMoveUsers = (ref: Ref, a: MoveUsersArgs) => call<{ users: UserOutcome[] }>(ref, { type: 'ocs.moveUsers', ...a });
 export const ocsApplyUpdate = (ref: Ref, a: { server: string; update: OcsUpdate }) => call<{ server: string; update: OcsUpdate }>(ref, { type: 'ocs.applyUpdate', ...a });
+export const ocsRemoveUsers = (ref: Ref, a: { users: string[] }) => call<{ users: UserOutcome[] }>(ref, { type: 'ocs.removeUsers', ...a });
+export const ocsAddContact = (ref: Ref, a: { user: string; contact: string; group?: string }) => call<{ user: string; contact: string; pool: string }>(ref, { type: 'ocs.addContact', ...a });
 export const ocsReplicateNow = (ref: Ref) => call<undefined>(ref, { type: 'ocs.replicateNow' });
 
 function context(ref: Ref): OcsContext {

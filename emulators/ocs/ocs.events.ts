@@ -105,12 +105,14 @@ export type OcsCommand =
   | ({ type: 'ocs.enableUsers' } & EnableUsersArgs & Req)
   | ({ type: 'ocs.moveUsers' } & MoveUsersArgs & Req)
   | ({ type: 'ocs.applyUpdate'; server: string; update: OcsUpdate } & Req)
+  | ({ type: 'ocs.removeUsers'; users: string[] } & Req)
+  | ({ type: 'ocs.addContact'; user: string; contact: string; group?: string } & Req)
   | ({ type: 'ocs.replicateNow' } & Req)
   | ServiceStartingQuery
   | ServiceStateChanged;
 
 export interface OcsEvent extends LabEvent {
-  type: 'ocs.poolCreated' | 'ocs.poolConfigured' | 'ocs.serverActivated' | 'ocs.certificateAssigned' | 'ocs.certificateRequested' | 'ocs.userEnabled' | 'ocs.userMoved' | 'ocs.wizardWarning' | 'ocs.wizardCompleted' | 'ocs.usersReplicated' | 'ocs.updateApplied';
+  type: 'ocs.poolCreated' | 'ocs.poolConfigured' | 'ocs.serverActivated' | 'ocs.certificateAssigned' | 'ocs.certificateRequested' | 'ocs.userEnabled' | 'ocs.userMoved' | 'ocs.wizardWarning' | 'ocs.wizardCompleted' | 'ocs.usersReplicated' | 'ocs.updateApplied' | 'ocs.userRemoved' | 'ocs.contactAdded';
   summary: string;
 }
 

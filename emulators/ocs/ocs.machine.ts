@@ -6,7 +6,7 @@
  * - `wizard`: idle, or running a wizard for the simulated time it takes before its Finish page.
  * - `userReplicator`: polling AD every 60 s while a pool's replication owner has RtcSrv Running.
  */
-import { assign, emit, enqueueActions, setup } from 'xstate';
+import { emit, enqueueActions, setup } from 'xstate';
 import { fail, ok, type Result } from '../../sim/result.js';
 import type { LabEnv } from '../../sim/emulator.js';
 import type { Topology } from '../../sim/topology.js';
@@ -59,6 +59,10 @@ function runWizard(context: OcsContext, system: ActorLookup, event: WizardComman
       return wizard.moveUsers(ctx, event);
     case 'ocs.applyUpdate':
       return wizard.applyUpdate(ctx, event);
+    case 'ocs.removeUsers':
+      return wizard.removeUsers(ctx, event);
+    case 'ocs.addContact':
+      return { ...wizard.addContact(ctx, event), durationMs: 0 };
     case 'ocs.replicateNow': {
       const r = wizard.replicateUsers(ctx);
       return { ...r, result: ok(undefined), durationMs: 0 };
@@ -78,6 +82,7 @@ const WIZARD_COMMANDS = [
   'ocs.enableUsers',
   'ocs.moveUsers',
   'ocs.applyUpdate',
+  'ocs.removeUsers',
 ] as const;
 
 const phaseTransitions = (self: DeploymentPhase) =>
@@ -94,6 +99,7 @@ const WIZARD_TITLES: Record<string, string> = {
   'ocs.enableUsers': 'Enable Users for Communications Server Wizard',
   'ocs.moveUsers': 'Move Users Wizard',
   'ocs.applyUpdate': 'Update installation',
+  'ocs.removeUsers': 'Remove Users from Communications Server',
 };
 
 export const ocsMachine = setup({
@@ -125,6 +131,13 @@ export const ocsMachine = setup({
       for (const x of out.emitted) enqueue.emit(x);
       enqueue.emit({ type: 'ocs.reply', requestId: e.requestId, result: out.result });
     }),
+    addContact: enqueueActions(({ context, event, system, enqueue }) => {
+      if (event.type !== 'ocs.addContact') return;
+      const out = wizard.addContact({ store: context.store, topology: context.topology, env: context.env, peers: context.peersOf(system) }, event);
+      enqueue.assign({ store: out.store });
+      for (const x of out.emitted) enqueue.emit(x);
+      enqueue.emit({ type: 'ocs.reply', requestId: event.requestId, result: out.result });
+    }),
     replicateNow: enqueueActions(({ context, event, system, enqueue }) => {
       const out = wizard.replicateUsers({ store: context.store, topology: context.topology, env: context.env, peers: context.peersOf(system) });
       enqueue.assign({ store: out.store });
@@ -140,13 +153,15 @@ export const ocsMachine = setup({
         result: refusal ? fail({ kind: 'ocs.serviceCannotStart' as const, message: `${event.service}: ${refusal.error}`, refusal }) : ok(undefined),
       });
     }),
-    recordServiceState: assign({
-      store: ({ context, event }) => {
-        if (event.type !== 'host.serviceStateChanged') return context.store;
-        const server = findServer(context.store, event.host);
-        if (!server) return context.store;
-        return withServer(context.store, { ...server, services: { ...server.services, [event.service]: event.to } });
-      },
+    recordServiceState: enqueueActions(({ context, event, system, enqueue }) => {
+      if (event.type !== 'host.serviceStateChanged') return;
+      const server = findServer(context.store, event.host);
+      if (!server) return;
+      const store = withServer(context.store, { ...server, services: { ...server.services, [event.service]: event.to } });
+      enqueue.assign({ store });
+      if (event.service.toLowerCase() === FRONT_END_SERVICE.toLowerCase() && event.to === 'Running' && server.services[FRONT_END_SERVICE] !== 'Running') {
+        for (const x of wizard.frontEndStartedEvents({ store, topology: context.topology, env: context.env, peers: context.peersOf(system) }, event.host)) enqueue.emit(x);
+      }
     }),
     finishWizard: enqueueActions(({ context, enqueue }) => {
       const title = WIZARD_TITLES[context.running.name] ?? context.running.name;
@@ -161,6 +176,7 @@ export const ocsMachine = setup({
   on: {
     ...Object.fromEntries(WIZARD_COMMANDS.map((c) => [c, [{ guard: 'wizardRunning', actions: 'refuseBusy' }, { actions: 'runWizard' }]])),
     'ocs.replicateNow': { actions: 'replicateNow' },
+    'ocs.addContact': { actions: 'addContact' },
     'host.serviceStarting': { actions: 'answerServiceStarting' },
     'host.serviceStateChanged': { actions: 'recordServiceState' },
   },

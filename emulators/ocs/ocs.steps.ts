@@ -6,19 +6,22 @@ import { z } from 'zod';
 import { defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
 import type { Lab } from '../../sim/lab.js';
 import { hostId } from '../host/host.events.js';
-import { hostServices, hostStartService } from '../host/host.client.js';
+import { hostFirewallEnabled, hostFirewallRules, hostServices, hostStartService } from '../host/host.client.js';
 import { dnsQuery } from '../dns/dns.client.js';
-import { sqlOnline } from '../sql/sql.client.js';
+import { sqlOnline, sqlRead } from '../sql/sql.client.js';
 import { sqlId } from '../sql/sql.events.js';
 import type { Result } from '../../sim/result.js';
 import * as c from './ocs.client.js';
-import { OCS_SERVICES, SERVER_PHASES } from './ocs.store.js';
+import { OCS_SERVICES, SERVER_PHASES, sipUri as sipUriOf } from './ocs.store.js';
+import { FIREWALL_RULES, userContacts } from './ocs.wizard.js';
 
 const WIZARD_LIMIT_MS = 3_600_000;
 const ocs = (lab: Lab) => lab.actor('ocs');
 
 /** Runs a wizard command and lets its simulated time pass until its Finish page. */
 function wizard<T>(lab: Lab, run: () => Result<T>): Result<T> {
+  // An operator starts a wizard once the previous one has closed.
+  lab.waitFor(() => c.ocsWizardIdle(ocs(lab)), WIZARD_LIMIT_MS);
   const r = run();
   lab.waitFor(() => c.ocsWizardIdle(ocs(lab)), WIZARD_LIMIT_MS);
   return r;
@@ -128,6 +131,10 @@ export const ocsSteps: StepDefinition[] = [
       check('Services running', svc.length > 0 && down.length === 0, down.join(', '));
       const cert = server?.certificate;
       check('Certificate assigned for the pool FQDN', !!cert && !!pool && (cert.subjectCN === pool.fqdn || cert.sans.includes(pool.fqdn)), cert ? `CN=${cert.subjectCN}` : 'no certificate');
+      if (pool?.automaticSignIn && cert) {
+        const missingSans = pool.sipDomains.map((d) => `sip.${d}`).filter((n) => !cert.sans.includes(n));
+        check('Certificate SAN covers automatic sign-in', missingSans.length === 0, missingSans.length ? `SAN lacks ${missingSans.join(', ')}` : '');
+      }
       check('Back-end database reachable', !!pool && sqlOnline(lab.get(sqlId(pool.backEnd))));
       const dnsRef = lab.get('dns');
       const a = pool && dnsRef ? dnsQuery(dnsRef, { name: pool.fqdn, type: 'A' }) : undefined;
@@ -160,7 +167,50 @@ export const ocsSteps: StepDefinition[] = [
     title: (p) => `Install ${p.update} on ${p.server}`,
     emulated: ({ lab }, p) => outcome(wizard(lab, () => c.ocsApplyUpdate(ocs(lab), p)), (v) => [`Installed ${v.update} on ${v.server}`]),
   }),
+  defineStep({
+    name: 'ocs.removeUsers', kind: 'action', summary: 'ADUC: Remove users from Communications Server (any account, by sAMAccountName)',
+    params: z.strictObject({ users: z.array(z.string()).min(1) }),
+    title: (p) => `Remove ${p.users.join(', ')} from Communications Server`,
+    emulated: ({ lab }, p) => perUser(wizard(lab, () => c.ocsRemoveUsers(ocs(lab), p))),
+  }),
+  defineStep({
+    name: 'ocs.addContact', kind: 'action', summary: "Communicator: the user adds a contact (stored on the home pool's back end)",
+    params: z.strictObject({ user: z.string(), contact: z.string(), group: z.string().optional() }), refs: { user: 'user' },
+    title: (p) => `${p.user} adds ${p.contact} to the contact list`,
+    emulated: ({ lab }, p) => outcome(c.ocsAddContact(ocs(lab), p), (v) => [`${v.user}: ${v.contact} stored on ${v.pool}`]),
+  }),
   // ---------------------------------------------------------------------------------------------- checks
+  defineStep({
+    name: 'ocs.userContacts', kind: 'check', summary: "A user's server-stored contacts on the home pool's back end (RTC.Contact), as Communicator shows them at sign-in",
+    params: z.strictObject({ user: z.string(), count: z.number().int().nonnegative().optional(), contains: z.array(z.string()).optional() }), refs: { user: 'user' },
+    title: (p) => `${p.user}'s contact list${p.count !== undefined ? ` has ${p.count} contact(s)` : ''}${p.contains?.length ? ` includes ${p.contains.join(', ')}` : ''}`,
+    emulated: ({ lab }, p) => {
+      const store = c.ocsStore(ocs(lab));
+      const u = store.users.find((x) => x.sam.toLowerCase() === p.user.toLowerCase());
+      if (!u) return failed(`expected ${p.user} homed on a pool, found no replicated SIP-enabled user`);
+      const pool = c.ocsPool(ocs(lab), u.pool);
+      const list = userContacts(store, u.sipAddress, u.pool, (host, database, table) => sqlRead(lab.get(sqlId(host)), { database, table }));
+      if (!pool || !list) return failed(`the contact list of ${u.sipAddress} cannot be read: the back end of ${u.pool} is not available`);
+      const lines = [`${u.sipAddress} on ${pool.name} (${pool.backEndFqdn}): ${list.length ? list.join(', ') : 'no contacts'}`];
+      if (p.count !== undefined && list.length !== p.count) return failed(`expected ${p.count} contact(s), found ${list.length}`, lines);
+      const missing = (p.contains ?? []).map((x) => sipUriOf(x)).filter((x) => !list.includes(x));
+      return missing.length ? failed(`expected the contact list to include ${missing.join(', ')}, found ${list.join(', ') || 'none'}`, lines) : passed(lines);
+    },
+  }),
+  defineStep({
+    name: 'ocs.firewallExceptions', kind: 'check', summary: 'The Windows Firewall exceptions Office Communications Server activation adds (SIP 5061 and the conferencing ports)',
+    params: z.strictObject({ server: z.string(), present: z.boolean().default(true) }), refs: { server: 'frontEnd' },
+    title: (p) => `Office Communications Server firewall exceptions ${p.present ? 'present' : 'absent'} on ${p.server}`,
+    emulated: ({ lab }, p) => {
+      const host = lab.actor(hostId(p.server));
+      const rules = hostFirewallRules(host);
+      const have = FIREWALL_RULES.filter((r) => rules.some((x) => x.port === r.port && x.protocol === r.protocol));
+      const lines = [`Windows Firewall ${hostFirewallEnabled(host) ? 'on' : 'off'}`, `OCS exceptions: ${have.length ? have.map((r) => `${r.protocol} ${r.port}`).join(', ') : 'none'}`];
+      const present = have.length === FIREWALL_RULES.length;
+      if (present === p.present) return passed(lines);
+      return failed(p.present ? `expected the OCS exceptions, found ${have.length ? `only ${have.length} of ${FIREWALL_RULES.length}` : 'none'}` : `expected no OCS exceptions, found ${have.length}`, lines);
+    },
+  }),
   defineStep({
     name: 'ocs.serverState', kind: 'check', summary: `A server's deployment phase (${SERVER_PHASES.join(', ')})`,
     params: z.strictObject({ server: z.string(), state: z.enum(SERVER_PHASES) }), refs: { server: 'frontEnd' },

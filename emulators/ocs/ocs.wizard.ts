@@ -233,6 +233,8 @@ export function addServerToPool(ctx: WizardContext, args: AddServerArgs): Wizard
   if (!pool) {
     return refused(ctx, 'ocs.noSuchPool', `No Enterprise pool named ${args.pool} was found in Active Directory. Run Create Enterprise Pool before adding a server to the pool.`);
   }
+  const already = findServer(ctx.store, host);
+  if (already?.activated && already.pool.toLowerCase() === pool.name.toLowerCase()) return reactivate(ctx, already, hostSpec.fqdn);
   const installPath = args.installPath ?? DEFAULT_INSTALL_PATH;
   const netbios = topology.forest.netbios;
   const log: string[] = [`Installing Office Communications Server 2007 R2 Enterprise Edition (consolidated) to ${installPath}`];
@@ -329,6 +331,34 @@ export function addServerToPool(ctx: WizardContext, args: AddServerArgs): Wizard
   return { store, emitted, result: ok({ server: host, pool: pool.name, warnings, setupLog: log }), durationMs: 240_000 };
 }
 
+/**
+ * Add Server to Pool on a server already activated in that pool: the files are there, so Setup only runs
+ * local activation again, which adds the firewall exceptions if the firewall is now on (ocs-facts §8.13).
+ */
+function reactivate(ctx: WizardContext, server: ServerRecord, fqdn: string): WizardOutcome<{ server: string; pool: string; warnings: string[]; setupLog: string[] }> {
+  const { peers } = ctx;
+  const log: string[] = [`Office Communications Server 2007 R2 is already installed on ${fqdn}; running local activation again`];
+  const warnings: string[] = [];
+  const emitted: Emitted[] = [];
+  let next: ServerRecord = server;
+  if (peers.host.firewallEnabled(server.host)) {
+    const fw = peers.host.addFirewallRules(server.host, [...FIREWALL_RULES]);
+    if (fw.ok) {
+      log.push('[Success] Added Windows Firewall exceptions for Office Communications Server');
+      next = { ...server, firewallExceptions: 'added' };
+      emitted.push(ev('ocs.serverActivated', `Activated ${fqdn} again: Windows Firewall exceptions for Office Communications Server added`, { server: server.host, pool: server.pool }));
+    }
+  } else {
+    const w = 'Windows Firewall is not running, so the Office Communications Server firewall exceptions were not added. Start Windows Firewall and run activation again before starting the services.';
+    warnings.push(w);
+    log.push(`[Warning] ${w}`);
+    emitted.push(ev('ocs.wizardWarning', `Activation warning on ${server.host}: ${w}`, { wizard: 'AddServerToPool', server: server.host }));
+  }
+  log.push(`[Success] Activated ${fqdn} in pool ${server.pool}`);
+  const store = logWizard(withServer(ctx.store, { ...next, setupLog: log }), log);
+  return { store, emitted, result: ok({ server: server.host, pool: server.pool, warnings, setupLog: log }), durationMs: 60_000 };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Certificate Wizard
 
@@ -391,8 +421,8 @@ export function requestCertificate(ctx: WizardContext, args: RequestCertificateA
   if (args.mode === 'online') {
     const ca = ctx.peers.ca.info();
     if (!ca || !ca.online) {
-      const where = ca ? `${ca.configString}` : 'an online enterprise certification authority';
-      return refused(ctx, 'ocs.caUnavailable', `The certification authority ${where} could not be contacted. Verify that Certificate Services is running, or prepare the request now and send it later.`);
+      if (!ca) return refused(ctx, 'ocs.caUnavailable', 'No enterprise certification authority was found in Active Directory. Prepare the request now and send it later to a certification authority.');
+      return refused(ctx, 'ocs.caUnavailable', `The request could not be sent to the certification authority ${ca.configString}: The RPC server is unavailable. 0x800706ba (WIN32: 1722). Verify that Certificate Services is running on the certification authority, or prepare the request now and send it later.`);
     }
     if (args.ca && args.ca.toLowerCase() !== ca.configString.toLowerCase()) {
       return refused(ctx, 'ocs.caUnavailable', `The certification authority ${args.ca} was not found. Available: ${ca.configString}`);
@@ -426,7 +456,7 @@ export function completePendingCertificate(ctx: WizardContext, args: { server: s
   const pending = server?.pendingRequest;
   if (!server || !pending) return refused(ctx, 'ocs.noPendingRequest', `There is no pending certificate request on ${args.server}.`);
   const ca = ctx.peers.ca.info();
-  if (!ca || !ca.online) return refused(ctx, 'ocs.caUnavailable', `The certification authority ${ca?.configString ?? ''} could not be contacted.`.replace('  ', ' '));
+  if (!ca || !ca.online) return refused(ctx, 'ocs.caUnavailable', `The certification authority ${ca?.configString ?? ''} could not be contacted: The RPC server is unavailable. 0x800706ba (WIN32: 1722).`.replace('  ', ' '));
   const r = pending.caRequestId !== undefined ? ctx.peers.ca.retrieve(pending.caRequestId) : ctx.peers.ca.submit(pending.csrPem, `${ctx.topology.forest.netbios}\\${server.host.toUpperCase()}$`);
   if (!r.ok) return refused(ctx, 'ocs.caUnavailable', r.failure.message);
   if (r.value.status === 'pending') {
@@ -597,6 +627,81 @@ export function moveUsers(ctx: WizardContext, args: MoveUsersArgs): WizardOutcom
 }
 
 // ---------------------------------------------------------------------------------------------------
+// ADUC: Remove users from Communications Server (clears the msRTCSIP attributes; the User Replicator
+// then drops the user from the pool's RTC database).
+
+export function removeUsers(ctx: WizardContext, args: { users: string[] }): WizardOutcome<{ users: UserOutcome[] }> {
+  const outcomes: UserOutcome[] = [];
+  const emitted: Emitted[] = [];
+  let store = ctx.store;
+  for (const sam of args.users) {
+    const entry = ctx.peers.ad.findUser(sam);
+    if (!entry) {
+      outcomes.push({ user: sam, ok: false, message: `${sam}: the user was not found in Active Directory.` });
+      continue;
+    }
+    const uri = attr(entry, 'msRTCSIP-PrimaryUserAddress');
+    if (!uri) {
+      outcomes.push({ user: sam, ok: true, message: `${sam}: not enabled for Communications Server; nothing to remove` });
+      continue;
+    }
+    const present = ['msRTCSIP-UserEnabled', 'msRTCSIP-PrimaryUserAddress', 'msRTCSIP-PrimaryHomeServer', 'msRTCSIP-OptionFlags', 'msRTCSIP-ArchivingEnabled', 'msRTCSIP-FederationEnabled', 'msRTCSIP-InternetAccessEnabled'].filter((a) => attr(entry, a) !== undefined);
+    const proxies = (entry.attributes.proxyAddresses ?? []).filter((p) => !/^sip:/i.test(p));
+    const m = ctx.peers.ad.modify(entry.dn, [
+      ...present.map((attribute) => ({ operation: 'delete' as const, attribute, values: [] })),
+      ...(proxies.length ? [{ operation: 'replace' as const, attribute: 'proxyAddresses', values: proxies }] : entry.attributes.proxyAddresses ? [{ operation: 'delete' as const, attribute: 'proxyAddresses', values: [] }] : []),
+    ]);
+    if (!m.ok) {
+      outcomes.push({ user: sam, ok: false, sipAddress: uri, message: `${sam}: ${m.failure.message}` });
+      continue;
+    }
+    const homed = store.users.find((u) => u.sam.toLowerCase() === sam.toLowerCase());
+    if (homed) {
+      const pool = findPool(store, homed.pool);
+      if (pool && ctx.peers.sql.online(pool.backEnd)) ctx.peers.sql.delete(pool.backEnd, 'RTC', 'Resource', homed.sipAddress);
+      store = { ...store, users: store.users.filter((u) => u !== homed) };
+    }
+    outcomes.push({ user: sam, ok: true, sipAddress: uri, message: `${sam}: removed from Communications Server (${uri} released)` });
+    emitted.push(ev('ocs.userRemoved', `Removed ${sam} (${uri}) from Communications Server`, { user: sam, sipAddress: uri }));
+  }
+  store = logWizard(store, outcomes.map((o) => `[${o.ok ? 'Success' : 'Failure'}] ${o.message}`));
+  return { store, emitted, result: ok({ users: outcomes }), durationMs: 5_000 * Math.max(1, args.users.length) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Server-stored contacts: what Communicator's "Add a Contact" makes the user's home front end write into
+// the RTC database (RTC.Contact, keyed "<owner URI>|<contact URI>"; ocs-facts §7).
+
+export function addContact(ctx: WizardContext, args: { user: string; contact: string; group?: string }): { store: OcsStore; emitted: Emitted[]; result: Result<{ user: string; contact: string; pool: string }> } {
+  const entry = ctx.peers.ad.findUser(args.user);
+  const uri = entry ? attr(entry, 'msRTCSIP-PrimaryUserAddress') : undefined;
+  const no = (kind: OcsFailureKind, message: string) => ({ store: ctx.store, emitted: [], result: fail(failure(kind, message)) });
+  if (!entry || !uri) return no('ocs.noSuchUser', `${args.user} is not enabled for Communications Server and cannot sign in.`);
+  const homeDn = (attr(entry, 'msRTCSIP-PrimaryHomeServer') ?? '').toLowerCase();
+  const pool = ctx.store.pools.find((p) => p.homeServerDn.toLowerCase() === homeDn);
+  const up = pool ? ctx.store.servers.some((s) => s.pool === pool.name && s.activated && s.services[FRONT_END_SERVICE] === 'Running') : false;
+  if (!pool || !up || !ctx.peers.sql.online(pool.backEnd)) return no('ocs.sourcePoolUnavailable', `Cannot sign in to Communicator as ${uri}: the server is temporarily unavailable.`);
+  const contact = sipUri(args.contact.toLowerCase());
+  const w = ctx.peers.sql.write(pool.backEnd, 'RTC', 'Contact', `${uri.toLowerCase()}|${contact}`, { owner: uri.toLowerCase(), contact, group: args.group ?? 'Other Contacts' });
+  if (!w.ok) return no('ocs.backEndUnavailable', w.failure.message);
+  return {
+    store: ctx.store,
+    emitted: [ev('ocs.contactAdded', `${uri} added ${contact} to "${args.group ?? 'Other Contacts'}" (stored on ${pool.name})`, { user: args.user, contact, pool: pool.name })],
+    result: ok({ user: args.user, contact, pool: pool.name }),
+  };
+}
+
+/** The server-stored contacts of a user on its home pool's back end (undefined: the back end cannot be read). */
+export function userContacts(store: OcsStore, sipAddress: string, pool: string, read: OcsPeers['sql']['read']): string[] | undefined {
+  const p = findPool(store, pool);
+  if (!p) return undefined;
+  const rows = read(p.backEnd, 'RTC', 'Contact');
+  if (!rows.ok) return undefined;
+  const prefix = `${sipAddress.toLowerCase()}|`;
+  return rows.value.filter((r) => r.key.toLowerCase().startsWith(prefix)).map((r) => r.key.slice(prefix.length));
+}
+
+// ---------------------------------------------------------------------------------------------------
 // User Replicator (in RtcSrv.exe; polls AD about every 60 s, ocs-facts §3, §1.10)
 
 export const USER_REPLICATOR_POLL_MS = 60_000;
@@ -661,6 +766,21 @@ export function startRefusal(ctx: WizardContext, host: string, service: string):
         events: [ocsLog('OCS Protocol Stack', 14397, `No certificate is configured for ${server.fqdn}. The server cannot listen on TLS port 5061. Run the Certificate Wizard to request and assign a certificate whose subject name is the pool FQDN.`)],
       };
     }
+    const wildcard = [server.certificate.subjectCN, ...server.certificate.sans].find((n) => n.includes('*'));
+    if (wildcard) {
+      // ocs-facts §4, §8.11 [B]: wildcard entries stop the OCS services from starting. Event ID and text [U].
+      return {
+        scmEventId: 7024,
+        error: 'The certificate configured for the server is not valid for Office Communications Server.',
+        events: [
+          ocsLog(
+            'OCS Protocol Stack',
+            14397,
+            `The certificate configured for ${server.fqdn} (CN=${server.certificate.subjectCN}, thumbprint ${server.certificate.thumbprint}) cannot be used: its subject alternative name contains the wildcard entry "${wildcard}", which is not supported. The server cannot listen on TLS port 5061. Request a certificate without wildcard entries and assign it with the Certificate Wizard.`,
+          ),
+        ],
+      };
+    }
     const pool = findPool(ctx.store, server.pool);
     if (pool && !ctx.peers.sql.online(pool.backEnd)) {
       return {
@@ -680,6 +800,38 @@ export function startRefusal(ctx: WizardContext, host: string, service: string):
   return undefined;
 }
 
+/** Whether a certificate names the pool (subject or SAN), as peers dialling the pool FQDN require (ocs-facts §4). */
+export function certificateCoversPool(cert: CertificateRecord, pool: PoolRecord): boolean {
+  const want = pool.fqdn.toLowerCase();
+  return cert.subjectCN.toLowerCase() === want || cert.sans.some((s) => s.toLowerCase() === want);
+}
+
+/**
+ * What RtcSrv logs once it is running: with a certificate that does not name the pool FQDN, the server's
+ * own outgoing MTLS connections to the pool (conferencing servers, web components, other front ends) fail
+ * the name check, event 14428 (ocs-facts §4, §8.7 [V]).
+ */
+export function frontEndStartedEvents(ctx: WizardContext, host: string): Emitted[] {
+  const server = findServer(ctx.store, host);
+  const pool = server ? findPool(ctx.store, server.pool) : undefined;
+  if (!server?.certificate || !pool || certificateCoversPool(server.certificate, pool)) return [];
+  const cert = server.certificate;
+  return [
+    {
+      type: 'eventlog.write',
+      summary: `${server.host}: OCS Protocol Stack event 14428 (TLS outgoing connection failures to ${pool.fqdn})`,
+      entry: {
+        host: server.host,
+        log: 'Office Communications Server',
+        source: 'OCS Protocol Stack',
+        eventId: 14428,
+        level: 'Error',
+        message: `TLS outgoing connection failures.\n\nOver the past 1 minutes, Office Communications Server has experienced TLS outgoing connection failures 4 time(s). The error code of the last failure is 0x80090322 (The target principal name is incorrect.) while trying to connect to the host "${pool.fqdn}".\nCause: Wrong principal error could happen if the peer presents a certificate whose subject name does not match the peer name. The certificate presented by this server has subject CN=${cert.subjectCN}${cert.sans.length ? ` and SAN ${cert.sans.join(', ')}` : ''}.\nResolution: Check that the certificate has the pool FQDN ${pool.fqdn} as its subject name, reissue it with the Certificate Wizard and restart the Front-End service.`,
+      },
+    } as EventLogWrite,
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Updates (April 2009 KB967831 / June 2009 KB972041; ocs-facts §3)
 
@@ -695,10 +847,17 @@ export function applyUpdate(ctx: WizardContext, args: { server: string; update: 
       if (st && st.state !== 'Stopped') ctx.peers.host.stopService(server.host, def.name);
     }
     const message = `Installation of the April 2009 update (KB967831) for Office Communications Server 2007 R2 Front-End Server components failed on ${server.fqdn}: Message Queuing is not installed. The Front-End services were stopped and were not restarted. Install Message Queuing and run the update again, or apply KB972041.`;
-    const store = logWizard(withServer(ctx.store, { ...server, updates: [...server.updates, 'KB967831 (failed)'] }), [`[Failure] ${message}`]);
+    const store = logWizard(withServer(ctx.store, { ...server, updates: [...server.updates.filter((u) => u !== 'KB967831 (failed)'), 'KB967831 (failed)'] }), [`[Failure] ${message}`]);
+    const log = (l: string, source: string, eventId: number, text: string): EventLogWrite =>
+      ({ type: 'eventlog.write', summary: `${server.host}: ${source} ${eventId}`, entry: { host: server.host, log: l, source, eventId, level: 'Error', message: text } }) as EventLogWrite;
     return {
       store,
-      emitted: [{ type: 'eventlog.write', summary: `KB967831 failed on ${server.host}`, entry: { host: server.host, log: 'Application', source: 'MsiInstaller', eventId: 11708, level: 'Error', message: 'Product: Office Communications Server 2007 R2, Front End Server -- Installation operation failed.' } } as EventLogWrite],
+      // The events do not mention Message Queuing (fishbrains: "misleading events"); the setup log does.
+      emitted: [
+        log('Application', 'MsiInstaller', 11708, 'Product: Office Communications Server 2007 R2, Front End Server -- Installation operation failed.'),
+        log('Application', 'MsiInstaller', 1023, 'Product: Office Communications Server 2007 R2, Front End Server - Update \'Update for Office Communications Server 2007 R2 Front-End Server (KB967831)\' could not be installed. Error code 1603. Additional information is available in the log file.'),
+        log('System', 'Microsoft-Windows-WindowsUpdateClient', 20, 'Installation Failure: Windows failed to install the following update with error 0x80070643: Update for Office Communications Server 2007 R2 Front-End Server (KB967831).'),
+      ],
       result: fail(failure('ocs.updateFailed', message)),
       durationMs: 300_000,
     };

@@ -1,6 +1,6 @@
 /** The shipped scenarios and the real registry, for tests that cross emulators. */
 import { join, relative } from 'node:path';
-import { buildCatalog, compileScenario, discoverScenarioFiles, loadScenarioFile, readScenarioDocument, type Scenario } from '../../sim/scenario.js';
+import { buildCatalog, compileScenario, discoverScenarioFiles, loadScenarioFile, planFaultArguments, readScenarioDocument, type Scenario } from '../../sim/scenario.js';
 import { runScenario, type RunReport } from '../../sim/runner.js';
 import { registry } from '../../emulators/index.js';
 import { projectRoot } from './scenarios.js';
@@ -18,11 +18,14 @@ export function compile(idOrText: string, file = 'inline.yaml'): Scenario {
   const catalog = buildCatalog(inline ? [...docs, inline] : docs);
   const doc = inline ?? catalog.byId.get(idOrText);
   if (!doc) throw new Error(`no scenario ${idOrText}`);
-  const r = compileScenario(doc, catalog, registry.steps);
+  const r = compileScenario(doc, catalog, registry.steps, registry.faults);
   if (!r.ok) throw new Error(r.errors.map((e) => `${e.file}:${e.line}:${e.column}: ${e.message}`).join('\n'));
   return r.scenario;
 }
 
-export function run(idOrText: string, seed?: string): RunReport {
-  return runScenario({ scenario: compile(idOrText), registry, ...(seed !== undefined ? { seed } : {}) });
+export function run(idOrText: string, seed?: string, faults: readonly string[] = []): RunReport {
+  const scenario = compile(idOrText);
+  const planned = planFaultArguments(scenario, faults, registry.faults);
+  if ('errors' in planned) throw new Error(planned.errors.join('\n'));
+  return runScenario({ scenario, registry, faults: planned.plans, ...(seed !== undefined ? { seed } : {}) });
 }

@@ -1,0 +1,89 @@
+/**
+ * The front end's registrar decision for a REGISTER, pure over the lab's state: who may sign in with this
+ * SIP URI and these credentials. Communicator's sign-in check calls it now; the SIP wire adapter will
+ * answer real REGISTERs with the same function.
+ *
+ * Order, as a registrar meets them: authentication first (the unauthenticated REGISTER is challenged,
+ * NTLM/Kerberos against AD), then the URI: it must be some user's `msRTCSIP-PrimaryUserAddress`
+ * (case-insensitive), owned by the authenticated account, with `msRTCSIP-UserEnabled` TRUE and
+ * `msRTCSIP-OptionFlags` bit 256 (enhanced presence), homed (`msRTCSIP-PrimaryHomeServer`) on a pool
+ * with a running Front-End service (ocs-facts §2, §6). The SIP status codes for the refusals are a design
+ * choice [U]: the client shows one message for all the "credentials" causes (ocs-facts §6).
+ */
+import { adAuthenticate, adDomainDn, adSearch } from '../ad/ad.client.js';
+import { FRONT_END_SERVICE, findPool, findServer, type OcsStore } from './ocs.store.js';
+import type { ActorLookup } from './ocs.ports.js';
+import { ocsStore } from './ocs.client.js';
+
+export const ENHANCED_PRESENCE_FLAG = 256;
+
+export interface RegisterRequest {
+  /** The sign-in address: `sip:user@domain` or `user@domain`. */
+  uri: string;
+  /** The Windows account that authenticates: `CORP\user`, a UPN or a sAMAccountName. */
+  account: string;
+  password: string;
+  /** The front end the REGISTER reached (short name or FQDN), when known. */
+  frontEnd?: string;
+}
+
+export type RegisterRefusal = 'badCredentials' | 'unknownUri' | 'uriNotOwned' | 'userDisabled' | 'enhancedPresence' | 'notHomed' | 'poolDown';
+
+export interface RegisteredUser {
+  sam: string;
+  dn: string;
+  sipAddress: string;
+  pool: string;
+  /** The front ends of the home pool whose Front-End service runs. */
+  frontEnds: string[];
+}
+
+export type RegisterOutcome =
+  | { status: 200; reason: 'OK'; user: RegisteredUser }
+  | { status: 401 | 403 | 404 | 480 | 503; reason: string; cause: RegisterRefusal; detail: string };
+
+const attr = (attributes: Record<string, string[]>, name: string): string | undefined => {
+  const k = Object.keys(attributes).find((a) => a.toLowerCase() === name.toLowerCase());
+  return k ? attributes[k]?.[0] : undefined;
+};
+
+/** `sip:` + lower-case address. */
+export const normalizeSipUri = (uri: string): string => `sip:${uri.trim().replace(/^sip:/i, '')}`.toLowerCase();
+
+function ocsStoreOf(system: ActorLookup): OcsStore | undefined {
+  const ref = system.get('ocs');
+  return ref ? ocsStore(ref) : undefined;
+}
+
+/** The registrar's answer to an authenticated REGISTER. */
+export function decideRegister(system: ActorLookup, req: RegisterRequest): RegisterOutcome {
+  const ad = system.get('ad');
+  const uri = normalizeSipUri(req.uri);
+  const refuse = (status: 401 | 403 | 404 | 480 | 503, reason: string, cause: RegisterRefusal, detail: string): RegisterOutcome => ({ status, reason, cause, detail });
+
+  const auth = adAuthenticate(ad, { name: req.account, password: req.password });
+  if (!auth.ok) return refuse(401, 'Unauthorized', 'badCredentials', `authentication of ${req.account} failed: ${auth.failure.message}`);
+
+  const found = adSearch(ad, { base: adDomainDn(ad), scope: 'sub', filter: '(objectClass=user)' });
+  const entries = found.ok ? found.value : [];
+  const owner = entries.find((e) => (attr(e.attributes, 'msRTCSIP-PrimaryUserAddress') ?? '').toLowerCase() === uri);
+  if (!owner) return refuse(404, 'Not Found', 'unknownUri', `no user has msRTCSIP-PrimaryUserAddress ${uri}`);
+  if (owner.dn.toLowerCase() !== auth.value.dn.toLowerCase()) return refuse(403, 'Forbidden', 'uriNotOwned', `${uri} belongs to ${owner.dn}, not to the authenticated account ${auth.value.dn}`);
+  if ((attr(owner.attributes, 'msRTCSIP-UserEnabled') ?? '').toUpperCase() !== 'TRUE') return refuse(403, 'Forbidden', 'userDisabled', `${auth.value.sam} is not enabled for Communications Server (msRTCSIP-UserEnabled is not TRUE)`);
+  const flags = Number(attr(owner.attributes, 'msRTCSIP-OptionFlags') ?? '0');
+  if (!Number.isFinite(flags) || (flags & ENHANCED_PRESENCE_FLAG) === 0) {
+    return refuse(403, 'Forbidden', 'enhancedPresence', `msRTCSIP-OptionFlags of ${auth.value.sam} is ${attr(owner.attributes, 'msRTCSIP-OptionFlags') ?? '(not set)'}: bit 256 (enhanced presence) is not set`);
+  }
+
+  const store = ocsStoreOf(system);
+  const homeDn = (attr(owner.attributes, 'msRTCSIP-PrimaryHomeServer') ?? '').toLowerCase();
+  const pool = store?.pools.find((p) => p.homeServerDn.toLowerCase() === homeDn);
+  if (!store || !pool) return refuse(480, 'Temporarily Unavailable', 'notHomed', `msRTCSIP-PrimaryHomeServer ${homeDn || '(not set)'} is not a pool of this deployment`);
+  const running = pool.frontEnds.filter((fe) => findServer(store, fe)?.services[FRONT_END_SERVICE] === 'Running');
+  if (!running.length) return refuse(503, 'Service Unavailable', 'poolDown', `no front end of ${pool.fqdn} runs the Front-End service (${FRONT_END_SERVICE})`);
+  if (req.frontEnd) {
+    const fe = findServer(store, req.frontEnd);
+    if (!fe || fe.services[FRONT_END_SERVICE] !== 'Running') return refuse(503, 'Service Unavailable', 'poolDown', `the Front-End service on ${req.frontEnd} is not running`);
+  }
+  return { status: 200, reason: 'OK', user: { sam: auth.value.sam, dn: owner.dn, sipAddress: uri, pool: findPool(store, pool.name)?.name ?? pool.name, frontEnds: running } };
+}
