@@ -1,0 +1,775 @@
+/**
+ * LDAP (RFC 4511, TCP, no TLS) in front of the `ad` actor: a domain controller's port 389 as a client sees
+ * it. The adapter only translates bytes into `ad.client` calls and their results back into bytes; every
+ * directory behaviour (schema checks, authentication, search evaluation, the rootDSE) stays in the AD
+ * machine.
+ *
+ * Why not `ldapjs.createServer()`: its router passes every bind name through `DN.fromString`, so the
+ * `CORP\user` and `user@corp.example.net` forms AD accepts would be answered with invalidDNSyntax (34)
+ * before reaching a handler; its parser buffers without a size limit, re-emits parse errors as server
+ * 'error' events and lower-cases AddRequest attribute types and objectClass values; and `@ldapjs/filter`'s
+ * `parseBer` loops forever on some malformed filters (found by test/wire/ldap.fuzz.test.ts). This file
+ * therefore frames and decodes LDAPMessages itself with a small bounds-checked BER reader, turns the BER
+ * filter into its RFC 4515 string (strictly validated, nesting capped at 100) and hands that string to the
+ * AD machine, which parses it with `@ldapjs/filter`'s string parser as before.
+ *
+ * AD behaviour followed at the protocol level:
+ * - Simple bind with a DN, `NETBIOS\user` or a UPN; an empty name and password is an anonymous bind, and a
+ *   name with an empty password is an *unauthenticated* bind, which Windows Server 2008 accepts as
+ *   anonymous. A failed bind leaves the connection anonymous (RFC 4511 §4.2.1).
+ * - Anonymous connections may read the rootDSE only; anything else gets operationsError (1)
+ *   "000004DC … a successful bind must be completed on the connection".
+ * - Searches return at most MaxPageSize (1000) entries without paging, then sizeLimitExceeded (4), as the
+ *   default LDAP policy does; a smaller client sizeLimit wins.
+ * - objectGUID / schemaIDGUID go on the wire as 16 bytes in Microsoft's GUID byte order (first three
+ *   fields little-endian), objectSid / msRTCSIP-OriginatorSid as binary SIDs. Equality filters on these
+ *   attributes may give the value as escaped bytes (`\01\05…`); they are turned into the string form the
+ *   emulator stores.
+ * - unicodePwd values may be sent as AD requires (UTF-16LE of the quoted password) or as UTF-8.
+ * - Extended operations: WhoAmI (1.3.6.1.4.1.4203.1.11.3) answers `u:NETBIOS\sam`; StartTLS gets
+ *   unavailable (52) because this listener has no certificate; any other OID gets protocolError (2).
+ * - modifyDN and compare are not emulated: unwillingToPerform (53). A critical control gets
+ *   unavailableCriticalExtension (12) (the lab implements none); non-critical controls are ignored.
+ * - Framing: a message must be a definite-length SEQUENCE of at most 1 MiB. Anything else (another
+ *   protocol, random bytes, an oversized or undecodable message) gets the Notice of Disconnection
+ *   (protocolError) and the connection is closed (RFC 4511 §4.1.1, §4.4.1). Other connections are not
+ *   affected. A truncated message simply waits for the rest (or for the idle timeout).
+ */
+import net from 'node:net';
+import type { AnyActorRef } from 'xstate';
+import type { Lab } from '../../sim/lab.js';
+import type { ListenOptions, Listening } from '../../sim/wire.js';
+import { adAdd, adAuthenticate, adDelete, adModify, adSearch } from './ad.client.js';
+import type { AdFailure, AdModification, AdResult, AdScope, AdSearchEntry } from './ad.events.js';
+
+// ---------------------------------------------------------------------------------------------------
+// Protocol constants
+
+/** Largest LDAPMessage accepted (AD's MaxReceiveBuffer is 10 MB; the lab needs far less). */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** AD's default MaxPageSize: entries returned by a search without the paged-results control. */
+export const MAX_PAGE_SIZE = 1000;
+/** AD's default MaxConnIdleTime (900 s). */
+const IDLE_TIMEOUT_MS = 900_000;
+
+const OP = {
+  bindRequest: 0x60,
+  bindResponse: 0x61,
+  unbindRequest: 0x42,
+  searchRequest: 0x63,
+  searchResultEntry: 0x64,
+  searchResultDone: 0x65,
+  modifyRequest: 0x66,
+  modifyResponse: 0x67,
+  addRequest: 0x68,
+  addResponse: 0x69,
+  delRequest: 0x4a,
+  delResponse: 0x6b,
+  modDnRequest: 0x6c,
+  modDnResponse: 0x6d,
+  compareRequest: 0x6e,
+  compareResponse: 0x6f,
+  abandonRequest: 0x50,
+  extendedRequest: 0x77,
+  extendedResponse: 0x78,
+} as const;
+
+/** RFC 4511 §4.1.9 result codes the adapter itself produces (the AD failures carry their own). */
+const RC = {
+  success: 0,
+  operationsError: 1,
+  protocolError: 2,
+  sizeLimitExceeded: 4,
+  authMethodNotSupported: 7,
+  unavailableCriticalExtension: 12,
+  invalidCredentials: 49,
+  unavailable: 52,
+  unwillingToPerform: 53,
+  other: 80,
+} as const;
+
+const OID = {
+  noticeOfDisconnection: '1.3.6.1.4.1.1466.20036',
+  startTls: '1.3.6.1.4.1.1466.20037',
+  whoAmI: '1.3.6.1.4.1.4203.1.11.3',
+};
+
+/** AD's diagnostics for what the adapter answers itself (DSIDs are representative, as in ad.store.ts). */
+const DIAG = {
+  bindRequired: '000004DC: LdapErr: DSID-0C0906E8, comment: In order to perform this operation a successful bind must be completed on the connection., data 0, v1db1',
+  unwilling: '00002035: SvcErr: DSID-031A1254, problem 5003 (WILL_NOT_PERFORM), data 0',
+  protocol: '00000057: LdapErr: DSID-0C090E1A, comment: Error decoding ldap message, data 0, v1db1',
+  unknownExtended: (oid: string) => `0000203D: LdapErr: DSID-0C090C57, comment: Unknown extended request OID ${oid}, data 0, v1db1`,
+  startTls: '00000000: LdapErr: DSID-0C090F78, comment: Error initializing SSL/TLS, data 0, v1db1',
+  saslMechanism: (m: string) => `00002027: LdapErr: DSID-0C0904EA, comment: The SASL mechanism ${m} is not supported by this emulated DC, data 0, v1db1`,
+  version: '00002027: LdapErr: DSID-0C0904DC, comment: Unsupported LDAP version, data 0, v1db1',
+  criticalControl: (oid: string) => `000020EF: LdapErr: DSID-0C09076B, comment: The server does not support the requested critical extension ${oid}, data 0, v1db1`,
+  modifyOperation: '00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v1db1',
+  internal: '000020EF: SvcErr: DSID-03200E24, problem 5012 (DIR_ERROR), data 0',
+};
+
+// ---------------------------------------------------------------------------------------------------
+// BER: a bounds-checked reader for requests and a writer for responses (definite lengths only).
+
+export class BerError extends Error {}
+
+interface Tlv {
+  tag: number;
+  start: number;
+  end: number;
+}
+
+export class BerReader {
+  constructor(
+    private readonly buf: Buffer,
+    private pos = 0,
+    private readonly end = buf.length,
+  ) {}
+
+  atEnd(): boolean {
+    return this.pos >= this.end;
+  }
+
+  peek(): number | undefined {
+    return this.pos < this.end ? this.buf[this.pos] : undefined;
+  }
+
+  tlv(): Tlv {
+    if (this.pos >= this.end) throw new BerError('unexpected end of data');
+    const tag = this.buf[this.pos++] as number;
+    if ((tag & 0x1f) === 0x1f) throw new BerError('multi-byte tags are not used by LDAP');
+    if (this.pos >= this.end) throw new BerError('missing length');
+    const first = this.buf[this.pos++] as number;
+    let length = first;
+    if (first & 0x80) {
+      const n = first & 0x7f;
+      if (n === 0) throw new BerError('indefinite length');
+      if (n > 4) throw new BerError('length too long');
+      if (this.pos + n > this.end) throw new BerError('truncated length');
+      length = 0;
+      for (let i = 0; i < n; i++) length = length * 256 + (this.buf[this.pos++] as number);
+    }
+    const start = this.pos;
+    if (start + length > this.end) throw new BerError('value extends beyond its container');
+    this.pos = start + length;
+    return { tag, start, end: start + length };
+  }
+
+  expect(tag: number): Tlv {
+    const t = this.tlv();
+    if (t.tag !== tag) throw new BerError(`expected tag 0x${tag.toString(16)}, found 0x${t.tag.toString(16)}`);
+    return t;
+  }
+
+  sub(t: Tlv): BerReader {
+    return new BerReader(this.buf, t.start, t.end);
+  }
+
+  bytes(t: Tlv): Buffer {
+    return this.buf.subarray(t.start, t.end);
+  }
+
+  octets(tag = 0x04): Buffer {
+    return this.bytes(this.expect(tag));
+  }
+
+  string(tag = 0x04): string {
+    return this.octets(tag).toString('utf8');
+  }
+
+  integer(tag = 0x02): number {
+    const b = this.octets(tag);
+    if (b.length === 0 || b.length > 6) throw new BerError('integer out of range');
+    let v = 0;
+    for (const x of b) v = v * 256 + x;
+    return (b[0] as number) & 0x80 ? v - 2 ** (8 * b.length) : v;
+  }
+
+  boolean(tag = 0x01): boolean {
+    const b = this.octets(tag);
+    if (b.length !== 1) throw new BerError('bad boolean');
+    return b[0] !== 0;
+  }
+
+  done(): void {
+    if (!this.atEnd()) throw new BerError('trailing data');
+  }
+}
+
+function length(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+const tlv = (tag: number, ...content: Buffer[]): Buffer => {
+  const body = Buffer.concat(content);
+  return Buffer.concat([Buffer.from([tag]), length(body.length), body]);
+};
+
+function intBytes(n: number): Buffer {
+  const out: number[] = [];
+  let v = n;
+  do {
+    out.unshift(v & 0xff);
+    v = Math.floor(v / 256);
+  } while (v > 0);
+  if ((out[0] as number) & 0x80) out.unshift(0);
+  return Buffer.from(out);
+}
+
+const octets = (v: string | Buffer, tag = 0x04) => tlv(tag, typeof v === 'string' ? Buffer.from(v, 'utf8') : v);
+const message = (messageId: number, op: Buffer) => tlv(0x30, tlv(0x02, intBytes(messageId)), op);
+
+function ldapResult(tag: number, code: number, matchedDN: string, diagnostic: string, ...extra: Buffer[]): Buffer {
+  return tlv(tag, tlv(0x0a, intBytes(code)), octets(matchedDN), octets(diagnostic), ...extra);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Binary attributes: the emulator stores the string forms AD tools display.
+
+const GUID_ATTRIBUTES = new Set(['objectguid', 'schemaidguid']);
+const SID_ATTRIBUTES = new Set(['objectsid', 'msrtcsip-originatorsid']);
+const GUID_RE = /^\{?([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})\}?$/i;
+const SID_RE = /^S-1-(\d+)((?:-\d+)*)$/i;
+
+/** A GUID string as the 16 bytes AD sends: Data1, Data2, Data3 little-endian, Data4 as is. */
+export function guidToBytes(text: string): Buffer | undefined {
+  const m = GUID_RE.exec(text);
+  if (!m) return undefined;
+  const hex = (s: string) => Buffer.from(s, 'hex');
+  return Buffer.concat([hex(m[1] as string).reverse(), hex(m[2] as string).reverse(), hex(m[3] as string).reverse(), hex(m[4] as string), hex(m[5] as string)]);
+}
+
+export function bytesToGuid(b: Buffer): string {
+  const h = (x: Buffer) => x.toString('hex');
+  return `${h(Buffer.from(b.subarray(0, 4)).reverse())}-${h(Buffer.from(b.subarray(4, 6)).reverse())}-${h(Buffer.from(b.subarray(6, 8)).reverse())}-${h(b.subarray(8, 10))}-${h(b.subarray(10, 16))}`;
+}
+
+/** A SID string (S-1-5-21-…) as its binary form: revision, count, 48-bit authority, sub-authorities LE. */
+export function sidToBytes(text: string): Buffer | undefined {
+  const m = SID_RE.exec(text);
+  if (!m) return undefined;
+  const authority = Number(m[1]);
+  const subs = (m[2] ?? '').split('-').filter((s) => s !== '').map(Number);
+  if (subs.length > 15 || !Number.isSafeInteger(authority) || subs.some((s) => s > 0xffffffff)) return undefined;
+  const b = Buffer.alloc(8 + 4 * subs.length);
+  b[0] = 1;
+  b[1] = subs.length;
+  b.writeUIntBE(authority, 2, 6);
+  subs.forEach((s, i) => b.writeUInt32LE(s, 8 + 4 * i));
+  return b;
+}
+
+export function bytesToSid(b: Buffer): string | undefined {
+  if (b.length < 8 || b[0] !== 1) return undefined;
+  const count = b[1] as number;
+  if (b.length !== 8 + 4 * count) return undefined;
+  const subs = Array.from({ length: count }, (_, i) => b.readUInt32LE(8 + 4 * i));
+  return ['S', '1', String(b.readUIntBE(2, 6)), ...subs.map(String)].join('-');
+}
+
+function wireValue(attribute: string, value: string): Buffer {
+  const lower = attribute.toLowerCase();
+  if (GUID_ATTRIBUTES.has(lower)) return guidToBytes(value) ?? Buffer.from(value, 'utf8');
+  if (SID_ATTRIBUTES.has(lower)) return sidToBytes(value) ?? Buffer.from(value, 'utf8');
+  return Buffer.from(value, 'utf8');
+}
+
+/** RFC 4515 escaping of an assertion value; GUID/SID attributes given as bytes become their string form. */
+function assertionValue(attribute: string, raw: Buffer): string {
+  const lower = attribute.toLowerCase();
+  // ldapjs clients send RFC 4515 escapes ("\\01\\05…") literally instead of the bytes; binary attributes
+  // never hold backslashes, so such a value is taken as the bytes it spells.
+  const literal = raw.toString('latin1');
+  const binary = GUID_ATTRIBUTES.has(lower) || SID_ATTRIBUTES.has(lower);
+  const value = binary && /^(?:\\[0-9a-fA-F]{2})+$/.test(literal) ? Buffer.from(literal.replace(/\\/g, ''), 'hex') : raw;
+  if (GUID_ATTRIBUTES.has(lower) && value.length === 16) return bytesToGuid(value);
+  if (SID_ATTRIBUTES.has(lower)) {
+    const sid = bytesToSid(value);
+    if (sid !== undefined) return sid;
+  }
+  const text = value.toString('utf8');
+  const exact = Buffer.from(text, 'utf8').equals(value);
+  if (!exact) return [...value].map((b) => `\\${b.toString(16).padStart(2, '0')}`).join('');
+  return text.replace(/[*()\\\u0000-\u001f\u007f]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+const ATTRIBUTE_DESCRIPTION = /^(?:[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)*)(?:;[A-Za-z0-9-]+)*$/;
+/** Deeper filters are refused (AD's own limit is far lower than anything that could exhaust the stack). */
+const MAX_FILTER_DEPTH = 100;
+
+function attributeDescription(text: string): string {
+  if (!ATTRIBUTE_DESCRIPTION.test(text)) throw new BerError('bad attribute description in filter');
+  return text;
+}
+
+/** A BER Filter (RFC 4511 §4.5.1) as its RFC 4515 string, with strict structure checks. */
+export function filterToString(r: BerReader, depth = 0): string {
+  if (depth > MAX_FILTER_DEPTH) throw new BerError('filter nested too deeply');
+  const t = r.tlv();
+  const body = r.sub(t);
+  const simple = (op: string) => {
+    const attribute = attributeDescription(body.string());
+    const value = body.octets();
+    body.done();
+    return `(${attribute}${op}${assertionValue(attribute, value)})`;
+  };
+  switch (t.tag) {
+    case 0xa0:
+    case 0xa1: {
+      const parts: string[] = [];
+      while (!body.atEnd()) parts.push(filterToString(body, depth + 1));
+      if (parts.length === 0) throw new BerError('empty filter set');
+      return `(${t.tag === 0xa0 ? '&' : '|'}${parts.join('')})`;
+    }
+    case 0xa2: {
+      const inner = filterToString(body, depth + 1);
+      body.done();
+      return `(!${inner})`;
+    }
+    case 0xa3:
+      return simple('=');
+    case 0xa5:
+      return simple('>=');
+    case 0xa6:
+      return simple('<=');
+    case 0xa8:
+      return simple('~=');
+    case 0x87:
+      return `(${attributeDescription(r.bytes(t).toString('utf8'))}=*)`;
+    case 0xa4: {
+      const attribute = attributeDescription(body.string());
+      const list = body.sub(body.expect(0x30));
+      body.done();
+      let initial = '';
+      const any: string[] = [];
+      let final = '';
+      let count = 0;
+      while (!list.atEnd()) {
+        const p = list.tlv();
+        const v = assertionValue(attribute, list.bytes(p));
+        if (p.tag === 0x80 && count === 0) initial = v;
+        else if (p.tag === 0x81 && final === '') any.push(v);
+        else if (p.tag === 0x82 && final === '') final = v;
+        else throw new BerError('bad substring filter');
+        count++;
+      }
+      if (count === 0) throw new BerError('empty substring filter');
+      return `(${attribute}=${[initial, ...any, final].join('*')})`;
+    }
+    case 0xa9: {
+      let rule = '';
+      let type = '';
+      let value: Buffer | undefined;
+      let dnAttributes = false;
+      if (body.peek() === 0x81) rule = attributeDescription(body.string(0x81));
+      if (body.peek() === 0x82) type = attributeDescription(body.string(0x82));
+      value = body.octets(0x83);
+      if (body.peek() === 0x84) dnAttributes = body.boolean(0x84);
+      body.done();
+      if (rule === '' && type === '') throw new BerError('extensible match without rule or type');
+      return `(${type}${dnAttributes ? ':dn' : ''}${rule ? `:${rule}` : ''}:=${assertionValue(type, value)})`;
+    }
+    default:
+      throw new BerError(`0x${t.tag.toString(16)} is not a filter`);
+  }
+}
+
+/** unicodePwd as AD takes it (UTF-16LE of `"password"`), or UTF-8 text from a friendlier client. */
+function textValue(attribute: string, value: Buffer): string {
+  if (attribute.toLowerCase() === 'unicodepwd' && value.length >= 4 && value.length % 2 === 0) {
+    const utf16 = value.toString('utf16le');
+    if (utf16.startsWith('"') && utf16.endsWith('"')) return utf16;
+  }
+  return value.toString('utf8');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Requests
+
+interface Control {
+  type: string;
+  critical: boolean;
+}
+
+type Request =
+  | { op: 'bind'; version: number; name: string; password?: string; sasl?: string }
+  | { op: 'unbind' }
+  | { op: 'abandon' }
+  | { op: 'search'; base: string; scope: AdScope; sizeLimit: number; typesOnly: boolean; filter: string; attributes: string[] }
+  | { op: 'modify'; dn: string; changes: AdModification[]; badOperation: boolean }
+  | { op: 'add'; dn: string; attributes: Record<string, string[]> }
+  | { op: 'delete'; dn: string }
+  | { op: 'modifyDn' }
+  | { op: 'compare' }
+  | { op: 'extended'; name: string };
+
+interface Decoded {
+  messageId: number;
+  request: Request;
+  controls: Control[];
+}
+
+const SCOPES: Record<number, AdScope> = { 0: 'base', 1: 'one', 2: 'sub' };
+const MODIFY_OPERATIONS: Record<number, AdModification['operation']> = { 0: 'add', 1: 'delete', 2: 'replace' };
+
+function readAttribute(r: BerReader): { type: string; values: Buffer[] } {
+  const seq = r.sub(r.expect(0x30));
+  const type = seq.string();
+  const set = seq.sub(seq.expect(0x31));
+  const values: Buffer[] = [];
+  while (!set.atEnd()) values.push(set.octets());
+  seq.done();
+  return { type, values };
+}
+
+function decodeRequest(op: Tlv, r: BerReader): Request {
+  const body = r.sub(op);
+  switch (op.tag) {
+    case OP.bindRequest: {
+      const version = body.integer();
+      const name = body.string();
+      const auth = body.tlv();
+      if (auth.tag === 0x80) {
+        body.done();
+        return { op: 'bind', version, name, password: body.bytes(auth).toString('utf8') };
+      }
+      if (auth.tag === 0xa3) {
+        const sasl = body.sub(auth);
+        return { op: 'bind', version, name, sasl: sasl.string() };
+      }
+      throw new BerError(`unknown authentication choice 0x${auth.tag.toString(16)}`);
+    }
+    case OP.unbindRequest:
+      return { op: 'unbind' };
+    case OP.abandonRequest:
+      return { op: 'abandon' };
+    case OP.searchRequest: {
+      const base = body.string();
+      const scope = SCOPES[body.integer(0x0a)];
+      if (!scope) throw new BerError('bad scope');
+      body.integer(0x0a); // derefAliases
+      const sizeLimit = body.integer();
+      body.integer(); // timeLimit
+      const typesOnly = body.boolean();
+      const filter = filterToString(body);
+      const list = body.sub(body.expect(0x30));
+      const attributes: string[] = [];
+      while (!list.atEnd()) attributes.push(list.string());
+      body.done();
+      return { op: 'search', base, scope, sizeLimit, typesOnly, filter, attributes };
+    }
+    case OP.modifyRequest: {
+      const dn = body.string();
+      const list = body.sub(body.expect(0x30));
+      const changes: AdModification[] = [];
+      let badOperation = false;
+      while (!list.atEnd()) {
+        const change = list.sub(list.expect(0x30));
+        const operation = MODIFY_OPERATIONS[change.integer(0x0a)];
+        const { type, values } = readAttribute(change);
+        change.done();
+        if (!operation) badOperation = true;
+        else changes.push({ operation, attribute: type, values: values.map((v) => textValue(type, v)) });
+      }
+      body.done();
+      return { op: 'modify', dn, changes, badOperation };
+    }
+    case OP.addRequest: {
+      const dn = body.string();
+      const list = body.sub(body.expect(0x30));
+      const attributes: Record<string, string[]> = {};
+      while (!list.atEnd()) {
+        const { type, values } = readAttribute(list);
+        attributes[type] = [...(attributes[type] ?? []), ...values.map((v) => textValue(type, v))];
+      }
+      body.done();
+      return { op: 'add', dn, attributes };
+    }
+    case OP.delRequest:
+      return { op: 'delete', dn: r.bytes(op).toString('utf8') };
+    case OP.modDnRequest:
+      body.string();
+      return { op: 'modifyDn' };
+    case OP.compareRequest:
+      body.string();
+      return { op: 'compare' };
+    case OP.extendedRequest:
+      return { op: 'extended', name: body.string(0x80) };
+    default:
+      throw new BerError(`0x${op.tag.toString(16)} is not an LDAP request`);
+  }
+}
+
+export function decodeMessage(frame: Buffer): Decoded {
+  const outer = new BerReader(frame);
+  const seq = outer.sub(outer.expect(0x30));
+  outer.done();
+  const messageId = seq.integer();
+  if (messageId < 0) throw new BerError('negative message id');
+  const op = seq.tlv();
+  const request = decodeRequest(op, seq);
+  const controls: Control[] = [];
+  if (seq.peek() === 0xa0) {
+    const list = seq.sub(seq.expect(0xa0));
+    while (!list.atEnd()) {
+      const c = list.sub(list.expect(0x30));
+      const type = c.string();
+      const critical = c.peek() === 0x01 ? c.boolean() : false;
+      if (c.peek() === 0x04) c.octets();
+      c.done();
+      controls.push({ type, critical });
+    }
+  }
+  seq.done();
+  return { messageId, request, controls };
+}
+
+/** What a request's response looks like, for answering it with an error. */
+const RESPONSE_TAG: Partial<Record<Request['op'], number>> = {
+  bind: OP.bindResponse,
+  search: OP.searchResultDone,
+  modify: OP.modifyResponse,
+  add: OP.addResponse,
+  delete: OP.delResponse,
+  modifyDn: OP.modDnResponse,
+  compare: OP.compareResponse,
+  extended: OP.extendedResponse,
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Framing
+
+type Frame = { kind: 'more' } | { kind: 'bad'; reason: string } | { kind: 'message'; size: number };
+
+/** Finds the extent of the first LDAPMessage in `buf` without decoding it. */
+export function frameLength(buf: Buffer, max = MAX_MESSAGE_BYTES): Frame {
+  if (buf.length === 0) return { kind: 'more' };
+  if (buf[0] !== 0x30) return { kind: 'bad', reason: 'not an LDAPMessage' };
+  if (buf.length < 2) return { kind: 'more' };
+  const first = buf[1] as number;
+  let header = 2;
+  let size = first;
+  if (first & 0x80) {
+    const n = first & 0x7f;
+    if (n === 0) return { kind: 'bad', reason: 'indefinite length' };
+    if (n > 4) return { kind: 'bad', reason: 'length field too long' };
+    if (buf.length < 2 + n) return { kind: 'more' };
+    size = 0;
+    for (let i = 0; i < n; i++) size = size * 256 + (buf[2 + i] as number);
+    header = 2 + n;
+  }
+  if (size > max) return { kind: 'bad', reason: `message of ${size} bytes exceeds ${max}` };
+  if (buf.length < header + size) return { kind: 'more' };
+  return { kind: 'message', size: header + size };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The server
+
+export interface LdapListening extends Listening {
+  protocol: 'ldap';
+  url: string;
+  /** Open client connections (for tests and `serve` diagnostics). */
+  connections(): number;
+}
+
+interface Session {
+  socket: net.Socket;
+  buffer: Buffer;
+  /** The bound account; undefined while anonymous. */
+  account?: { dn: string; sam: string };
+  closing: boolean;
+}
+
+const fromFailure = (f: AdFailure) => ({ code: f.ldapResultCode, matchedDN: f.matchedDN ?? '', diagnostic: f.message });
+
+/** Starts LDAP on `options.host` (127.0.0.1) : `options.port` (0 = a free port) for the lab's AD. */
+export async function startLdapServer(lab: Lab, options: ListenOptions = {}): Promise<LdapListening> {
+  const host = options.host ?? '127.0.0.1';
+  const sessions = new Set<Session>();
+  const ad = (): AnyActorRef | undefined => lab.get('ad');
+  const netbios = lab.topology.forest.netbios;
+
+  const send = (s: Session, data: Buffer) => {
+    if (!s.closing && !s.socket.destroyed) s.socket.write(data);
+  };
+
+  const disconnect = (s: Session, diagnostic: string) => {
+    if (s.closing) return;
+    send(s, message(0, ldapResult(OP.extendedResponse, RC.protocolError, '', diagnostic, octets(OID.noticeOfDisconnection, 0x8a))));
+    s.closing = true;
+    s.buffer = Buffer.alloc(0);
+    s.socket.end(() => s.socket.destroy());
+  };
+
+  const reply = (s: Session, id: number, tag: number, code: number, matchedDN = '', diagnostic = '') => send(s, message(id, ldapResult(tag, code, matchedDN, diagnostic)));
+
+  /** Calls the AD client; a thrown error is a bug in the lab, answered as AD answers an internal error. */
+  const call = <T>(f: () => AdResult<T>): AdResult<T> => {
+    try {
+      return f();
+    } catch (e) {
+      return { ok: false, failure: { kind: 'ad.unavailable', ldapResultCode: RC.other, message: `${DIAG.internal} (${e instanceof Error ? e.message : String(e)})` } };
+    }
+  };
+
+  const writeResult = (s: Session, id: number, tag: number, r: AdResult<unknown>) => {
+    if (r.ok) reply(s, id, tag, RC.success);
+    else {
+      const f = fromFailure(r.failure);
+      reply(s, id, tag, f.code, f.matchedDN, f.diagnostic);
+    }
+  };
+
+  const searchEntry = (e: AdSearchEntry, typesOnly: boolean): Buffer =>
+    tlv(
+      OP.searchResultEntry,
+      octets(e.dn),
+      tlv(0x30, ...Object.entries(e.attributes).map(([name, values]) => tlv(0x30, octets(name), tlv(0x31, ...(typesOnly ? [] : values.map((v) => octets(wireValue(name, v)))))))),
+    );
+
+  const handle = (s: Session, d: Decoded) => {
+    const { messageId: id, request: req } = d;
+    const responseTag = RESPONSE_TAG[req.op];
+    if (responseTag !== undefined) {
+      const critical = d.controls.find((c) => c.critical);
+      if (critical) return reply(s, id, responseTag, RC.unavailableCriticalExtension, '', DIAG.criticalControl(critical.type));
+    }
+    const needsBind = (tag: number) => {
+      if (s.account) return false;
+      reply(s, id, tag, RC.operationsError, '', DIAG.bindRequired);
+      return true;
+    };
+    switch (req.op) {
+      case 'bind': {
+        s.account = undefined;
+        if (req.version !== 3 && req.version !== 2) return reply(s, id, OP.bindResponse, RC.protocolError, '', DIAG.version);
+        if (req.sasl !== undefined) return reply(s, id, OP.bindResponse, RC.authMethodNotSupported, '', DIAG.saslMechanism(req.sasl));
+        // Anonymous (no name) and unauthenticated (name, no password) binds succeed and stay anonymous.
+        if ((req.password ?? '') === '') return reply(s, id, OP.bindResponse, RC.success);
+        const r = call(() => adAuthenticate(ad(), { name: req.name, password: req.password ?? '' }));
+        if (r.ok) s.account = r.value;
+        return writeResult(s, id, OP.bindResponse, r);
+      }
+      case 'unbind':
+        s.closing = true;
+        s.socket.end();
+        return;
+      case 'abandon':
+        return;
+      case 'search': {
+        const rootDse = req.base.trim() === '' && req.scope === 'base';
+        if (!rootDse && needsBind(OP.searchResultDone)) return;
+        const r = call(() => adSearch(ad(), { base: req.base, scope: req.scope, filter: req.filter, ...(req.attributes.length ? { attributes: req.attributes } : {}) }));
+        if (!r.ok) return writeResult(s, id, OP.searchResultDone, r);
+        const limit = Math.min(req.sizeLimit > 0 ? req.sizeLimit : MAX_PAGE_SIZE, MAX_PAGE_SIZE);
+        const entries = r.value.slice(0, limit);
+        for (const e of entries) send(s, message(id, searchEntry(e, req.typesOnly)));
+        return reply(s, id, OP.searchResultDone, r.value.length > limit ? RC.sizeLimitExceeded : RC.success);
+      }
+      case 'add':
+        if (needsBind(OP.addResponse)) return;
+        return writeResult(s, id, OP.addResponse, call(() => adAdd(ad(), { dn: req.dn, attributes: req.attributes })));
+      case 'modify':
+        if (needsBind(OP.modifyResponse)) return;
+        if (req.badOperation) return reply(s, id, OP.modifyResponse, RC.protocolError, '', DIAG.modifyOperation);
+        return writeResult(s, id, OP.modifyResponse, call(() => adModify(ad(), { dn: req.dn, changes: req.changes })));
+      case 'delete':
+        if (needsBind(OP.delResponse)) return;
+        return writeResult(s, id, OP.delResponse, call(() => adDelete(ad(), { dn: req.dn })));
+      case 'modifyDn':
+        if (needsBind(OP.modDnResponse)) return;
+        return reply(s, id, OP.modDnResponse, RC.unwillingToPerform, '', DIAG.unwilling);
+      case 'compare':
+        if (needsBind(OP.compareResponse)) return;
+        return reply(s, id, OP.compareResponse, RC.unwillingToPerform, '', DIAG.unwilling);
+      case 'extended': {
+        if (req.name === OID.whoAmI) {
+          const authzId = s.account ? `u:${netbios}\\${s.account.sam}` : '';
+          return send(s, message(id, ldapResult(OP.extendedResponse, RC.success, '', '', octets(authzId, 0x8b))));
+        }
+        if (req.name === OID.startTls) return send(s, message(id, ldapResult(OP.extendedResponse, RC.unavailable, '', DIAG.startTls, octets(OID.startTls, 0x8a))));
+        return reply(s, id, OP.extendedResponse, RC.protocolError, '', DIAG.unknownExtended(req.name));
+      }
+    }
+  };
+
+  const onData = (s: Session, chunk: Buffer) => {
+    if (s.closing) return;
+    s.buffer = s.buffer.length === 0 ? chunk : Buffer.concat([s.buffer, chunk]);
+    while (!s.closing && s.buffer.length > 0) {
+      const frame = frameLength(s.buffer);
+      if (frame.kind === 'more') return;
+      if (frame.kind === 'bad') return disconnect(s, `${DIAG.protocol} (${frame.reason})`);
+      const bytes = s.buffer.subarray(0, frame.size);
+      s.buffer = s.buffer.subarray(frame.size);
+      let decoded: Decoded;
+      try {
+        decoded = decodeMessage(bytes);
+      } catch (e) {
+        return disconnect(s, `${DIAG.protocol} (${e instanceof Error ? e.message : 'undecodable'})`);
+      }
+      handle(s, decoded);
+    }
+  };
+
+  const server = net.createServer((socket) => {
+    const s: Session = { socket, buffer: Buffer.alloc(0), closing: false };
+    sessions.add(s);
+    socket.setNoDelay(true);
+    socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        onData(s, chunk);
+      } catch (e) {
+        // Never let one connection take the listener down: answer as a protocol failure and drop it.
+        disconnect(s, `${DIAG.internal} (${e instanceof Error ? e.message : String(e)})`);
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sessions.delete(s));
+  });
+  server.on('error', () => undefined);
+
+  await new Promise<void>((resolve, reject) => {
+    const fail = (e: Error) => reject(e);
+    server.once('error', fail);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', fail);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let stopped: Promise<void> | undefined;
+
+  return {
+    protocol: 'ldap',
+    host,
+    port,
+    url: `ldap://${urlHost}:${port}`,
+    connections: () => sessions.size,
+    stop() {
+      stopped ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await Promise.all(
+          [...sessions].map(
+            (s) =>
+              new Promise<void>((resolve) => {
+                if (s.socket.closed) return resolve();
+                s.socket.once('close', () => resolve());
+                s.socket.destroy();
+              }),
+          ),
+        );
+        sessions.clear();
+        await closed;
+      })();
+      return stopped;
+    },
+  };
+}
