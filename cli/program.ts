@@ -1,5 +1,5 @@
 /**
- * The `ocslab` commands: run, list, faults, steps. Exit codes follow the command-line contract: 0 all
+ * The `ocslab` commands: run, list, faults, steps, serve. Exit codes follow the command-line contract: 0 all
  * expectations held, 1 a step or expectation failed, 2 bad input or usage, 3 internal error. Nothing here
  * reads the environment (see config.ts) or prints a stack trace unless debugging.
  */
@@ -26,6 +26,7 @@ import {
 } from '../sim/scenario.js';
 import type { StepDefinition } from '../sim/steps.js';
 import type { FaultPlan } from '../sim/faults.js';
+import { endpointsTable, serve } from './serve.js';
 import type { CliConfig } from './config.js';
 
 export const DEFAULT_SCENARIO = 'seed-part3';
@@ -42,6 +43,8 @@ export interface CliDeps {
   io: CliIo;
   /** The emulators and their steps; loaded only by commands that need them. */
   loadRegistry: () => Promise<Registry>;
+  /** Resolves when the process is told to stop (SIGINT/SIGTERM); `serve` runs until then. */
+  untilStopped?: () => Promise<string>;
 }
 
 /** Bad input or usage found by a command: printed as is, exit code 2. */
@@ -99,6 +102,22 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .action((flags: { json?: boolean; debug?: boolean }) => {
       debug ||= flags.debug === true;
       exitCode = listCommand(flags, deps);
+    });
+
+  program
+    .command('serve')
+    .description('open the lab at a scenario\'s end state to real clients on loopback, on the wall clock, until SIGINT/SIGTERM')
+    .option('--scenario <id|file>', 'the scenario whose end state to serve', DEFAULT_SCENARIO)
+    .option('--port-base <n>', 'first of consecutive ports (0: free ports)', '15000')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--endpoints-file <file>', 'write the endpoints as JSON once everything listens')
+    .option('--seed <n>', 'seed for every generated id (overrides the scenario)')
+    .option('--speed <x>', 'simulated seconds per wall-clock second while serving', '1')
+    .option('--fault <ID[:target][@when]>', 'inject a fault, as with run; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .addOption(debugOption())
+    .action(async (flags: ServeFlags) => {
+      debug ||= flags.debug === true;
+      exitCode = await serveCommand(flags, deps);
     });
 
   program
@@ -164,16 +183,23 @@ function printErrors(io: CliIo, errors: readonly ScenarioError[]): void {
   for (const e of sortErrors(errors)) io.stderr(`${formatScenarioError(e)}\n`);
 }
 
-async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promise<number> {
+interface Prepared {
+  scenarios: Scenario[];
+  registry: Registry;
+  vocabulary: StepDefinition[];
+  extraFaults: Map<Scenario, FaultPlan[]>;
+}
+
+/** Finds, reads and compiles the scenarios named on the command line, with their `--fault` arguments. */
+async function prepareScenarios(command: string, args: string[], faultArgs: readonly string[], deps: CliDeps): Promise<Prepared | { exit: number }> {
   const { config, io } = deps;
-  if (flags.seed !== undefined && !flags.seed.trim()) throw new UsageError(['ocslab run: --seed needs a value']);
   const loaded = loadDiscovered(config);
   const requested: ScenarioDocument[] = [];
   const explicit: ScenarioDocument[] = [];
   for (const arg of args) {
     if (!looksLikePath(arg)) continue;
     const abs = resolve(config.cwd, arg);
-    if (!existsSync(abs) || !statSync(abs).isFile()) throw new UsageError([`ocslab run: no such scenario file: ${arg}`]);
+    if (!existsSync(abs) || !statSync(abs).isFile()) throw new UsageError([`ocslab ${command}: no such scenario file: ${arg}`]);
     const doc = loaded.documents.get(abs) ?? loadScenarioFile(abs, displayPath(config, abs));
     loaded.documents.set(abs, doc);
     explicit.push(doc);
@@ -192,7 +218,7 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
       const ids = [...catalog.byId.keys()].sort();
       const near = closest(arg, ids);
       throw new UsageError([
-        `ocslab run: no scenario with id "${arg}" in ${displayPath(config, config.scenariosDir)}${near.length ? `; did you mean ${near.map((n) => `"${n}"`).join(' or ')}?` : ''}`,
+        `ocslab ${command}: no scenario with id "${arg}" in ${displayPath(config, config.scenariosDir)}${near.length ? `; did you mean ${near.map((n) => `"${n}"`).join(' or ')}?` : ''}`,
         ids.length ? `  scenarios: ${ids.join(', ')}` : '  no scenarios found (OCSLAB_SCENARIOS_DIR sets where to look)',
       ]);
     }
@@ -203,7 +229,7 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
   const syntax = requested.filter((d) => d.doc.errors.length || !d.header);
   if (syntax.length) {
     printErrors(io, syntax.flatMap((d) => d.errors));
-    return EXIT.usage;
+    return { exit: EXIT.usage };
   }
 
   let registry: Registry;
@@ -214,7 +240,7 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
     const early = requested.flatMap((d) => d.errors);
     if (early.length) {
       printErrors(io, early);
-      return EXIT.usage;
+      return { exit: EXIT.usage };
     }
     throw err;
   }
@@ -229,15 +255,73 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
   }
   if (errors.size) {
     printErrors(io, [...errors.values()]);
-    return EXIT.usage;
+    return { exit: EXIT.usage };
   }
   const extraFaults = new Map<Scenario, FaultPlan[]>();
   for (const scenario of scenarios) {
-    const planned = planFaultArguments(scenario, flags.fault ?? [], registry.faults ?? []);
-    if ('errors' in planned) throw new UsageError(planned.errors.map((e) => `ocslab run: ${e}`));
+    const planned = planFaultArguments(scenario, faultArgs, registry.faults ?? []);
+    if ('errors' in planned) throw new UsageError(planned.errors.map((e) => `ocslab ${command}: ${e}`));
     extraFaults.set(scenario, planned.plans);
   }
 
+  return { scenarios, registry, vocabulary, extraFaults };
+}
+
+interface ServeFlags {
+  scenario: string;
+  portBase: string;
+  host: string;
+  endpointsFile?: string;
+  seed?: string;
+  speed: string;
+  fault: string[];
+  debug?: boolean;
+}
+
+async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
+  const { io, config } = deps;
+  const portBase = Number(flags.portBase);
+  if (!Number.isInteger(portBase) || portBase < 0 || portBase > 65500) throw new UsageError([`ocslab serve: --port-base takes a port number from 0 to 65500, found "${flags.portBase}"`]);
+  const speed = Number(flags.speed);
+  if (!(speed > 0) || speed > 3600) throw new UsageError([`ocslab serve: --speed takes a number above 0 and at most 3600, found "${flags.speed}"`]);
+  if (!deps.untilStopped) throw new Error('serve needs a stop signal source');
+  const prepared = await prepareScenarios('serve', [flags.scenario], flags.fault, deps);
+  if ('exit' in prepared) return prepared.exit;
+  const [scenario] = prepared.scenarios;
+  if (!scenario) throw new UsageError([`ocslab serve: no scenario ${flags.scenario}`]);
+  const started = performance.now();
+  const served = await serve({
+    scenario,
+    registry: { emulators: prepared.registry.emulators, steps: prepared.vocabulary, faults: prepared.registry.faults ?? [] },
+    faults: prepared.extraFaults.get(scenario) ?? [],
+    ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+    host: flags.host,
+    portBase,
+    ...(flags.endpointsFile !== undefined ? { endpointsFile: resolve(config.cwd, flags.endpointsFile) } : {}),
+    speed,
+  });
+  const r = served.report;
+  if (r.status === 'error') {
+    await served.stop();
+    io.stderr(`ocslab serve: the rehearsal of ${scenario.id} hit an internal error: ${r.error?.message ?? ''}\n`);
+    return EXIT.internal;
+  }
+  const verdict = r.status === 'passed' ? 'rehearsed' : 'rehearsed with failures (serving its end state as it is)';
+  io.stdout(`ocslab serve: ${scenario.id} ${verdict}: ${r.totals.passed} passed, ${r.totals.failed} failed, ${r.totals.skipped} skipped; listening after ${Math.round(performance.now() - started)} ms\n`);
+  for (const line of endpointsTable(served.endpoints)) io.stdout(`  ${line}\n`);
+  if (flags.endpointsFile) io.stdout(`  endpoints written to ${flags.endpointsFile}\n`);
+  const signal = await deps.untilStopped();
+  await served.stop();
+  io.stdout(`ocslab serve: stopped (${signal})\n`);
+  return EXIT.ok;
+}
+
+async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promise<number> {
+  const { config, io } = deps;
+  if (flags.seed !== undefined && !flags.seed.trim()) throw new UsageError(['ocslab run: --seed needs a value']);
+  const prepared = await prepareScenarios('run', args, flags.fault ?? [], deps);
+  if ('exit' in prepared) return prepared.exit;
+  const { scenarios, registry, vocabulary, extraFaults } = prepared;
   const progressOut = flags.json ? io.stderr : io.stdout;
   const reporter = createConsoleReporter({ write: progressOut, color: config.color && !flags.json, quiet: flags.quiet === true });
   const started = performance.now();

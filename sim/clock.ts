@@ -139,3 +139,22 @@ export function formatDuration(ms: number): string {
   const rm = m % 60;
   return rm ? `${h} h ${rm} min` : `${h} h`;
 }
+
+/**
+ * Makes a simulated clock follow the wall clock (optionally faster), for a lab that serves real clients:
+ * every `intervalMs` it advances by the real time that passed times `speed`, firing due timers.
+ * Returns the function that stops following.
+ */
+export function followWallClock(clock: SimClock, options: { speed?: number; intervalMs?: number; now?: () => number } = {}): () => void {
+  const speed = options.speed ?? 1;
+  const now = options.now ?? (() => Date.now());
+  let last = now();
+  const timer = setInterval(() => {
+    const t = now();
+    clock.advance((t - last) * speed);
+    last = t;
+  }, options.intervalMs ?? 50);
+  timer.unref?.();
+  return () => clearInterval(timer);
+}
+

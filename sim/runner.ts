@@ -105,6 +105,11 @@ export interface RunOptions {
   seed?: string;
   /** Faults added for this run (the command line's `--fault`), on top of the scenarios' own. */
   faults?: readonly FaultPlan[];
+  /**
+   * Run on this lab (built by the caller from the scenario's topology) and leave it running afterwards,
+   * as `ocslab serve` does; by default the runner builds a fresh lab and stops it.
+   */
+  lab?: Lab;
   onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -153,7 +158,7 @@ export function runScenario(options: RunOptions): RunReport {
   const injected: FaultRecord[] = [];
   const rewrites = new PendingRewrites();
   try {
-    lab = new Lab(scenario.topology, registry.emulators, { seed });
+    lab = options.lab ?? new Lab(scenario.topology, registry.emulators, { seed });
     target = new EmulatedTarget(lab, scenario.topology);
     lab.record('runner', { type: 'runner.runStarted', scenario: scenario.id, seed, target: target.name, from: chain });
     const inject = (plan: FaultPlan, at: string) => {
@@ -226,7 +231,7 @@ export function runScenario(options: RunOptions): RunReport {
     trace: traceText(entries),
   };
   try {
-    lab?.stop();
+    if (!options.lab) lab?.stop();
   } catch {
     // Stopping a lab whose machine threw can throw again; the report already says what went wrong.
   }

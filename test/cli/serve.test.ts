@@ -1,0 +1,68 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../support/scenarios.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ocslab-serve-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Endpoints {
+  dns: { host: string; port: number };
+  ldap: string;
+  caCertFile: string;
+  baseDn: string;
+  bindDn: string;
+  bindPassword: string;
+  users: Array<{ sam: string; sipUri: string; password: string }>;
+}
+
+async function startServe(file: string): Promise<{ child: ChildProcess; endpoints: Endpoints; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file], { cwd: projectRoot, env: { ...process.env, NO_COLOR: '1' } });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 15_000;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`serve did not write its endpoints file:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, endpoints: JSON.parse(readFileSync(file, 'utf8')) as Endpoints, output: () => out, exited };
+}
+
+const portOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
+
+describe('ocslab serve', () => {
+  it('opens the seed end state to real dig and ldapsearch, and stops cleanly on SIGTERM', async () => {
+    const file = join(dir, 'endpoints.json');
+    const t0 = Date.now();
+    const { child, endpoints, output, exited } = await startServe(file);
+    try {
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(endpoints).toMatchObject({ baseDn: 'DC=corp,DC=example,DC=net', bindDn: 'CORP\\Administrator', adDomain: 'corp.example.net', sipDomain: 'example.com', poolFqdn: 'pool01.corp.example.net' });
+      expect(endpoints.users.map((u) => u.sipUri)).toEqual(['sip:ocsuser1@example.com', 'sip:ocsuser2@example.com']);
+      expect(readFileSync(endpoints.caCertFile, 'utf8')).toMatch(/^-----BEGIN CERTIFICATE-----/);
+      const dig = spawnSync('dig', ['@127.0.0.1', '-p', String(endpoints.dns.port), 'pool01.corp.example.net', 'A', '+short', '+time=2', '+tries=1'], { encoding: 'utf8' });
+      expect(dig.stdout.trim()).toBe('127.0.10.30');
+      const search = spawnSync('ldapsearch', ['-x', '-LLL', '-H', endpoints.ldap, '-D', endpoints.bindDn, '-w', endpoints.bindPassword, '-b', endpoints.baseDn, '(msRTCSIP-UserEnabled=TRUE)', 'msRTCSIP-PrimaryUserAddress'], { encoding: 'utf8', env: { ...process.env, LDAPNOINIT: '1' } });
+      expect(search.status).toBe(0);
+      expect(search.stdout).toContain('msRTCSIP-PrimaryUserAddress: sip:ocsuser2@example.com');
+      expect(output()).toContain('seed-part3 rehearsed: 24 passed');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(output()).toContain('ocslab serve: stopped (SIGTERM)');
+    expect(await portOpen(Number(new URL(endpoints.ldap).port))).toBe(false);
+  });
+});
