@@ -150,7 +150,7 @@ export const ocsMachine = setup({
       enqueue.emit({
         type: 'ocs.reply',
         requestId: event.requestId,
-        result: refusal ? fail({ kind: 'ocs.serviceCannotStart' as const, message: `${event.service}: ${refusal.error}`, refusal }) : ok(undefined),
+        result: refusal ? fail({ kind: 'ocs.serviceCannotStart' as const, message: `${event.service}: ${refusal.events[0]?.message ?? refusal.error}`, refusal }) : ok(undefined),
       });
     }),
     recordServiceState: enqueueActions(({ context, event, system, enqueue }) => {

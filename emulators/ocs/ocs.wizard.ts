@@ -762,7 +762,8 @@ export function startRefusal(ctx: WizardContext, host: string, service: string):
     if (!server.certificate) {
       return {
         scmEventId: 7024,
-        error: 'The server certificate is not configured or could not be found.',
+        // SCM prints the service-specific error as "%%<code>"; CRYPT_E_NOT_FOUND (0x80092004) [U].
+        error: '%%-2146885628',
         events: [ocsLog('OCS Protocol Stack', 14397, `No certificate is configured for ${server.fqdn}. The server cannot listen on TLS port 5061. Run the Certificate Wizard to request and assign a certificate whose subject name is the pool FQDN.`)],
       };
     }
@@ -771,7 +772,8 @@ export function startRefusal(ctx: WizardContext, host: string, service: string):
       // ocs-facts §4, §8.11 [B]: wildcard entries stop the OCS services from starting. Event ID and text [U].
       return {
         scmEventId: 7024,
-        error: 'The certificate configured for the server is not valid for Office Communications Server.',
+        // CERT_E_INVALID_NAME (0x800B0114) [U].
+        error: '%%-2146762476',
         events: [
           ocsLog(
             'OCS Protocol Stack',
@@ -785,7 +787,8 @@ export function startRefusal(ctx: WizardContext, host: string, service: string):
     if (pool && !ctx.peers.sql.online(pool.backEnd)) {
       return {
         scmEventId: 7024,
-        error: 'The back-end database could not be reached.',
+        // E_FAIL (0x80004005) [U].
+        error: '%%-2147467259',
         events: [ocsLog('OCS User Services', 32174, `Server startup is being delayed because the back-end database ${pool.backEndFqdn} cannot be reached. Verify SQL Server is running and reachable.`)],
       };
     }
@@ -793,7 +796,8 @@ export function startRefusal(ctx: WizardContext, host: string, service: string):
   if (def.name === MONITORING_AGENT_SERVICE && !ctx.peers.host.features(server.host).includes(MSMQ_FEATURE)) {
     return {
       scmEventId: 7024,
-      error: 'The Monitoring Agent could not create its administrative message queue.',
+      // MQ_ERROR_SERVICE_NOT_AVAILABLE (0xC00E000B): Message Queuing is not there [U].
+      error: '%%-1072824309',
       events: [ocsLog('OCS Monitoring Agent', 32062, `The Monitoring Agent cannot create the administrative message queue on ${server.fqdn}. Message Queuing (MSMQ) is not installed. Install Message Queuing Server and start the service again.`)],
     };
   }
