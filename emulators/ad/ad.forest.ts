@@ -232,15 +232,15 @@ export function replicate(f: ForestState, now: number, force: boolean): { state:
   const dcs = f.dcs.map((d) => ({ ...d }));
   let state: ForestState = { ...f, dcs };
   for (const dc of dcs) {
-    const todo = deliverable(state, dc).filter((c) => force || dueOn(dc, c) <= now);
-    if (!todo.length) continue;
+    const due = deliverable(state, dc).filter((c) => force || dueOn(dc, c) <= now);
+    if (!due.length) continue;
     dc.replica = ownReplica(dc.replica);
-    for (const c of todo) {
+    for (const c of due) {
       dc.replica = applyChange(dc.replica, c, now, f.ncs, true);
       dc.applied = { ...dc.applied, [c.origin]: c.seq };
     }
-    const from = [...new Set(todo.map((c) => c.origin))];
-    emitted.push({ type: 'ad.replicated', dc: dc.name, from, changes: todo.length, summary: `${dc.name} applied ${todo.length} change(s) replicated from ${from.join(', ')}` });
+    const from = [...new Set(due.map((c) => c.origin))];
+    emitted.push({ type: 'ad.replicated', dc: dc.name, from, changes: due.length, summary: `${dc.name} applied ${due.length} change(s) replicated from ${from.join(', ')}` });
   }
   state = { ...state, log: state.log.filter((c) => dcs.some((d) => !holds(d, c))) };
   return { state, emitted };

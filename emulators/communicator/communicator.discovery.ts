@@ -132,7 +132,7 @@ export function srvQueries(domain: string, allowTcp: boolean): { name: string; t
   ];
 }
 
-/** Resolves a host's A records, following CNAMEs as a stub resolver's answer does. */
+/** Resolves a host's A records, following CNAMEs as a client resolver's answer does. */
 function lookupA(resolve: Resolver, host: string, lookups: LookupRecord[]): string[] {
   const a = resolve(host, 'A');
   lookups.push({ name: lc(host), type: 'A', rcode: a.rcode, answers: a.records.map(recordText) });

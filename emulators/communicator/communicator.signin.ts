@@ -31,7 +31,7 @@ export interface ClientEnv {
   now(): number;
 }
 
-/** The lab's DNS as Communicator's stub resolver sees it (no server answering = TIMEOUT). */
+/** The lab's DNS as Communicator's resolver sees it (no server answering = TIMEOUT). */
 export function dnsResolver(system: ActorLookup): Resolver {
   return (name, type) => {
     const ref = system.get('dns');

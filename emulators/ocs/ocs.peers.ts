@@ -6,7 +6,7 @@
 import { request } from '../../sim/emulator.js';
 import type { IdSource } from '../../sim/ids.js';
 import { fail, ok, type Result } from '../../sim/result.js';
-import { domainDn as toDomainDn, type Topology } from '../../sim/topology.js';
+import { domainDn as domainDnOf, type Topology } from '../../sim/topology.js';
 import type { AdCommand, AdSearchEntry } from '../ad/ad.events.js';
 import { adFindUser, adIsConverged, adPrepState, adRtcServiceDn } from '../ad/ad.client.js';
 import { caInfo, caRetrieve, caSubmitRequest } from '../ca/ca.client.js';
@@ -34,7 +34,7 @@ import type { ActorLookup, DirectoryEntry, OcsPeers, PrepState } from './ocs.por
 type AdRequest = AdCommand extends infer C ? (C extends { requestId: string } ? Omit<C, 'requestId'> : never) : never;
 
 export function systemPeers(topology: Topology, ids: IdSource): (system: ActorLookup) => OcsPeers {
-  const domain = toDomainDn(topology.forest.fqdn);
+  const domain = domainDnOf(topology.forest.fqdn);
   return (system) => {
     const ad = <T>(cmd: AdRequest): Result<T> => request<T>(system.get('ad'), 'ad.reply', cmd as { type: string });
     const search = (base: string, scope: 'base' | 'one' | 'sub', filter: string): Result<DirectoryEntry[]> => {
