@@ -15,6 +15,9 @@ import type { Listening } from '../sim/wire.js';
 import { domainDn } from '../sim/topology.js';
 import { startDnsServer } from '../emulators/dns/dns.wire.adapter.js';
 import { startLdapServer } from '../emulators/ad/ad.ldap.adapter.js';
+import { startCaHttp } from '../emulators/ca/ca.http.adapter.js';
+import { startIisHttps } from '../emulators/iis/iis.https.adapter.js';
+import { startSipFrontEnd, type SipListening } from '../emulators/ocs/ocs.sip.adapter.js';
 import { caInfo } from '../emulators/ca/ca.client.js';
 import { adFindUser } from '../emulators/ad/ad.client.js';
 
@@ -32,9 +35,11 @@ export interface ServeOptions {
 }
 
 /** Where each listener goes relative to --port-base. */
-export const PORT_OFFSETS = { dns: 0, ldap: 1 } as const;
+export const PORT_OFFSETS = { dns: 0, ldap: 1, https: 2, http: 3, caHttp: 4, sipTls: 5, sipTcp: 6, sipWss: 7 } as const;
 
 export interface Served {
+  /** Why the front end's SIP is not listening, when it is not. */
+  sipProblem?: string;
   report: RunReport;
   endpoints: Endpoints;
   listeners: Listening[];
@@ -44,6 +49,14 @@ export interface Served {
 export interface Endpoints {
   dns: { host: string; port: number };
   ldap: string;
+  /** IIS on the front end: the address book and the other Web Components (port stands for 443). */
+  https: string;
+  /** The CA's HTTP endpoints: /CertEnroll (CRL, root certificate) and /certsrv (web enrollment). */
+  caHttp: string;
+  /** The front end's SIP listeners; null while its Front-End service is not running (or has no certificate). */
+  sipTls: { host: string; port: number } | null;
+  sipTcp: { host: string; port: number } | null;
+  sipWss: string | null;
   caCertFile: string;
   baseDn: string;
   bindDn: string;
@@ -72,14 +85,25 @@ export async function serve(o: ServeOptions): Promise<Served> {
     await Promise.allSettled(listeners.map((l) => l.stop()));
     lab.stop();
   };
+  let sip: SipListening | undefined;
+  let sipProblem: string | undefined;
+  let dns: Listening, ldap: Listening, https: Listening & { url: string }, caHttp: Listening & { url: string };
   try {
-    listeners.push(await startDnsServer(lab, { host: o.host, port: port(o, PORT_OFFSETS.dns) }));
-    listeners.push(await startLdapServer(lab, { host: o.host, port: port(o, PORT_OFFSETS.ldap) }));
+    listeners.push((dns = await startDnsServer(lab, { host: o.host, port: port(o, PORT_OFFSETS.dns) })));
+    listeners.push((ldap = await startLdapServer(lab, { host: o.host, port: port(o, PORT_OFFSETS.ldap) })));
+    listeners.push((https = await startIisHttps(lab, { host: o.host, httpsPort: port(o, PORT_OFFSETS.https), httpPort: port(o, PORT_OFFSETS.http) })));
+    listeners.push((caHttp = await startCaHttp(lab, { host: o.host, port: port(o, PORT_OFFSETS.caHttp) })));
+    try {
+      sip = await startSipFrontEnd(lab, { host: o.host, tlsPort: port(o, PORT_OFFSETS.sipTls), tcpPort: port(o, PORT_OFFSETS.sipTcp), wssPort: port(o, PORT_OFFSETS.sipWss) });
+      listeners.push(sip);
+    } catch (e) {
+      // A scenario whose front end is not running has no SIP to offer: say why, serve the rest.
+      sipProblem = e instanceof Error ? e.message.replace(/^startSipFrontEnd: /, '') : String(e);
+    }
   } catch (e) {
     await stopAll();
     throw e;
   }
-  const [dns, ldap] = listeners as [Listening, Listening];
 
   const t = scenario.topology;
   const caDir = o.endpointsFile ? dirname(resolve(o.endpointsFile)) : join(tmpdir(), `ocslab-${process.pid}`);
@@ -95,6 +119,11 @@ export async function serve(o: ServeOptions): Promise<Served> {
   const endpoints: Endpoints = {
     dns: { host: dns.host, port: dns.port },
     ldap: ldap.url ?? `ldap://${ldap.host}:${ldap.port}`,
+    https: https.url,
+    caHttp: caHttp.url,
+    sipTls: sip ? sip.tls : null,
+    sipTcp: sip ? sip.tcp : null,
+    sipWss: sip ? sip.wss : null,
     caCertFile,
     baseDn: domainDn(t.forest.fqdn),
     bindDn: `${t.forest.netbios}\\${t.administrator.sam}`,
@@ -105,7 +134,7 @@ export async function serve(o: ServeOptions): Promise<Served> {
     users,
   };
   if (o.endpointsFile) writeFileSync(o.endpointsFile, `${JSON.stringify(endpoints, null, 2)}\n`);
-  return { report, endpoints, listeners, stop: stopAll };
+  return { report, endpoints, listeners, stop: stopAll, ...(sipProblem ? { sipProblem } : {}) };
 }
 
 /** The table `ocslab serve` prints once everything listens. */
@@ -113,7 +142,9 @@ export function endpointsTable(e: Endpoints): string[] {
   return [
     `DNS     ${e.dns.host}:${e.dns.port} (UDP and TCP)   dig @${e.dns.host} -p ${e.dns.port} -t SRV _sipinternaltls._tcp.${e.sipDomain}`,
     `LDAP    ${e.ldap}   ldapsearch -x -H ${e.ldap} -D '${e.bindDn}' -w '${e.bindPassword}' -b '${e.baseDn}' '(msRTCSIP-UserEnabled=TRUE)' msRTCSIP-PrimaryUserAddress`,
-    `CA      root certificate in ${e.caCertFile}`,
+    `HTTPS   ${e.https}   curl --cacert ${e.caCertFile} --resolve ${e.poolFqdn}:${new URL(e.https).port}:127.0.0.1 -u '${e.bindDn.split('\\')[0] ?? ''}\\<user>:<password>' https://${e.poolFqdn}:${new URL(e.https).port}/GroupExpansion/Int/service.asmx`,
+    `SIP     ${e.sipTls ? `TLS ${e.sipTls.host}:${e.sipTls.port}, TCP ${e.sipTcp?.host}:${e.sipTcp?.port}, ${e.sipWss}` : 'not listening'}`,
+    `CA      ${e.caHttp}/CertEnroll/ (CRL, root certificate), ${e.caHttp}/certsrv/ (web enrollment); root certificate in ${e.caCertFile}`,
     `Users   ${e.users.map((u) => `${u.sipUri} (${e.bindDn.split('\\')[0] ?? ''}\\${u.sam})`).join(', ') || '(none SIP-enabled)'}`,
   ];
 }

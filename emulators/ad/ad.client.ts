@@ -7,7 +7,7 @@ import { request } from '../../sim/emulator.js';
 import type { AdModification, AdNewUser, AdResult, AdScope, AdSearchEntry, GlobalSettingsLocation, PrepState } from './ad.events.js';
 import { dcNamed, findRtcService, pdc, pendingCount, prepState } from './ad.forest.js';
 import type { AdContext } from './ad.machine.js';
-import { findBySam, type AdEntry } from './ad.store.js';
+import { dnKey, findBySam, type AdEntry } from './ad.store.js';
 
 type Ref = AnyActorRef | undefined;
 
@@ -90,6 +90,15 @@ export function adFindUser(source: Ref | AdContext, sam: string, dc?: string): {
   const target = (dc === undefined ? pdc(f) : dcNamed(f, dc)) ?? pdc(f);
   const e: AdEntry | undefined = findBySam(target.replica.directory, sam);
   return e ? { dn: e.dn, attributes: e.attributes } : undefined;
+}
+
+/**
+ * The password the lab holds for an account, for protocols that need the secret itself (SIP Digest
+ * computes HA1 from it; docs/decisions/0008-sip-digest.md). A real DC never reveals it; the lab may.
+ */
+export function adAccountPassword(source: Ref | AdContext, sam: string): string | undefined {
+  const user = adFindUser(source, sam);
+  return user ? need(source).forest.passwords[dnKey(user.dn)] : undefined;
 }
 
 /** Every change has reached every DC. */

@@ -673,7 +673,8 @@ export function decideRequest(view: RequestView, req: HttpRequest): Result<HttpR
       return fail(failure('iis.connectionRefused', `curl: (35) schannel: failed to receive handshake, SSL/TLS connection failed (${hostName}:443)`, { reason: `the certificate bound to ${describeBinding(binding ?? { protocol: 'https', bindingInformation: '*:443:' })} is not in LocalMachine\\My`, certificateThumbprint }));
     }
     if (cert) {
-      const names = [cert.subjectCN, ...cert.sans].filter((n) => n);
+      // RFC 6125 / what curl, OpenSSL and Schannel do: the SAN when there is one, the CN only without it.
+      const names = (cert.sans.length ? cert.sans : [cert.subjectCN]).filter((n) => n);
       if (!names.some((n) => hostMatches(n, hostName))) {
         return fail(
           failure('iis.certificateNameMismatch', `curl: (60) SSL: no alternative certificate subject name matches target host name '${hostName}'`, {
@@ -699,7 +700,19 @@ export function decideRequest(view: RequestView, req: HttpRequest): Result<HttpR
   }
   const { site } = match;
 
-  const urlPath = decodeURIComponent((req.path.split('?')[0] ?? '/').replace(/\\/g, '/')) || '/';
+  let urlPath: string;
+  try {
+    urlPath = decodeURIComponent((req.path.split('?')[0] ?? '/').replace(/\\/g, '/')) || '/';
+  } catch {
+    return ok({
+      status: 400,
+      subStatus: 0,
+      statusText: 'Bad Request',
+      headers: { 'Content-Type': 'text/html; charset=us-ascii', Server: 'Microsoft-HTTPAPI/2.0' },
+      body: '<h2>Bad Request - Invalid URL</h2><hr><p>HTTP Error 400. The request URL is invalid.</p>',
+      ...withCert,
+    });
+  }
   const path = urlPath.startsWith('/') ? urlPath : `/${urlPath}`;
   const app = [...site.applications].sort((a, b) => b.path.length - a.path.length).find((a) => underPath(path, a.path === '/' ? '' : a.path));
   if (!app) return ok(errorResponse(404, 0, 'Not Found', '404 - File or directory not found.', 'The resource you are looking for might have been removed, had its name changed, or is temporarily unavailable.', { certificateThumbprint }));

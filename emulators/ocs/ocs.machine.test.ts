@@ -82,10 +82,10 @@ describe('the OCS 2007 R2 Deployment Wizard', () => {
     expect(clock.elapsed()).toBeGreaterThanOrEqual(240_000);
   });
 
-  it('pre-fills the Certificate Wizard like the real one: name = server FQDN, subject = pool FQDN, SAN sip.<domain>', () => {
+  it('pre-fills the Certificate Wizard like the real one: name = server FQDN, subject = pool FQDN, SAN the pool FQDN and sip.<domain>', () => {
     const { cmd, ctx, actor } = deployed();
     const r = cmd<CertificateWizardResult>({ type: 'ocs.requestCertificate', ...certArgs });
-    expect(r).toMatchObject({ ok: true, value: { status: 'assigned', friendlyName: 'ocsfe01.corp.example.net', subjectName: 'pool01.corp.example.net', sans: ['sip.example.com'], ca: 'dc01.corp.example.net\\corp-DC01-CA' } });
+    expect(r).toMatchObject({ ok: true, value: { status: 'assigned', friendlyName: 'ocsfe01.corp.example.net', subjectName: 'pool01.corp.example.net', sans: ['pool01.corp.example.net', 'sip.example.com'], ca: 'dc01.corp.example.net\\corp-DC01-CA' } });
     expect(findServer(ctx().store, 'ocsfe01')?.certificate?.subjectCN).toBe('pool01.corp.example.net');
     expect(actor.getSnapshot().value).toMatchObject({ deployment: 'certificateAssigned' });
   });

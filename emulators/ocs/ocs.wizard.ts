@@ -375,10 +375,14 @@ export interface CertificateWizardResult {
 /** What the wizard pre-fills for a server: certificate name = server FQDN, subject = pool FQDN, SANs sip.<domain>. */
 export function certificateDefaults(store: OcsStore, server: ServerRecord): { friendlyName: string; subjectName: string; sans: string[] } {
   const pool = findPool(store, server.pool);
+  const subjectName = pool?.fqdn ?? server.fqdn;
+  // With automatic sign-in the wizard adds sip.<domain> for every SIP domain, and a certificate with a SAN
+  // must name the subject in it too: TLS clients that find a SAN ignore the CN (RFC 6125; the same rule
+  // Microsoft documents for Lync; that the R2 wizard pre-fills the subject there is [U]).
   return {
     friendlyName: server.fqdn,
-    subjectName: pool?.fqdn ?? server.fqdn,
-    sans: pool?.automaticSignIn ? pool.sipDomains.map((d) => `sip.${d}`) : [],
+    subjectName,
+    sans: pool?.automaticSignIn ? [subjectName, ...pool.sipDomains.map((d) => `sip.${d}`)] : [],
   };
 }
 

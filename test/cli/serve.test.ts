@@ -12,6 +12,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 interface Endpoints {
   dns: { host: string; port: number };
   ldap: string;
+  https: string;
+  caHttp: string;
+  sipTls: { host: string; port: number } | null;
+  sipTcp: { host: string; port: number } | null;
+  sipWss: string | null;
+  poolFqdn: string;
   caCertFile: string;
   baseDn: string;
   bindDn: string;
@@ -58,6 +64,17 @@ describe('ocslab serve', () => {
       expect(search.status).toBe(0);
       expect(search.stdout).toContain('msRTCSIP-PrimaryUserAddress: sip:ocsuser2@example.com');
       expect(output()).toContain('seed-part3 rehearsed: 24 passed');
+      // IIS over HTTPS with the pool certificate, verified by curl against the lab root as the pool FQDN.
+      const httpsPort = new URL(endpoints.https).port;
+      const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', endpoints.caCertFile, '--resolve', `${endpoints.poolFqdn}:${httpsPort}:127.0.0.1`, '-u', 'CORP\\ocsuser1:Us3r1-P@ss', `https://${endpoints.poolFqdn}:${httpsPort}/GroupExpansion/Int/service.asmx`], { encoding: 'utf8' });
+      expect(curl.stdout).toBe('200');
+      // The front end's SIP over TLS presents a certificate valid for sip.example.com.
+      expect(endpoints.sipTls).not.toBeNull();
+      const tls = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${endpoints.sipTls?.port}`, '-servername', 'sip.example.com', '-CAfile', endpoints.caCertFile, '-verify_return_error', '-verify_hostname', 'sip.example.com'], { encoding: 'utf8', input: '' });
+      expect(tls.stdout).toContain('Verify return code: 0 (ok)');
+      expect(endpoints.sipWss).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
+      const crl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `${endpoints.caHttp}/CertEnroll/corp-DC01-CA.crl`], { encoding: 'utf8' });
+      expect(crl.stdout).toBe('200');
     } finally {
       child.kill('SIGTERM');
     }

@@ -1,0 +1,378 @@
+/**
+ * IIS 7.0 of one front end on the wire: HTTPS (and HTTP) on loopback, answering every request with the
+ * IIS machine's own decision (`iisRequest` → `decideRequest`). The adapter only translates: bytes and
+ * headers in, `HttpRequest` to the machine, `HttpResponse` (status, headers, body) or a refused
+ * connection out.
+ *
+ * Listeners follow the machine's state (the adapter subscribes to the `iis:<host>` and `host:<host>`
+ * actors):
+ * - the TLS listener exists only while IIS is installed, W3SVC is Running and Default Web Site (or any
+ *   site) has an https binding on port 443; it presents the certificate that binding names — the host's
+ *   LocalMachine\My entry with that thumbprint (`certPem` + the key ring key `keyId`) — followed by the lab
+ *   root when the CA issued it. A binding whose certificate is not in the store keeps the port open but
+ *   resets every handshake (http.sys has nothing to present; curl 35). Rebinding swaps the certificate on
+ *   the open listener.
+ * - the HTTP listener exists only while the same holds for an http binding on port 80.
+ * The configured ports (`httpsPort`, `httpPort`) stand for 443 and 80; port 0 picks a free port once, at
+ * start, so the same port is reused whenever the binding comes and goes (before the binding a client gets
+ * "connection refused", as in the seed before Step 3).
+ *
+ * Authentication: the decision's credentials come from the Authorization header. `Basic` over TLS is
+ * accepted for tools (curl -u 'CORP\user:pw'); the password is checked with `adAuthenticate` and a good one
+ * becomes `{ user: 'NETBIOS\sam', password }`; a wrong one, Basic over plain HTTP, and `Negotiate`/`NTLM`
+ * tokens (the SPNEGO/NTLM handshake is not emulated) are anonymous, so the client sees the decision's 401
+ * with `WWW-Authenticate: Negotiate` and `NTLM`.
+ *
+ * Decision failures: `iis.connectionRefused` closes the connection without an answer; a certificate name
+ * mismatch means the client chose to go on (curl -k), so the request is decided again under the name the
+ * certificate carries, as the real server would simply serve it.
+ *
+ * Methods: GET and HEAD are decided as such; any other method is decided as GET and a 200 becomes 405
+ * (the static file handler's answer), so authentication and SSL errors still come first.
+ *
+ * Bad input: request line + headers are capped at 16 KiB (HTTP.sys MaxRequestBytes; 431), undecodable
+ * URLs get HTTP.sys's 400 "Invalid URL", request bodies over 64 KiB get 413 and the connection closes,
+ * unparseable requests get 400 and the connection closes, a TLS handshake with garbage or plain HTTP just
+ * fails. The listeners keep serving; an unexpected error in a handler becomes a 500.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { AnyActorRef, Subscription } from 'xstate';
+import type { Lab } from '../../sim/lab.js';
+import type { Listening } from '../../sim/wire.js';
+import { adAuthenticate } from '../ad/ad.client.js';
+import { caInfo } from '../ca/ca.client.js';
+import { keyById } from '../ca/keyring.js';
+import { hostCertificates } from '../host/host.client.js';
+import type { HostCertificate } from '../host/host.events.js';
+import type { Credentials, HttpRequest } from './iis.events.js';
+import { iisInstalled, iisRequest, iisStore } from './iis.client.js';
+import { w3svcState, type IisContext } from './iis.machine.js';
+import { allBindings, normalizeThumbprint, type Binding, type HttpResponse } from './iis.store.js';
+
+export const MAX_HEADER_BYTES = 16 * 1024;
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface IisHttpsOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Stands for 443; 0 (default) picks a free port at start. */
+  httpsPort?: number;
+  /** Stands for 80; 0 (default) picks a free port at start. */
+  httpPort?: number;
+  /** The front end whose IIS is served (topology host name); default the first `ocsFrontEnd`. */
+  server?: string;
+}
+
+export interface IisListening extends Listening {
+  protocol: 'https';
+  /** `https://<host>:<httpsPort>`. */
+  url: string;
+  /** The port standing for 443 (fixed for the adapter's life). */
+  port: number;
+  /** The port standing for 80. */
+  httpPort: number;
+  /** The front end served ("ocsfe01"). */
+  server: string;
+  /** Whether the TLS / plain listener is open now. */
+  httpsListening(): boolean;
+  httpListening(): boolean;
+  /** The thumbprint of the certificate the TLS listener presents, if any. */
+  presentedThumbprint(): string | undefined;
+  /** Resolves once the listeners match the machine's state (after a step changed it). */
+  settled(): Promise<void>;
+}
+
+/** What the listeners should be, read from the machines' snapshots. */
+interface Desired {
+  https: boolean;
+  http: boolean;
+  /** The certificate (leaf + chain) and key for the TLS listener; undefined → handshakes are reset. */
+  tls?: { thumbprint: string; certPem: string; keyPem: string };
+}
+
+const bindingPort = (b: Binding): number => Number(b.bindingInformation.split(':')[1] ?? '0');
+const bindingHost = (b: Binding): string => b.bindingInformation.split(':').slice(2).join(':');
+
+/** A free loopback port, found by listening on 0 and closing. */
+async function freePort(host: string): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(0, host, () => resolve());
+  });
+  const address = s.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Host header → the name dialled (no port, no brackets), or undefined when absent/invalid. */
+export function hostName(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const h = header.trim();
+  const bracket = /^\[([0-9a-f:.]+)\](?::\d+)?$/i.exec(h);
+  if (bracket) return bracket[1];
+  const m = /^([A-Za-z0-9._-]{1,253})(?::\d{1,5})?$/.exec(h);
+  return m?.[1]?.toLowerCase();
+}
+
+/** The decision's credentials from an Authorization header (Basic only over TLS, checked against AD). */
+export function credentialsFrom(lab: Lab, header: string | undefined, overTls: boolean): Credentials {
+  if (!header || !overTls) return 'anonymous';
+  const m = /^Basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header);
+  if (!m?.[1]) return 'anonymous';
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0 || decoded.length > 1024) return 'anonymous';
+  const name = decoded.slice(0, colon);
+  const password = decoded.slice(colon + 1);
+  const r = adAuthenticate(lab.get('ad'), { name, password });
+  if (!r.ok) return 'anonymous';
+  return { user: `${lab.topology.forest.netbios}\\${r.value.sam}`, password };
+}
+
+/** The URL path of a request target (origin- or absolute-form); undefined when undecodable. */
+export function requestPath(target: string | undefined): string | undefined {
+  if (!target) return undefined;
+  let path = target;
+  if (!path.startsWith('/')) {
+    const m = /^https?:\/\/[^/]*(\/.*)?$/i.exec(path);
+    if (!m) return undefined;
+    path = m[1] ?? '/';
+  }
+  path = path.split('?')[0] ?? '/';
+  try {
+    decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+  return path;
+}
+
+function leafAndChain(cert: HostCertificate, lab: Lab): string {
+  const leaf = cert.certPem.endsWith('\n') ? cert.certPem : `${cert.certPem}\n`;
+  const ca = lab.get('ca');
+  if (!ca) return leaf;
+  try {
+    const rootPem = caInfo(ca).certPem;
+    const root = new X509Certificate(rootPem);
+    if (new X509Certificate(leaf).checkIssued(root)) return `${leaf}${rootPem.endsWith('\n') ? rootPem : `${rootPem}\n`}`;
+  } catch {
+    return leaf;
+  }
+  return leaf;
+}
+
+const BAD_REQUEST = (text: string, close = true) =>
+  `HTTP/1.1 400 Bad Request\r\nContent-Type: text/html; charset=us-ascii\r\nServer: Microsoft-HTTPAPI/2.0\r\n${close ? 'Connection: close\r\n' : ''}Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`;
+
+export async function startIisHttps(lab: Lab, options: IisHttpsOptions = {}): Promise<IisListening> {
+  const host = options.host ?? '127.0.0.1';
+  const serverName = (options.server ?? lab.topology.hosts.find((h) => h.roles.includes('ocsFrontEnd'))?.name ?? '').toLowerCase();
+  if (!serverName) throw new Error('startIisHttps: the topology has no ocsFrontEnd host');
+  const iisId = `iis:${serverName}`;
+  const iis = (): AnyActorRef | undefined => lab.get(iisId);
+  if (!iis()) throw new Error(`startIisHttps: lab has no actor "${iisId}"`);
+  const hostRef = (): AnyActorRef | undefined => lab.get(`host:${serverName}`);
+  const httpsPort = options.httpsPort || (await freePort(host));
+  const httpPort = options.httpPort || (await freePort(host));
+
+  function desired(): Desired {
+    const ref = iis();
+    if (!ref || !iisInstalled(ref)) return { https: false, http: false };
+    const ctx = (ref.getSnapshot() as { context: IisContext }).context;
+    const running = w3svcState({ get: (id) => lab.get(id) }, serverName, ctx.w3svc) === 'Running';
+    if (!running) return { https: false, http: false };
+    const bindings = allBindings(iisStore(ref));
+    const tlsBindings = bindings.filter((b) => b.protocol === 'https' && bindingPort(b) === 443);
+    const http = bindings.some((b) => b.protocol === 'http' && bindingPort(b) === 80);
+    if (!tlsBindings.length) return { https: false, http };
+    const binding = tlsBindings.find((b) => bindingHost(b) === '') ?? tlsBindings[0];
+    const thumbprint = binding?.certificateHash ? normalizeThumbprint(binding.certificateHash) : '';
+    const cert = hostCertificates(hostRef()).find((c) => normalizeThumbprint(c.thumbprint) === thumbprint);
+    if (!cert) return { https: true, http };
+    try {
+      return { https: true, http, tls: { thumbprint, certPem: leafAndChain(cert, lab), keyPem: keyById(cert.keyId).privateKeyPem } };
+    } catch {
+      return { https: true, http };
+    }
+  }
+
+  let current: Desired['tls'];
+  let stopped = false;
+
+  const handler = (scheme: 'http' | 'https') => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    try {
+      serve(scheme, req, res);
+    } catch {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'Content-Type': 'text/html', Server: 'Microsoft-IIS/7.0', Connection: 'close' });
+        res.end('<h2>500 - Internal server error.</h2>');
+      } else res.destroy();
+    }
+  };
+
+  function serve(scheme: 'http' | 'https', req: http.IncomingMessage, res: http.ServerResponse): void {
+    const length = Number(req.headers['content-length'] ?? '0');
+    if ((Number.isFinite(length) && length > MAX_BODY_BYTES) || !Number.isFinite(length)) {
+      res.writeHead(413, { 'Content-Type': 'text/html', Server: 'Microsoft-IIS/7.0', Connection: 'close' });
+      res.end('<h2>413 - Request Entity Too Large</h2>');
+      return;
+    }
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > MAX_BODY_BYTES) req.socket.destroy();
+    });
+    req.on('error', () => undefined);
+    const path = requestPath(req.url);
+    if (path === undefined) {
+      res.writeHead(400, { 'Content-Type': 'text/html; charset=us-ascii', Server: 'Microsoft-HTTPAPI/2.0', Connection: 'close' });
+      res.end('<h2>Bad Request - Invalid URL</h2><hr><p>HTTP Error 400. The request URL is invalid.</p>');
+      return;
+    }
+    const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
+    const hostHeader = hostName(req.headers.host);
+    const credentials = credentialsFrom(lab, req.headers.authorization, scheme === 'https');
+    const ask = (hostHeaderName: string | undefined) => {
+      const r: HttpRequest = { scheme, path, credentials, clientTrustsCertificate: true, method, ...(hostHeaderName ? { hostHeader: hostHeaderName } : {}) };
+      return iisRequest(iis(), r);
+    };
+    let decided = ask(hostHeader);
+    if (!decided.ok && decided.failure.kind === 'iis.certificateNameMismatch') {
+      const presented = decided.failure.presented;
+      const name = Array.isArray(presented) && typeof presented[0] === 'string' ? presented[0] : undefined;
+      if (name) decided = ask(name);
+    }
+    if (!decided.ok) {
+      // connectionRefused (W3SVC stopped, binding gone, certificate missing) or anything unexpected: no answer.
+      res.socket?.destroy();
+      return;
+    }
+    write(res, req.method ?? 'GET', decided.value);
+  }
+
+  function write(res: http.ServerResponse, method: string, answer: HttpResponse): void {
+    if (method !== 'GET' && method !== 'HEAD' && answer.status === 200) {
+      const body = '<h2>405 - HTTP verb used to access this page is not allowed.</h2>';
+      res.writeHead(405, 'Method Not Allowed', { 'Content-Type': 'text/html', Server: 'Microsoft-IIS/7.0', 'X-Powered-By': 'ASP.NET', Allow: 'GET, HEAD, OPTIONS, TRACE', 'Content-Length': String(Buffer.byteLength(body)) });
+      res.end(body);
+      return;
+    }
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(answer.headers)) headers[k] = v;
+    const body = Buffer.from(answer.body, 'utf8');
+    headers['Content-Length'] = String(body.length);
+    res.writeHead(answer.status, answer.statusText, headers);
+    res.end(method === 'HEAD' ? undefined : body);
+  }
+
+  const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 };
+  const onClientError = (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    if (socket.writable && !socket.destroyed && (err.code === 'HPE_HEADER_OVERFLOW' || err.code?.startsWith('HPE_'))) {
+      socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nServer: Microsoft-HTTPAPI/2.0\r\nConnection: close\r\nContent-Length: 0\r\n\r\n' : BAD_REQUEST('<h2>Bad Request</h2><hr><p>HTTP Error 400. The request is badly formed.</p>'));
+    }
+    socket.destroy();
+  };
+
+  const tlsServer = https.createServer({ ...serverOptions, minVersion: 'TLSv1.2' }, handler('https'));
+  tlsServer.on('clientError', onClientError);
+  tlsServer.on('tlsClientError', (_err, socket) => socket.destroy());
+  tlsServer.on('error', () => undefined);
+  // With no certificate for the binding, http.sys resets the handshake.
+  tlsServer.prependListener('connection', (socket: net.Socket) => {
+    socket.on('error', () => undefined);
+    if (!current) socket.destroy();
+  });
+  const plainServer = http.createServer(serverOptions, handler('http'));
+  plainServer.on('clientError', onClientError);
+  plainServer.on('error', () => undefined);
+  plainServer.on('connection', (socket: net.Socket) => socket.on('error', () => undefined));
+
+  let tlsOpen = false;
+  let plainOpen = false;
+
+  const listen = (s: net.Server, port: number) =>
+    new Promise<boolean>((resolve) => {
+      const onError = () => resolve(false);
+      s.once('error', onError);
+      s.listen(port, host, () => {
+        s.off('error', onError);
+        resolve(true);
+      });
+    });
+  const close = (s: http.Server) =>
+    new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
+
+  async function reconcile(): Promise<void> {
+    if (stopped) return;
+    const want = desired();
+    if (want.tls && (want.tls.thumbprint !== current?.thumbprint || want.tls.certPem !== (current?.certPem ?? ''))) {
+      tlsServer.setSecureContext({ cert: want.tls.certPem, key: want.tls.keyPem, minVersion: 'TLSv1.2' });
+    }
+    current = want.tls;
+    if (want.https && !tlsOpen) tlsOpen = await listen(tlsServer, httpsPort);
+    else if (!want.https && tlsOpen) {
+      tlsOpen = false;
+      await close(tlsServer);
+    }
+    if (want.http && !plainOpen) plainOpen = await listen(plainServer, httpPort);
+    else if (!want.http && plainOpen) {
+      plainOpen = false;
+      await close(plainServer);
+    }
+  }
+
+  // Serialize reconciliations: each change queues one more pass after the running one.
+  let chain: Promise<void> = Promise.resolve();
+  let queued = false;
+  const schedule = () => {
+    if (queued || stopped) return chain;
+    queued = true;
+    chain = chain.then(() => {
+      queued = false;
+      return reconcile();
+    }).catch(() => undefined);
+    return chain;
+  };
+
+  const subscriptions: Subscription[] = [];
+  const follow = (ref: AnyActorRef | undefined) => {
+    if (ref) subscriptions.push(ref.subscribe({ next: () => void schedule(), error: () => undefined }));
+  };
+  follow(iis());
+  follow(hostRef());
+  await schedule();
+
+  return {
+    protocol: 'https',
+    host,
+    port: httpsPort,
+    httpPort,
+    url: `https://${host}:${httpsPort}`,
+    server: serverName,
+    httpsListening: () => tlsOpen,
+    httpListening: () => plainOpen,
+    presentedThumbprint: () => (tlsOpen ? current?.thumbprint : undefined),
+    settled: async () => {
+      await schedule();
+      await chain;
+    },
+    async stop() {
+      stopped = true;
+      for (const s of subscriptions.splice(0)) s.unsubscribe();
+      await chain;
+      if (tlsOpen) await close(tlsServer);
+      if (plainOpen) await close(plainServer);
+      tlsOpen = false;
+      plainOpen = false;
+    },
+  };
+}

@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect as tlsConnect } from 'node:tls';
+import { frameSip, digestParams, startSipFrontEnd, SIP_REALM, type SipListening } from './ocs.sip.adapter.js';
+import { hostStartService, hostStopService, hostService } from '../host/host.client.js';
+import { buildSeedLab, RawSipClient, token, type SeedLab } from '../../test/support/wire-sip.js';
+
+let env: SeedLab;
+let sip: SipListening;
+const clients: RawSipClient[] = [];
+
+async function tls(): Promise<RawSipClient> {
+  const c = await RawSipClient.tls(sip.tls.port, env.caPem);
+  clients.push(c);
+  return c;
+}
+
+const user = (i: number) => env.users[i] as SeedLab['users'][number];
+
+beforeAll(async () => {
+  env = buildSeedLab();
+  sip = await startSipFrontEnd(env.lab);
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await sip?.stop();
+  env?.lab.stop();
+});
+
+describe('framing helpers', () => {
+  it('frames by Content-Length, answers keep-alives and refuses oversized input', () => {
+    const msg = Buffer.from('OPTIONS sip:x SIP/2.0\r\nContent-Length: 3\r\n\r\nabc');
+    expect(frameSip(msg, 1000)).toEqual({ kind: 'message', size: msg.length });
+    expect(frameSip(msg.subarray(0, msg.length - 1), 1000)).toEqual({ kind: 'more' });
+    expect(frameSip(Buffer.from('\r\n\r\n'), 1000)).toEqual({ kind: 'keepalive', size: 4 });
+    expect(frameSip(msg, 10).kind).toBe('bad');
+    expect(frameSip(Buffer.from('X sip:x SIP/2.0\r\nContent-Length: -1\r\n\r\n'), 1000).kind).toBe('bad');
+    expect(frameSip(Buffer.alloc(2000, 0x41), 1000).kind).toBe('bad');
+    expect(digestParams('Digest username="a", realm="R x", nc=00000001').get('realm')).toBe('R x');
+  });
+});
+
+describe('TLS listener', () => {
+  it('presents the pool certificate issued by the lab CA (sip.example.com in the SAN)', async () => {
+    const names = await new Promise<{ cn: string; san: string }>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: sip.tls.port, ca: env.caPem, servername: 'sip.example.com' }, () => {
+        const cert = s.getPeerCertificate();
+        resolve({ cn: String(cert.subject.CN), san: cert.subjectaltname ?? '' });
+        s.destroy();
+      });
+      s.once('error', reject);
+    });
+    expect(names.cn).toBe('pool01.corp.example.net');
+    expect(names.san).toContain('sip.example.com');
+  });
+});
+
+describe('REGISTER', () => {
+  it('challenges with Digest, then registers with the AD password', async () => {
+    const c = await tls();
+    const aor = user(0).aor;
+    const b = c.request('REGISTER', 'sip:example.com', { from: aor, to: aor, headers: ['Expires: 300'] });
+    const first = await c.next((m) => (m.header('via') ?? '').includes(b));
+    expect(first.status).toBe(401);
+    const www = first.header('www-authenticate') ?? '';
+    expect(www).toContain(`realm="${SIP_REALM}"`);
+    expect(www).toContain('qop="auth"');
+    const done = await c.register(aor, user(0).sam, user(0).password, 300);
+    expect(done.status).toBe(200);
+    expect(done.header('contact')).toMatch(/;expires=300$/);
+    expect(sip.registrations()).toContain(aor);
+  });
+
+  it('refuses a wrong password with 401 and a fresh challenge', async () => {
+    const c = await tls();
+    const r = await c.register(user(1).aor, user(1).sam, 'wrong-Passw0rd', 300);
+    expect(r.status).toBe(401);
+    expect(r.header('www-authenticate')).toContain('nonce=');
+  });
+
+  it('answers 404 for a SIP URI no user has, and 403 for another user\'s URI', async () => {
+    const c = await tls();
+    const unknown = await c.register('sip:nobody@example.com', user(0).sam, user(0).password);
+    expect(unknown.status).toBe(404);
+    expect(unknown.header('warning')).toContain('msRTCSIP-PrimaryUserAddress');
+    const c2 = await tls();
+    const notOwned = await c2.register(user(1).aor, user(0).sam, user(0).password);
+    expect(notOwned.status).toBe(403);
+  });
+
+  it('works over TCP as well, and an Expires 0 REGISTER removes the binding', async () => {
+    const c = await RawSipClient.tcp(sip.tcp.port);
+    clients.push(c);
+    const aor = user(1).aor;
+    expect((await c.register(aor, user(1).sam, user(1).password, 60)).status).toBe(200);
+    expect(sip.registrations()).toContain(aor);
+    expect((await c.register(aor, user(1).sam, user(1).password, 0)).status).toBe(200);
+    expect(sip.registrations()).not.toContain(aor);
+    c.close();
+  });
+});
+
+describe('MESSAGE and OPTIONS', () => {
+  it('routes ocsuser1 → ocsuser2 over ocsuser2\'s own connection and relays the 200 back', async () => {
+    const a = await tls();
+    const b = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    expect((await b.register(user(1).aor, user(1).sam, user(1).password)).status).toBe(200);
+    const text = `hello ${token(3)}`;
+    const branch = a.request('MESSAGE', user(1).aor, { from: user(0).aor, to: user(1).aor, body: text });
+    const incoming = await b.next((m) => m.method === 'MESSAGE');
+    expect(incoming.body).toBe(text);
+    expect(incoming.startLine).toBe(`MESSAGE sip:${b.contactUser}@${b.contactUser}.invalid;transport=tls SIP/2.0`);
+    expect(incoming.all('via')).toHaveLength(2);
+    // ocsuser2 answers like a UA: echo Via/From/To/Call-ID/CSeq.
+    const echo = incoming.headers.filter(([k]) => ['via', 'from', 'call-id', 'cseq'].includes(k)).map(([k, v]) => `${k}: ${v}`);
+    b.send(['SIP/2.0 200 OK', ...echo, `To: ${incoming.header('to')};tag=${token(3)}`, 'Content-Length: 0', '', ''].join('\r\n'));
+    const answer = await a.next((m) => (m.header('via') ?? '').includes(branch));
+    expect(answer.status).toBe(200);
+    expect(answer.all('via')).toHaveLength(1);
+  });
+
+  it('answers 480 for a known user who is not signed in and 404 for an unknown one', async () => {
+    const a = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    // ocsuser2's previous connection may still be registered: drop its clients first.
+    for (const c of clients.slice(0, -1)) c.close();
+    await new Promise((r) => setTimeout(r, 100));
+    const b480 = a.request('MESSAGE', user(1).aor, { from: user(0).aor, to: user(1).aor, body: 'x' });
+    expect((await a.next((m) => (m.header('via') ?? '').includes(b480))).status).toBe(480);
+    const b404 = a.request('MESSAGE', 'sip:nobody@example.com', { from: user(0).aor, to: 'sip:nobody@example.com', body: 'x' });
+    expect((await a.next((m) => (m.header('via') ?? '').includes(b404))).status).toBe(404);
+  });
+
+  it('refuses a MESSAGE from a connection that has not registered its From', async () => {
+    const c = await tls();
+    const b = c.request('MESSAGE', user(1).aor, { from: user(0).aor, to: user(1).aor, body: 'x' });
+    expect((await c.next((m) => (m.header('via') ?? '').includes(b))).status).toBe(403);
+  });
+
+  it('answers OPTIONS with 200', async () => {
+    const c = await tls();
+    const b = c.request('OPTIONS', 'sip:pool01.corp.example.net', { from: 'sip:probe@example.com', to: 'sip:pool01.corp.example.net' });
+    const r = await c.next((m) => (m.header('via') ?? '').includes(b));
+    expect(r.status).toBe(200);
+    expect(r.header('allow')).toContain('MESSAGE');
+  });
+});
+
+describe('presence', () => {
+  it('SUBSCRIBE Event: presence gets 200 and a PIDF NOTIFY; a registration sends a new NOTIFY', async () => {
+    const a = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    const callId = token(6);
+    const b = a.request('SUBSCRIBE', user(1).aor, { from: user(0).aor, to: user(1).aor, callId, headers: ['Event: presence', 'Expires: 600', 'Accept: application/pidf+xml'] });
+    expect((await a.next((m) => (m.header('via') ?? '').includes(b))).status).toBe(200);
+    const first = await a.next((m) => m.method === 'NOTIFY');
+    expect(first.header('call-id')).toBe(callId);
+    expect(first.header('subscription-state')).toMatch(/^active/);
+    expect(first.body).toContain('<basic>closed</basic>');
+    const b2 = await tls();
+    expect((await b2.register(user(1).aor, user(1).sam, user(1).password)).status).toBe(200);
+    const second = await a.next((m) => m.method === 'NOTIFY');
+    expect(second.body).toContain('<basic>open</basic>');
+  });
+
+  it('answers another event package with 489', async () => {
+    const a = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    const b = a.request('SUBSCRIBE', user(1).aor, { from: user(0).aor, to: user(1).aor, headers: ['Event: dialog'] });
+    expect((await a.next((m) => (m.header('via') ?? '').includes(b))).status).toBe(489);
+  });
+});
+
+describe('malformed input', () => {
+  it('answers 400 to an unparseable request with usable headers, closes on garbage, keeps serving others', async () => {
+    const bystander = await tls();
+    expect((await bystander.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+
+    const c = await tls();
+    c.send('MESSAGE sip:ocsuser2@example.com SIP/2.0\r\nVia: SIP/2.0/TLS x.invalid;branch=z9hG4bKbad1\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: bad1\r\nCSeq: one MESSAGE\r\nContent-Length: 0\r\n\r\n');
+    expect((await c.next()).status).toBe(400);
+
+    const g = await tls();
+    g.send('\x16\x03\x01garbage that is not SIP at all\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(g.closed).toBe(true);
+
+    const big = await tls();
+    big.send(`OPTIONS sip:x SIP/2.0\r\nContent-Length: ${200 * 1024}\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(big.closed).toBe(true);
+
+    const b = bystander.request('OPTIONS', 'sip:example.com', { from: user(0).aor, to: 'sip:example.com' });
+    expect((await bystander.next((m) => (m.header('via') ?? '').includes(b))).status).toBe(200);
+    expect(sip.registrations()).toContain(user(0).aor);
+  });
+});
+
+describe('Front-End service', () => {
+  it('closes the listeners when RtcSrv stops and refuses to start while it is stopped', async () => {
+    const host = env.lab.get('host:ocsfe01');
+    const stopped = hostStopService(host, { name: 'RtcSrv' });
+    expect(stopped.ok).toBe(true);
+    env.lab.waitFor(() => hostService(host, 'RtcSrv')?.state === 'Stopped', 120_000);
+    expect(hostService(host, 'RtcSrv')?.state).toBe('Stopped');
+    await new Promise((r) => setTimeout(r, 100));
+    await expect(RawSipClient.tls(sip.tls.port, env.caPem)).rejects.toThrow();
+    await expect(startSipFrontEnd(env.lab)).rejects.toThrow(/RtcSrv/);
+    expect(hostStartService(host, { name: 'RtcSrv' }).ok).toBe(true);
+    env.lab.waitFor(() => hostService(host, 'RtcSrv')?.state === 'Running', 120_000);
+    sip = await startSipFrontEnd(env.lab);
+    const c = await tls();
+    expect((await c.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+  });
+});

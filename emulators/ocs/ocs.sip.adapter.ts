@@ -1,0 +1,746 @@
+/**
+ * The front end's SIP listeners on the wire: TLS (the 5061 listener, presenting the front end's assigned
+ * certificate), TCP (5060) and SIP over secure WebSocket (RFC 7118, subprotocol "sip"). Translation and
+ * routing only: who may register is `decideRegister` (ocs.registrar.ts); this file maps bytes to SIP
+ * messages with sip.js's parser and answers with sip.js's response builder.
+ *
+ * What a client sees:
+ * - REGISTER: an unauthenticated REGISTER is challenged with 401 and `WWW-Authenticate: Digest
+ *   realm="SIP Communications Service", qop="auth", algorithm=MD5` (RFC 2617). A real OCS 2007 R2 offers
+ *   NTLM/Kerberos only (ocs-facts §6); real SIP clients (baresip, sip.js) only do Digest, so the lab
+ *   offers Digest with the user's AD password as the secret. The Digest username is the sAMAccountName
+ *   (`ocsuser1`, `CORP\ocsuser1` or a UPN). A correct response is then decided by `decideRegister`:
+ *   200 (Contact echoed with `;expires=N`), or its 401/403/404/480/503 with its reason phrase and a
+ *   `Warning: 399 <front end> "<detail>"`. A wrong Digest response, a stale or unknown nonce, or an
+ *   unknown account is 401 with a fresh challenge (`stale=true` for a nonce this server no longer holds).
+ *   Expires: from the Contact's `expires` or the Expires header, default 3600, at most 3600; 0 (or
+ *   `Contact: *` with Expires 0) removes the binding. A binding lives on the connection it registered on:
+ *   requests for that user go back over that connection (clients have no server certificate), and the
+ *   binding ends when the connection closes or the registration expires (wall clock, `setTimeout`).
+ * - MESSAGE: the sender must have registered its From address on this connection (else 403). The target
+ *   (Request-URI) must be a user homed in this deployment's RTC database (else 404) and registered (else
+ *   480). The request is proxied with the Request-URI set to the registered Contact, a Via of this front
+ *   end on top and Max-Forwards decremented (483 at 0); the callee's responses come back to the caller by
+ *   Via branch. No final response within 32 s (Timer F) gives the caller 408.
+ * - SUBSCRIBE with `Event: presence` from a registered user to a homed user: 200 with Expires (default
+ *   and at most 3600, 0 ends it), then NOTIFY over the subscriber's connection with a PIDF document: the
+ *   target's last PUBLISHed PIDF if any, else basic `open` while registered and `closed` otherwise. A
+ *   further NOTIFY is sent whenever the target registers, unregisters or publishes. Another Event is 489.
+ *   PUBLISH `Event: presence` by a registered user for its own address: 200 with SIP-ETag and Expires.
+ * - OPTIONS: 200 with Allow/Accept. ACK: absorbed. Any other method: 501 with Allow.
+ * - Framing over TLS/TCP by Content-Length (RFC 3261 §18.3); a message above `maxMessageBytes` (64 KiB),
+ *   or a header section that never ends within that size, closes the connection. A CRLFCRLF keep-alive
+ *   is answered with CRLF (RFC 5626 §4.4.1). A request that sip.js cannot parse, or that lacks Via,
+ *   From, To, Call-ID or CSeq, gets 400 when its Via/From/To/Call-ID/CSeq lines can be copied into a
+ *   response, otherwise the connection is closed; anything that is not SIP closes the connection. Over
+ *   WSS every frame is one message (RFC 7118 §5).
+ * - The listeners exist only while the front end's Front-End service (RtcSrv) is Running:
+ *   `startSipFrontEnd` rejects if it is not, and closes every listener and connection when it stops.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { Core } from 'sip.js';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Lab } from '../../sim/lab.js';
+import type { Listening } from '../../sim/wire.js';
+import { adAccountPassword } from '../ad/ad.client.js';
+import { keyById } from '../ca/keyring.js';
+import { hostCertificates, hostService } from '../host/host.client.js';
+import { ocsStore } from './ocs.client.js';
+import { decideRegister, normalizeSipUri } from './ocs.registrar.js';
+import { FRONT_END_SERVICE, findServer } from './ocs.store.js';
+
+export interface SipListenOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  tlsPort?: number;
+  tcpPort?: number;
+  wssPort?: number;
+  /** The front end (short name or FQDN); default the first front end of the first pool. */
+  frontEnd?: string;
+  /** Largest SIP message accepted; default 64 KiB. */
+  maxMessageBytes?: number;
+  /** Called with any exception caught while handling input (a bug; the connection survives). */
+  onError?: (error: unknown) => void;
+}
+
+export interface SipListening extends Listening {
+  tls: { host: string; port: number };
+  tcp: { host: string; port: number };
+  /** `wss://host:port` */
+  wss: string;
+  /** Registered addresses of record (`sip:user@domain`), sorted. */
+  registrations(): string[];
+  stop(): Promise<void>;
+}
+
+export const SIP_REALM = 'SIP Communications Service';
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
+const MAX_EXPIRES = 3600;
+const NONCE_LIFETIME_MS = 5 * 60_000;
+const TIMER_F_MS = 32_000;
+const ALLOW = 'Allow: REGISTER, MESSAGE, OPTIONS, SUBSCRIBE, PUBLISH, NOTIFY, ACK';
+const REQUIRED_HEADERS = ['via', 'from', 'to', 'call-id', 'cseq'] as const;
+
+type Transport = 'TLS' | 'TCP' | 'WSS';
+
+interface Connection {
+  id: number;
+  transport: Transport;
+  send(raw: string): void;
+  close(): void;
+  closed: boolean;
+  /** AORs registered (authenticated) over this connection. */
+  aors: Set<string>;
+}
+
+interface Binding {
+  aor: string;
+  conn: Connection;
+  contact: string;
+  contactUri: string;
+  expiresAt: number;
+  timer: NodeJS.Timeout;
+}
+
+interface Pending {
+  caller: Connection;
+  timer: NodeJS.Timeout;
+  request: Core.IncomingRequestMessage;
+}
+
+interface Subscription {
+  id: string;
+  subscriber: Connection;
+  target: string;
+  callId: string;
+  /** The subscriber's From (with its tag): our NOTIFY's To. */
+  remote: string;
+  localTag: string;
+  contactUri: string;
+  cseq: number;
+  expiresAt: number;
+  timer: NodeJS.Timeout;
+}
+
+const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
+const token = (bytes = 8): string => randomBytes(bytes).toString('hex');
+
+const loggerFactory = new Core.LoggerFactory();
+loggerFactory.builtinEnabled = false;
+const parserLogger = loggerFactory.getLogger('ocs.sip.parser');
+
+/** Parses one framed message; undefined when sip.js cannot read it (it may also throw: caught here). */
+export function parseSip(raw: string): Core.IncomingRequestMessage | Core.IncomingResponseMessage | undefined {
+  try {
+    return Core.Parser.parseMessage(raw, parserLogger);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Splits a Digest header value into its parameters (quoted or token values). */
+export function digestParams(value: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const body = value.replace(/^\s*Digest\s+/i, '');
+  const re = /([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g;
+  for (let m = re.exec(body); m; m = re.exec(body)) out.set((m[1] ?? '').toLowerCase(), m[2] ?? m[3] ?? '');
+  return out;
+}
+
+/** The framing result for a stream buffer: a whole message, more bytes needed, or a framing error. */
+export type Frame = { kind: 'message'; size: number } | { kind: 'keepalive'; size: number } | { kind: 'more' } | { kind: 'bad'; reason: string };
+
+export function frameSip(buf: Buffer, max: number): Frame {
+  if (buf.length >= 4 && buf[0] === 0x0d && buf[1] === 0x0a && buf[2] === 0x0d && buf[3] === 0x0a) return { kind: 'keepalive', size: 4 };
+  let start = 0;
+  while (start + 1 < buf.length && buf[start] === 0x0d && buf[start + 1] === 0x0a) start += 2;
+  if (start > 0) return { kind: 'keepalive', size: start };
+  const end = buf.indexOf('\r\n\r\n');
+  if (end < 0) return buf.length > max ? { kind: 'bad', reason: 'header section too large' } : { kind: 'more' };
+  const head = buf.subarray(0, end).toString('latin1');
+  const cl = /^(?:content-length|l)[ \t]*:[ \t]*(.*)$/im.exec(head);
+  let length = 0;
+  if (cl) {
+    const v = (cl[1] ?? '').trim();
+    if (!/^\d{1,9}$/.test(v)) return { kind: 'bad', reason: 'bad Content-Length' };
+    length = Number(v);
+  }
+  const size = end + 4 + length;
+  if (size > max) return { kind: 'bad', reason: 'message too large' };
+  return buf.length >= size ? { kind: 'message', size } : { kind: 'more' };
+}
+
+/** A 400 built from the raw header lines of a request sip.js could not parse; undefined if they are missing. */
+function rawBadRequest(raw: string, reason: string): string | undefined {
+  const head = raw.split('\r\n\r\n')[0] ?? '';
+  const [startLine = '', ...lines] = head.split('\r\n');
+  if (!/^[A-Za-z]+ \S+ SIP\/2\.0$/.test(startLine)) return undefined;
+  const pick = (names: string[]) => lines.filter((l) => names.includes((l.split(':')[0] ?? '').trim().toLowerCase()));
+  const via = pick(['via', 'v']);
+  const from = pick(['from', 'f']);
+  const to = pick(['to', 't']);
+  const callId = pick(['call-id', 'i']);
+  const cseq = pick(['cseq']);
+  if (!via.length || from.length !== 1 || to.length !== 1 || callId.length !== 1 || cseq.length !== 1) return undefined;
+  const toLine = /;\s*tag=/i.test(to[0] ?? '') ? (to[0] as string) : `${to[0] as string};tag=${token(4)}`;
+  const safe = reason.replace(/[\r\n"]/g, ' ');
+  return ['SIP/2.0 400 Bad Request', ...via, from[0], toLine, callId[0], cseq[0], `Warning: 399 - "${safe}"`, 'Content-Length: 0', '', ''].join('\r\n');
+}
+
+/** Adds or replaces the `expires` parameter of one Contact header value. */
+function withExpires(contact: string, expires: number): string {
+  const stripped = contact.replace(/;\s*expires\s*=\s*\d+/i, '');
+  return `${stripped};expires=${expires}`;
+}
+
+function pidf(entity: string, open: boolean): string {
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="${entity}">`,
+    `  <tuple id="t${md5(entity).slice(0, 8)}">`,
+    `    <status><basic>${open ? 'open' : 'closed'}</basic></status>`,
+    '  </tuple>',
+    '</presence>',
+    '',
+  ].join('\r\n');
+}
+
+function listen(server: TcpServer | TlsServer | HttpsServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : port);
+    });
+  });
+}
+
+/**
+ * Starts the front end's SIP listeners. Rejects when the front end is unknown, has no assigned
+ * certificate, or its Front-End service (RtcSrv) is not Running.
+ */
+export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {}): Promise<SipListening> {
+  const bindHost = options.host ?? '127.0.0.1';
+  const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const onError = options.onError ?? (() => undefined);
+  const system = { get: (id: string) => lab.get(id) };
+  const store = ocsStore(lab.get('ocs'));
+  const feName = options.frontEnd ?? lab.topology.pools[0]?.frontEnds[0] ?? '';
+  const server = findServer(store, feName);
+  if (!server) throw new Error(`startSipFrontEnd: ${feName} is not a front end of this deployment`);
+  const hostRef = lab.get(`host:${server.host.toLowerCase()}`);
+  const rtcRunning = () => hostService(hostRef, FRONT_END_SERVICE)?.state === 'Running';
+  if (!rtcRunning()) throw new Error(`startSipFrontEnd: the ${FRONT_END_SERVICE} service on ${server.fqdn} is not running`);
+  const assigned = server.certificate;
+  const cert = assigned && hostCertificates(hostRef).find((c) => c.thumbprint === assigned.thumbprint);
+  if (!cert) throw new Error(`startSipFrontEnd: ${server.fqdn} has no certificate assigned (run the Certificate Wizard)`);
+  const tlsOptions = { key: keyById(cert.keyId).privateKeyPem, cert: cert.certPem };
+  const viaHost = server.fqdn;
+
+  const bindings = new Map<string, Binding>();
+  const pending = new Map<string, Pending>();
+  const subscriptions = new Map<string, Subscription>();
+  const published = new Map<string, string>();
+  const nonces = new Map<string, number>();
+  const connections = new Set<Connection>();
+  let nextConnId = 1;
+  let stopped = false;
+
+  const homed = (aor: string): boolean => ocsStore(lab.get('ocs')).users.some((u) => u.sipAddress.toLowerCase() === aor);
+
+  const aorOf = (uri: { user?: string; host?: string } | undefined): string | undefined =>
+    uri?.user && uri.host ? normalizeSipUri(`${uri.user}@${uri.host}`) : undefined;
+
+  // ---- responses -------------------------------------------------------------------------------
+
+  const respond = (conn: Connection, req: Core.IncomingRequestMessage, statusCode: number, extra: { reason?: string; headers?: string[]; toTag?: string } = {}) => {
+    const r = Core.constructOutgoingResponse(req, {
+      statusCode,
+      ...(extra.reason ? { reasonPhrase: extra.reason } : {}),
+      toTag: extra.toTag ?? req.toTag ?? token(4),
+      extraHeaders: ['Server: RTC/3.5', ...(extra.headers ?? [])],
+    });
+    conn.send(r.message);
+  };
+
+  const warning = (detail: string) => `Warning: 399 ${viaHost} "${detail.replace(/[\r\n"\\]/g, ' ')}"`;
+
+  const challenge = (stale = false): string => {
+    const nonce = token(16);
+    nonces.set(nonce, Date.now());
+    for (const [n, at] of nonces) if (Date.now() - at > NONCE_LIFETIME_MS) nonces.delete(n);
+    return `WWW-Authenticate: Digest realm="${SIP_REALM}", nonce="${nonce}", opaque="${token(4)}", qop="auth", algorithm=MD5${stale ? ', stale=true' : ''}`;
+  };
+
+  // ---- registrar -------------------------------------------------------------------------------
+
+  const dropBinding = (aor: string) => {
+    const b = bindings.get(aor);
+    if (!b) return;
+    clearTimeout(b.timer);
+    bindings.delete(aor);
+    b.conn.aors.delete(aor);
+    notifyWatchers(aor);
+  };
+
+  /** The account's password, by Digest username (`sam`, `CORP\sam` or `sam@domain`). */
+  const accountSecret = (username: string): { sam: string; password: string } | undefined => {
+    const sam = username.replace(/^[^\\]*\\/, '').replace(/@.*$/, '');
+    const password = sam ? adAccountPassword(lab.get('ad'), sam) : undefined;
+    return password === undefined ? undefined : { sam, password };
+  };
+
+  const onRegister = (conn: Connection, req: Core.IncomingRequestMessage) => {
+    const aor = aorOf(req.to?.uri);
+    if (!aor) return respond(conn, req, 400, { headers: [warning('To has no user@host')] });
+    const auth = req.getHeader('authorization');
+    if (!auth || !/^\s*Digest\s/i.test(auth)) return respond(conn, req, 401, { headers: [challenge()] });
+    const p = digestParams(auth);
+    const nonce = p.get('nonce') ?? '';
+    const issued = nonces.get(nonce);
+    if (issued === undefined || Date.now() - issued > NONCE_LIFETIME_MS) return respond(conn, req, 401, { headers: [challenge(true)] });
+    const username = p.get('username') ?? '';
+    const secret = accountSecret(username);
+    if (!secret || (p.get('realm') ?? '') !== SIP_REALM) return respond(conn, req, 401, { headers: [challenge(), warning(`authentication of ${username} failed`)] });
+    const ha1 = md5(`${username}:${SIP_REALM}:${secret.password}`);
+    const ha2 = md5(`REGISTER:${p.get('uri') ?? ''}`);
+    const qop = p.get('qop');
+    const expected = qop
+      ? md5(`${ha1}:${nonce}:${p.get('nc') ?? ''}:${p.get('cnonce') ?? ''}:${qop}:${ha2}`)
+      : md5(`${ha1}:${nonce}:${ha2}`);
+    if (expected !== (p.get('response') ?? '').toLowerCase()) return respond(conn, req, 401, { headers: [challenge(), warning(`authentication of ${username} failed`)] });
+
+    const outcome = decideRegister(system, { uri: aor, account: secret.sam, password: secret.password, frontEnd: server.fqdn });
+    if (outcome.status !== 200) {
+      return respond(conn, req, outcome.status, { reason: outcome.reason, headers: [...(outcome.status === 401 ? [challenge()] : []), warning(outcome.detail)] });
+    }
+    const contacts = req.getHeaders('contact');
+    const expiresHeader = req.getHeader('expires');
+    const headerExpires = expiresHeader !== undefined && /^\d+$/.test(expiresHeader.trim()) ? Number(expiresHeader.trim()) : undefined;
+    if (contacts.length === 0) {
+      const b = bindings.get(aor);
+      return respond(conn, req, 200, { headers: b ? [`Contact: ${withExpires(b.contact, Math.max(0, Math.round((b.expiresAt - Date.now()) / 1000)))}`] : [] });
+    }
+    if (contacts.some((c) => c.trim() === '*')) {
+      dropBinding(aor);
+      return respond(conn, req, 200);
+    }
+    const contact = contacts[0] as string;
+    let contactUri: string;
+    let paramExpires: number | undefined;
+    try {
+      const parsed = req.parseHeader('contact', 0) as { uri: { toString(): string }; getParam(n: string): string | undefined } | undefined;
+      if (!parsed) throw new Error('no contact');
+      contactUri = parsed.uri.toString();
+      const e = parsed.getParam('expires');
+      paramExpires = e !== undefined && /^\d+$/.test(e) ? Number(e) : undefined;
+    } catch {
+      return respond(conn, req, 400, { headers: [warning('unreadable Contact')] });
+    }
+    const expires = Math.min(paramExpires ?? headerExpires ?? MAX_EXPIRES, MAX_EXPIRES);
+    if (expires === 0) {
+      dropBinding(aor);
+      return respond(conn, req, 200);
+    }
+    const previous = bindings.get(aor);
+    if (previous) {
+      clearTimeout(previous.timer);
+      if (previous.conn !== conn) previous.conn.aors.delete(aor);
+    }
+    const timer = setTimeout(() => dropBinding(aor), expires * 1000);
+    timer.unref();
+    bindings.set(aor, { aor, conn, contact, contactUri, expiresAt: Date.now() + expires * 1000, timer });
+    conn.aors.add(aor);
+    respond(conn, req, 200, { headers: [`Contact: ${withExpires(contact, expires)}`, `Expires: ${expires}`] });
+    if (!previous) notifyWatchers(aor);
+  };
+
+  // ---- proxying --------------------------------------------------------------------------------
+
+  const senderAllowed = (conn: Connection, req: Core.IncomingRequestMessage): string | undefined => {
+    const from = aorOf(req.from?.uri);
+    return from && conn.aors.has(from) ? from : undefined;
+  };
+
+  const proxy = (conn: Connection, req: Core.IncomingRequestMessage, target: Binding) => {
+    const mf = req.getHeader('max-forwards');
+    const hops = mf !== undefined && /^\d+$/.test(mf.trim()) ? Number(mf.trim()) : 70;
+    if (hops <= 0) return respond(conn, req, 483);
+    const branch = `z9hG4bK${token(8)}`;
+    const split = req.data.indexOf('\r\n\r\n');
+    const head = req.data.slice(0, split < 0 ? req.data.length : split);
+    const body = split < 0 ? '' : req.data.slice(split + 4);
+    const lines = head.split('\r\n').slice(1);
+    let sawMf = false;
+    const kept = lines.map((l) => {
+      if (/^max-forwards\s*:/i.test(l)) {
+        sawMf = true;
+        return `Max-Forwards: ${hops - 1}`;
+      }
+      return l;
+    });
+    const out = [
+      `${req.method} ${target.contactUri} SIP/2.0`,
+      `Via: SIP/2.0/${target.conn.transport === 'WSS' ? 'WSS' : target.conn.transport} ${viaHost};branch=${branch}`,
+      ...(sawMf ? [] : [`Max-Forwards: ${hops - 1}`]),
+      ...kept,
+      '',
+      body,
+    ].join('\r\n');
+    const timer = setTimeout(() => {
+      const p = pending.get(branch);
+      if (!p) return;
+      pending.delete(branch);
+      if (!p.caller.closed) respond(p.caller, p.request, 408);
+    }, TIMER_F_MS);
+    timer.unref();
+    pending.set(branch, { caller: conn, timer, request: req });
+    target.conn.send(out);
+  };
+
+  const onResponse = (res: Core.IncomingResponseMessage) => {
+    const top = res.getHeader('via') ?? '';
+    const branch = /;\s*branch=([^;,\s]+)/i.exec(top)?.[1] ?? '';
+    const p = pending.get(branch);
+    if (!p) return; // NOTIFY answers and strays
+    if ((res.statusCode ?? 0) >= 200) {
+      clearTimeout(p.timer);
+      pending.delete(branch);
+    }
+    if (p.caller.closed) return;
+    // Remove our Via: the first Via header line, or the first value of a comma-joined line.
+    const lines = res.data.split('\r\n');
+    const i = lines.findIndex((l, n) => n > 0 && /^(via|v)\s*:/i.test(l));
+    if (i < 0) return;
+    const line = lines[i] as string;
+    const value = line.slice(line.indexOf(':') + 1);
+    const comma = value.indexOf(',');
+    if (comma >= 0) lines[i] = `Via: ${value.slice(comma + 1).trim()}`;
+    else lines.splice(i, 1);
+    p.caller.send(lines.join('\r\n'));
+  };
+
+  const onMessage = (conn: Connection, req: Core.IncomingRequestMessage) => {
+    if (!senderAllowed(conn, req)) return respond(conn, req, 403, { headers: [warning('the sender is not registered on this connection')] });
+    const target = aorOf(req.ruri);
+    if (!target || !homed(target)) return respond(conn, req, 404, { headers: [warning(`${target ?? req.ruri?.toString() ?? ''} is not a user of this deployment`)] });
+    const b = bindings.get(target);
+    if (!b || b.conn.closed) return respond(conn, req, 480, { headers: [warning(`${target} is not signed in`)] });
+    proxy(conn, req, b);
+  };
+
+  // ---- presence --------------------------------------------------------------------------------
+
+  const sendNotify = (s: Subscription, terminated = false) => {
+    if (s.subscriber.closed) return;
+    const open = bindings.has(s.target);
+    const body = published.get(s.target) ?? pidf(s.target, open);
+    const remaining = Math.max(0, Math.round((s.expiresAt - Date.now()) / 1000));
+    const lines = [
+      `NOTIFY ${s.contactUri} SIP/2.0`,
+      `Via: SIP/2.0/${s.subscriber.transport} ${viaHost};branch=z9hG4bK${token(8)}`,
+      'Max-Forwards: 70',
+      `From: <${s.target}>;tag=${s.localTag}`,
+      `To: ${s.remote}`,
+      `Call-ID: ${s.callId}`,
+      `CSeq: ${s.cseq++} NOTIFY`,
+      `Contact: <sip:${viaHost};transport=${s.subscriber.transport.toLowerCase()}>`,
+      'Event: presence',
+      `Subscription-State: ${terminated ? 'terminated;reason=timeout' : `active;expires=${remaining}`}`,
+      'Content-Type: application/pidf+xml',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      '',
+      body,
+    ];
+    s.subscriber.send(lines.join('\r\n'));
+  };
+
+  function notifyWatchers(aor: string): void {
+    for (const s of subscriptions.values()) if (s.target === aor) sendNotify(s);
+  }
+
+  const endSubscription = (id: string) => {
+    const s = subscriptions.get(id);
+    if (!s) return;
+    clearTimeout(s.timer);
+    subscriptions.delete(id);
+  };
+
+  const onSubscribe = (conn: Connection, req: Core.IncomingRequestMessage) => {
+    const event = (req.getHeader('event') ?? '').split(';')[0]?.trim().toLowerCase();
+    if (event !== 'presence') return respond(conn, req, 489, { headers: ['Allow-Events: presence'] });
+    if (!senderAllowed(conn, req)) return respond(conn, req, 403, { headers: [warning('the subscriber is not registered on this connection')] });
+    const target = aorOf(req.ruri) ?? aorOf(req.to?.uri);
+    if (!target || !homed(target)) return respond(conn, req, 404, { headers: [warning(`${target ?? ''} is not a user of this deployment`)] });
+    let contactUri: string;
+    try {
+      const c = req.parseHeader('contact', 0) as { uri: { toString(): string } } | undefined;
+      if (!c) return respond(conn, req, 400, { headers: [warning('SUBSCRIBE without Contact')] });
+      contactUri = c.uri.toString();
+    } catch {
+      return respond(conn, req, 400, { headers: [warning('unreadable Contact')] });
+    }
+    const e = req.getHeader('expires');
+    const expires = Math.min(e !== undefined && /^\d+$/.test(e.trim()) ? Number(e.trim()) : MAX_EXPIRES, MAX_EXPIRES);
+    const id = `${req.callId}|${req.fromTag}`;
+    const existing = subscriptions.get(id);
+    const localTag = existing?.localTag ?? req.toTag ?? token(4);
+    if (existing) clearTimeout(existing.timer);
+    respond(conn, req, 200, { toTag: localTag, headers: [`Expires: ${expires}`, `Contact: <sip:${viaHost};transport=${conn.transport.toLowerCase()}>`] });
+    const timer = setTimeout(() => {
+      const s = subscriptions.get(id);
+      if (s) sendNotify(s, true);
+      endSubscription(id);
+    }, expires * 1000);
+    timer.unref();
+    const s: Subscription = {
+      id,
+      subscriber: conn,
+      target,
+      callId: req.callId,
+      remote: req.getHeader('from') ?? `<${aorOf(req.from?.uri) ?? ''}>`,
+      localTag,
+      contactUri,
+      cseq: existing?.cseq ?? 1,
+      expiresAt: Date.now() + expires * 1000,
+      timer,
+    };
+    subscriptions.set(id, s);
+    sendNotify(s, expires === 0);
+    if (expires === 0) endSubscription(id);
+  };
+
+  const onPublish = (conn: Connection, req: Core.IncomingRequestMessage) => {
+    const event = (req.getHeader('event') ?? '').split(';')[0]?.trim().toLowerCase();
+    if (event !== 'presence') return respond(conn, req, 489, { headers: ['Allow-Events: presence'] });
+    const from = senderAllowed(conn, req);
+    const target = aorOf(req.ruri) ?? aorOf(req.to?.uri);
+    if (!from || from !== target) return respond(conn, req, 403, { headers: [warning('a user may publish only its own presence')] });
+    const e = req.getHeader('expires');
+    const expires = Math.min(e !== undefined && /^\d+$/.test(e.trim()) ? Number(e.trim()) : MAX_EXPIRES, MAX_EXPIRES);
+    if (expires === 0) published.delete(from);
+    else if (req.body) published.set(from, req.body);
+    respond(conn, req, 200, { headers: [`SIP-ETag: ${token(6)}`, `Expires: ${expires}`] });
+    notifyWatchers(from);
+  };
+
+  // ---- dispatch --------------------------------------------------------------------------------
+
+  /** Handles one framed message. Returns false when the connection must be closed. */
+  const handle = (conn: Connection, raw: string): boolean => {
+    const msg = parseSip(raw);
+    if (!msg) {
+      const bad = rawBadRequest(raw, 'unparseable SIP message');
+      if (bad) {
+        conn.send(bad);
+        return true;
+      }
+      return false;
+    }
+    if (msg instanceof Core.IncomingResponseMessage) {
+      onResponse(msg);
+      return true;
+    }
+    if (!(msg instanceof Core.IncomingRequestMessage)) return false;
+    const missing = REQUIRED_HEADERS.filter((h) => !msg.hasHeader(h));
+    if (missing.length || !msg.from || !msg.to || !msg.callId || !msg.method || !msg.ruri) {
+      const bad = rawBadRequest(raw, `missing or unreadable ${missing.join(', ') || 'header'}`);
+      if (bad) conn.send(bad);
+      return bad !== undefined;
+    }
+    if (!Number.isFinite(msg.cseq) || (msg.getHeader('cseq') ?? '').trim().split(/\s+/)[1] !== msg.method) {
+      respond(conn, msg, 400, { headers: [warning('CSeq method does not match the request')] });
+      return true;
+    }
+    switch (msg.method) {
+      case 'REGISTER':
+        onRegister(conn, msg);
+        break;
+      case 'MESSAGE':
+        onMessage(conn, msg);
+        break;
+      case 'OPTIONS':
+        respond(conn, msg, 200, { headers: [ALLOW, 'Accept: application/sdp, text/plain, application/pidf+xml', 'Allow-Events: presence'] });
+        break;
+      case 'SUBSCRIBE':
+        onSubscribe(conn, msg);
+        break;
+      case 'PUBLISH':
+        onPublish(conn, msg);
+        break;
+      case 'ACK':
+        break;
+      default:
+        respond(conn, msg, 501, { headers: [ALLOW] });
+    }
+    return true;
+  };
+
+  const safeHandle = (conn: Connection, raw: string): boolean => {
+    try {
+      return handle(conn, raw);
+    } catch (error) {
+      onError(error);
+      return false;
+    }
+  };
+
+  const dropConnection = (conn: Connection) => {
+    if (conn.closed) return;
+    conn.closed = true;
+    connections.delete(conn);
+    for (const aor of [...conn.aors]) if (bindings.get(aor)?.conn === conn) dropBinding(aor);
+    for (const s of [...subscriptions.values()]) if (s.subscriber === conn) endSubscription(s.id);
+  };
+
+  // ---- transports ------------------------------------------------------------------------------
+
+  const onStream = (transport: 'TLS' | 'TCP') => (socket: Socket) => {
+    let buffer: Buffer = Buffer.alloc(0);
+    const conn: Connection = {
+      id: nextConnId++,
+      transport,
+      closed: false,
+      aors: new Set(),
+      send: (raw) => {
+        if (!socket.destroyed && socket.writable) socket.write(raw);
+      },
+      close: () => socket.destroy(),
+    };
+    connections.add(conn);
+    socket.on('error', () => dropConnection(conn));
+    socket.on('close', () => dropConnection(conn));
+    socket.on('data', (chunk: Buffer) => {
+      if (conn.closed) return;
+      buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
+      for (;;) {
+        const f = frameSip(buffer, max);
+        if (f.kind === 'more') return;
+        if (f.kind === 'bad') {
+          const bad = rawBadRequest(buffer.subarray(0, Math.min(buffer.length, max)).toString('utf8'), f.reason);
+          if (bad) conn.send(bad);
+          socket.end();
+          setTimeout(() => socket.destroy(), 200).unref();
+          dropConnection(conn);
+          return;
+        }
+        const frame = buffer.subarray(0, f.size);
+        buffer = buffer.subarray(f.size);
+        if (f.kind === 'keepalive') {
+          if (f.size === 4) conn.send('\r\n');
+          continue;
+        }
+        if (!safeHandle(conn, frame.toString('utf8'))) {
+          socket.destroy();
+          dropConnection(conn);
+          return;
+        }
+      }
+    });
+  };
+
+  const tcpServer = createTcpServer(onStream('TCP'));
+  const tlsServer = createTlsServer(tlsOptions, onStream('TLS'));
+  tlsServer.on('tlsClientError', () => undefined);
+  const httpsServer = createHttpsServer(tlsOptions, (_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+    res.end('SIP over WebSocket only\n');
+  });
+  httpsServer.on('tlsClientError', () => undefined);
+  const wss = new WebSocketServer({ server: httpsServer, maxPayload: max, handleProtocols: (p) => (p.has('sip') ? 'sip' : false) });
+  wss.on('error', (e) => onError(e));
+  wss.on('connection', (ws: WebSocket) => {
+    const conn: Connection = {
+      id: nextConnId++,
+      transport: 'WSS',
+      closed: false,
+      aors: new Set(),
+      send: (raw) => {
+        if (ws.readyState === ws.OPEN) ws.send(raw);
+      },
+      close: () => ws.terminate(),
+    };
+    connections.add(conn);
+    if (ws.protocol !== 'sip') {
+      ws.close(1002, 'subprotocol sip required');
+      dropConnection(conn);
+      return;
+    }
+    ws.on('error', () => dropConnection(conn));
+    ws.on('close', () => dropConnection(conn));
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+      if (conn.closed) return;
+      const raw = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+      if (/^(\r\n)+$/.test(raw)) {
+        conn.send('\r\n');
+        return;
+      }
+      if (!safeHandle(conn, raw)) {
+        ws.terminate();
+        dropConnection(conn);
+      }
+    });
+  });
+
+  const servers: Array<TcpServer | TlsServer | HttpsServer> = [tlsServer, tcpServer, httpsServer];
+  const closeAll = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    unwatch();
+    for (const c of [...connections]) {
+      c.close();
+      dropConnection(c);
+    }
+    for (const ws of wss.clients) ws.terminate();
+    for (const p of pending.values()) clearTimeout(p.timer);
+    pending.clear();
+    for (const b of bindings.values()) clearTimeout(b.timer);
+    bindings.clear();
+    for (const s of subscriptions.values()) clearTimeout(s.timer);
+    subscriptions.clear();
+    await new Promise<void>((r) => wss.close(() => r()));
+    httpsServer.closeAllConnections();
+    await Promise.all(servers.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))));
+  };
+
+  // RtcSrv stopping closes the listeners, as the Front-End service's own listeners go away.
+  const watchRef = hostRef;
+  const sub = watchRef?.subscribe({
+    next: () => {
+      if (!stopped && !rtcRunning()) void closeAll();
+    },
+    error: () => undefined,
+  });
+  function unwatch(): void {
+    sub?.unsubscribe();
+  }
+
+  let tlsPort: number;
+  let tcpPort: number;
+  let wssPort: number;
+  try {
+    tlsPort = await listen(tlsServer, options.tlsPort ?? 0, bindHost);
+    tcpPort = await listen(tcpServer, options.tcpPort ?? 0, bindHost);
+    wssPort = await listen(httpsServer, options.wssPort ?? 0, bindHost);
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+  const wssUrl = `wss://${bindHost}:${wssPort}`;
+  return {
+    protocol: 'sip-tls',
+    host: bindHost,
+    port: tlsPort,
+    url: `sip:${bindHost}:${tlsPort};transport=tls`,
+    tls: { host: bindHost, port: tlsPort },
+    tcp: { host: bindHost, port: tcpPort },
+    wss: wssUrl,
+    registrations: () => [...bindings.keys()].sort(),
+    stop: closeAll,
+  };
+}
