@@ -8,6 +8,7 @@ import { runScenario } from '../sim/runner.js';
 import { registry } from '../emulators/index.js';
 import { compile } from '../test/support/shipped.js';
 import { projectRoot } from '../test/support/scenarios.js';
+import { wireBench } from './wire.js';
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -52,3 +53,8 @@ console.log(`ocslab bench — node ${process.version}, ${RUNS} runs in-process (
 console.log('| measurement | median | p95 | min | target |');
 console.log('|---|---|---|---|---|');
 for (const [name, r, target] of rows) console.log(`| ${name} | ${ms(r.median)} | ${ms(r.p95)} | ${ms(r.min)} | ≤ ${target} ms ${r.median <= target ? '✓' : '✗'} |`);
+
+console.log('\n| on the wire (ocslab serve) | figure |');
+console.log('|---|---|');
+for (const row of await wireBench()) console.log(row);
+

@@ -26,7 +26,6 @@ import {
 } from '../sim/scenario.js';
 import type { StepDefinition } from '../sim/steps.js';
 import type { FaultPlan } from '../sim/faults.js';
-import { endpointsTable, serve } from './serve.js';
 import type { CliConfig } from './config.js';
 
 export const DEFAULT_SCENARIO = 'seed-part3';
@@ -290,6 +289,8 @@ async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
   const [scenario] = prepared.scenarios;
   if (!scenario) throw new UsageError([`ocslab serve: no scenario ${flags.scenario}`]);
   const started = performance.now();
+  // Loaded only here: the wire adapters (express, ws, sip.js) cost start-up time every other command saves.
+  const { endpointsTable, serve } = await import('./serve.js');
   const served = await serve({
     scenario,
     registry: { emulators: prepared.registry.emulators, steps: prepared.vocabulary, faults: prepared.registry.faults ?? [] },

@@ -1,0 +1,81 @@
+/**
+ * Wire benchmarks (issue 4): LDAP searches per second and SIP REGISTER+200 transactions per second
+ * against `ocslab serve`, driven from a separate process, and the server's heap per registered endpoint.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
+const tsx = join(root, 'node_modules', '.bin', 'tsx');
+
+async function startServe(file: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(root, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file], { cwd: root, stdio: 'ignore' });
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error('ocslab serve did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return child;
+}
+
+function load(mode: 'ldap' | 'sip', file: string, seconds: number): { perSecond: number; total: number } {
+  const r = spawnSync(tsx, [join(root, 'bench', 'wire-load.ts'), mode, file, String(seconds)], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${mode} load failed: ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { perSecond: number; searches?: number; registrations?: number };
+  return { perSecond: out.perSecond, total: out.searches ?? out.registrations ?? 0 };
+}
+
+/**
+ * Heap per registered endpoint: the server runs in this process (after a forced GC before and after),
+ * the endpoints are held by a separate process, one TCP connection and REGISTER each.
+ */
+async function memoryPerEndpoint(count: number): Promise<{ bytes: number; count: number }> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run the bench with node --expose-gc (npm run bench does)');
+  const { serve } = await import('../cli/serve.js');
+  const { compile } = await import('../test/support/shipped.js');
+  const { registry } = await import('../emulators/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ocslab-bench-mem-'));
+  const file = join(dir, 'endpoints.json');
+  const served = await serve({ scenario: compile('seed-part3'), registry, faults: [], host: '127.0.0.1', portBase: 0, endpointsFile: file, speed: 1 });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const holder = spawn(tsx, [join(root, 'bench', 'wire-load.ts'), 'hold', file, String(count)], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout?.on('data', (d: Buffer) => (d.toString().includes('registered') ? resolve() : undefined));
+      holder.on('exit', (code) => reject(new Error(`holder exited ${code}`)));
+    });
+    gc();
+    const after = process.memoryUsage().heapUsed;
+    holder.stdin?.end();
+    await new Promise((r) => holder.on('exit', r));
+    return { bytes: (after - before) / count, count };
+  } finally {
+    await served.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function wireBench(): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'ocslab-bench-'));
+  const file = join(dir, 'endpoints.json');
+  const server = await startServe(file);
+  try {
+    const ldapRate = load('ldap', file, 5);
+    const sipRate = load('sip', file, 5);
+    const memory = await memoryPerEndpoint(1000);
+    return [
+      `| LDAP subtree search (sAMAccountName=ocsuser1) from a separate process, 4 connections | ${ldapRate.perSecond.toFixed(0)} /s (${ldapRate.total} in 5 s) |`,
+      `| SIP REGISTER → 401 → REGISTER (Digest) → 200 over TCP from a separate process, 8 connections | ${sipRate.perSecond.toFixed(0)} /s (${sipRate.total} in 5 s) |`,
+      `| server heap per registered endpoint (${memory.count} TCP endpoints held by another process) | ${(memory.bytes / 1024).toFixed(1)} KiB |`,
+    ];
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.on('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
