@@ -20,6 +20,8 @@ import { startIisHttps } from '../emulators/iis/iis.https.adapter.js';
 import { startSipFrontEnd, type SipListening } from '../emulators/ocs/ocs.sip.adapter.js';
 import { caInfo } from '../emulators/ca/ca.client.js';
 import { adFindUser } from '../emulators/ad/ad.client.js';
+import { iisStore } from '../emulators/iis/iis.client.js';
+import { iisId } from '../emulators/iis/iis.events.js';
 
 export interface ServeOptions {
   scenario: Scenario;
@@ -51,6 +53,8 @@ export interface Endpoints {
   ldap: string;
   /** IIS on the front end: the address book and the other Web Components (port stands for 443). */
   https: string;
+  /** The newest full address book file the Address Book Server published, when there is one. */
+  addressBook: string | null;
   /** The CA's HTTP endpoints: /CertEnroll (CRL, root certificate) and /certsrv (web enrollment). */
   caHttp: string;
   /** The front end's SIP listeners; null while its Front-End service is not running (or has no certificate). */
@@ -116,10 +120,15 @@ export async function serve(o: ServeOptions): Promise<Served> {
     const sipUri = key ? entry?.attributes[key]?.[0] : undefined;
     return sipUri ? [{ sam: u.sam, sipUri, password: u.password }] : [];
   });
+  const fe = t.hosts.find((h) => h.roles.includes('ocsFrontEnd'));
+  const iis = fe ? lab.get(iisId(fe.name)) : undefined;
+  const abs = iis ? (iisStore(iis).files['/Abs/Int/Handler'] ?? []).map((f) => f.name).filter((n) => n.endsWith('.lsabs')).sort().at(-1) : undefined;
+  const absHost = t.pools[0]?.fqdn ?? '127.0.0.1';
   const endpoints: Endpoints = {
     dns: { host: dns.host, port: dns.port },
     ldap: ldap.url ?? `ldap://${ldap.host}:${ldap.port}`,
     https: https.url,
+    addressBook: abs ? `https://${absHost}:${https.port}/Abs/Int/Handler/${abs}` : null,
     caHttp: caHttp.url,
     sipTls: sip ? sip.tls : null,
     sipTcp: sip ? sip.tcp : null,

@@ -23,6 +23,7 @@ export const ocsApplyUpdate = (ref: Ref, a: { server: string; update: OcsUpdate 
 export const ocsRemoveUsers = (ref: Ref, a: { users: string[] }) => call<{ users: UserOutcome[] }>(ref, { type: 'ocs.removeUsers', ...a });
 export const ocsAddContact = (ref: Ref, a: { user: string; contact: string; group?: string }) => call<{ user: string; contact: string; pool: string }>(ref, { type: 'ocs.addContact', ...a });
 export const ocsReplicateNow = (ref: Ref) => call<undefined>(ref, { type: 'ocs.replicateNow' });
+export const ocsSyncAddressBook = (ref: Ref, args: { pool: string }) => call<{ files: string[]; users: number }>(ref, { type: 'ocs.syncAddressBook', ...args });
 
 function context(ref: Ref): OcsContext {
   if (!ref) throw new Error('ocs: no such actor in this lab');

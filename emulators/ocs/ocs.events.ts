@@ -108,11 +108,12 @@ export type OcsCommand =
   | ({ type: 'ocs.removeUsers'; users: string[] } & Req)
   | ({ type: 'ocs.addContact'; user: string; contact: string; group?: string } & Req)
   | ({ type: 'ocs.replicateNow' } & Req)
+  | ({ type: 'ocs.syncAddressBook'; pool: string } & Req)
   | ServiceStartingQuery
   | ServiceStateChanged;
 
 export interface OcsEvent extends LabEvent {
-  type: 'ocs.poolCreated' | 'ocs.poolConfigured' | 'ocs.serverActivated' | 'ocs.certificateAssigned' | 'ocs.certificateRequested' | 'ocs.userEnabled' | 'ocs.userMoved' | 'ocs.wizardWarning' | 'ocs.wizardCompleted' | 'ocs.usersReplicated' | 'ocs.updateApplied' | 'ocs.userRemoved' | 'ocs.contactAdded';
+  type: 'ocs.poolCreated' | 'ocs.poolConfigured' | 'ocs.serverActivated' | 'ocs.certificateAssigned' | 'ocs.certificateRequested' | 'ocs.userEnabled' | 'ocs.userMoved' | 'ocs.wizardWarning' | 'ocs.wizardCompleted' | 'ocs.usersReplicated' | 'ocs.updateApplied' | 'ocs.userRemoved' | 'ocs.contactAdded' | 'ocs.addressBookGenerated';
   summary: string;
 }
 

@@ -63,6 +63,8 @@ function runWizard(context: OcsContext, system: ActorLookup, event: WizardComman
       return wizard.removeUsers(ctx, event);
     case 'ocs.addContact':
       return { ...wizard.addContact(ctx, event), durationMs: 0 };
+    case 'ocs.syncAddressBook':
+      return wizard.syncAddressBook(ctx, event);
     case 'ocs.replicateNow': {
       const r = wizard.replicateUsers(ctx);
       return { ...r, result: ok(undefined), durationMs: 0 };
@@ -83,6 +85,7 @@ const WIZARD_COMMANDS = [
   'ocs.moveUsers',
   'ocs.applyUpdate',
   'ocs.removeUsers',
+  'ocs.syncAddressBook',
 ] as const;
 
 const phaseTransitions = (self: DeploymentPhase) =>
@@ -100,6 +103,7 @@ const WIZARD_TITLES: Record<string, string> = {
   'ocs.moveUsers': 'Move Users Wizard',
   'ocs.applyUpdate': 'Update installation',
   'ocs.removeUsers': 'Remove Users from Communications Server',
+  'ocs.syncAddressBook': 'ABServer.exe -syncNow',
 };
 
 export const ocsMachine = setup({

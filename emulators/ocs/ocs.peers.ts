@@ -26,7 +26,7 @@ import {
   hostStartService,
   hostStopService,
 } from '../host/host.client.js';
-import { iisInstallOcsWebComponents } from '../iis/iis.client.js';
+import { iisInstallOcsWebComponents, iisPublishFiles } from '../iis/iis.client.js';
 import { sqlCreatePoolDatabases, sqlDelete, sqlOnline, sqlRead, sqlWrite } from '../sql/sql.client.js';
 import { sqlId } from '../sql/sql.events.js';
 import type { ActorLookup, DirectoryEntry, OcsPeers, PrepState } from './ocs.ports.js';
@@ -119,6 +119,7 @@ export function systemPeers(topology: Topology, ids: IdSource): (system: ActorLo
       iis: {
         exists: (name) => !!system.get(`iis:${name}`),
         installOcsWebComponents: (name, args) => iisInstallOcsWebComponents(system.get(`iis:${name}`), args),
+        publishFiles: (name, vdir, files) => iisPublishFiles(system.get(`iis:${name}`), { vdir, files }),
       },
     };
   };

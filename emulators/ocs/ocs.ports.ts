@@ -94,6 +94,8 @@ export interface OcsPeers {
   iis: {
     exists(host: string): boolean;
     installOcsWebComponents(host: string, args: { pool: string; poolFqdn: string; internalWebFqdn?: string; appPoolIdentity: string; disableKernelMode: boolean }): Result<unknown>;
+    /** Replaces the files of a virtual directory (the Address Book Server's output under /Abs). */
+    publishFiles(host: string, vdir: string, files: Array<{ name: string; content: string }>): Result<unknown>;
   };
 }
 

@@ -10,6 +10,8 @@ import { hostFirewallEnabled, hostFirewallRules, hostServices, hostStartService 
 import { dnsQuery } from '../dns/dns.client.js';
 import { sqlOnline, sqlRead } from '../sql/sql.client.js';
 import { sqlId } from '../sql/sql.events.js';
+import { iisRequest, iisStore } from '../iis/iis.client.js';
+import { iisId } from '../iis/iis.events.js';
 import type { Result } from '../../sim/result.js';
 import * as c from './ocs.client.js';
 import { OCS_SERVICES, SERVER_PHASES, sipUri as sipUriOf } from './ocs.store.js';
@@ -37,6 +39,34 @@ const perUser = (r: Result<{ users: { ok: boolean; message: string }[] }>): Step
 const passwords = z.strictObject({ RTCService: z.string().min(1), RTCComponentService: z.string().min(1), RTCGuestAccessUser: z.string().min(1) });
 
 export const ocsSteps: StepDefinition[] = [
+  defineStep({
+    name: 'ocs.addressBookDownload', kind: 'check',
+    summary: "A user downloads the newest full address book file over HTTPS from a front end's /Abs/Int/Handler, as Communicator does, and finds the pool's users in it",
+    params: z.strictObject({ user: z.string(), server: z.string().optional(), contains: z.array(z.string()).optional() }), refs: { user: 'user', server: 'frontEnd' },
+    title: (p) => `${p.user} downloads the address book over HTTPS${p.server ? ` from ${p.server}` : ''}`,
+    emulated: ({ lab, topology }, p) => {
+      const user = topology.users.find((u) => u.sam.toLowerCase() === p.user.toLowerCase());
+      const server = p.server ?? topology.hosts.find((h) => h.roles.includes('ocsFrontEnd'))?.name ?? '';
+      const pool = topology.pools.find((x) => x.frontEnds.includes(server));
+      const iis = lab.get(iisId(server));
+      if (!user || !iis || !pool) return failed(`${server} has no IIS`);
+      const file = (iisStore(iis).files['/Abs/Int/Handler'] ?? []).map((f) => f.name).filter((n) => n.endsWith('.lsabs')).sort().at(-1);
+      if (!file) return failed('no address book file has been published to /Abs/Int/Handler (the Address Book Server has not run)');
+      const url = `https://${pool.fqdn}/Abs/Int/Handler/${file}`;
+      const r = iisRequest(iis, { scheme: 'https', path: `/Abs/Int/Handler/${file}`, hostHeader: pool.fqdn, credentials: { user: `${topology.forest.netbios}\\${user.sam}`, password: user.password } });
+      if (!r.ok) return failed(`GET ${url}: ${r.failure.message}`);
+      if (r.value.status !== 200) return failed(`GET ${url}: ${r.value.status}${r.value.subStatus ? `.${r.value.subStatus}` : ''} ${r.value.statusText}`);
+      const want = p.contains ?? topology.users.filter((u) => (r.value.body ?? '').includes(u.mail ?? '\u0000')).map((u) => u.mail ?? '');
+      const missing = want.filter((w) => !(r.value.body ?? '').includes(w));
+      return missing.length ? failed(`the address book does not list ${missing.join(', ')}`) : passed([`GET ${url}: 200`, `${(r.value.body ?? '').split('\r\n').filter((l) => l.startsWith('sip:')).length} entries`]);
+    },
+  }),
+  defineStep({
+    name: 'ocs.syncAddressBook', kind: 'action', summary: 'Address Book Server: ABServer.exe -syncNow (generate the address book files and publish them to /Abs)',
+    params: z.strictObject({ pool: z.string() }), refs: { pool: 'pool' },
+    title: (p) => `ABServer.exe -syncNow for pool ${p.pool}`,
+    emulated: ({ lab }, p) => outcome(wizard(lab, () => c.ocsSyncAddressBook(ocs(lab), p)), (v) => [`${v.users} user(s) written to ${v.files.join(', ')}`]),
+  }),
   defineStep({
     name: 'ocs.createPool', kind: 'action', summary: 'Create Enterprise Pool (LCSCmd /Forest /Action:CreatePool)',
     params: z.strictObject({ pool: z.string(), backEnd: z.string().optional() }), refs: { pool: 'pool' },

@@ -146,6 +146,6 @@ export function fakePeers(w: FakeWorld): OcsPeers {
         return { subjectCN: cn ?? '', sans: (sans ?? '').split(',').filter(Boolean), thumbprint: '' };
       },
     },
-    iis: { exists: () => true, installOcsWebComponents: () => ok(undefined) },
+    iis: { exists: () => true, installOcsWebComponents: () => ok(undefined), publishFiles: () => ok(undefined) },
   };
 }

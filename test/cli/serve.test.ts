@@ -13,6 +13,7 @@ interface Endpoints {
   dns: { host: string; port: number };
   ldap: string;
   https: string;
+  addressBook: string | null;
   caHttp: string;
   sipTls: { host: string; port: number } | null;
   sipTcp: { host: string; port: number } | null;
@@ -63,11 +64,15 @@ describe('ocslab serve', () => {
       const search = spawnSync('ldapsearch', ['-x', '-LLL', '-H', endpoints.ldap, '-D', endpoints.bindDn, '-w', endpoints.bindPassword, '-b', endpoints.baseDn, '(msRTCSIP-UserEnabled=TRUE)', 'msRTCSIP-PrimaryUserAddress'], { encoding: 'utf8', env: { ...process.env, LDAPNOINIT: '1' } });
       expect(search.status).toBe(0);
       expect(search.stdout).toContain('msRTCSIP-PrimaryUserAddress: sip:ocsuser2@example.com');
-      expect(output()).toContain('seed-part3 rehearsed: 24 passed');
+      expect(output()).toContain('seed-part3 rehearsed: 26 passed');
       // IIS over HTTPS with the pool certificate, verified by curl against the lab root as the pool FQDN.
       const httpsPort = new URL(endpoints.https).port;
       const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', endpoints.caCertFile, '--resolve', `${endpoints.poolFqdn}:${httpsPort}:127.0.0.1`, '-u', 'CORP\\ocsuser1:Us3r1-P@ss', `https://${endpoints.poolFqdn}:${httpsPort}/GroupExpansion/Int/service.asmx`], { encoding: 'utf8' });
       expect(curl.stdout).toBe('200');
+      // The address book the Address Book Server generated from the users in AD, over HTTPS.
+      expect(endpoints.addressBook).toMatch(/\/Abs\/Int\/Handler\/F-[0-9a-f]{4}\.lsabs$/);
+      const abs = spawnSync('curl', ['-sS', '--cacert', endpoints.caCertFile, '--resolve', `${endpoints.poolFqdn}:${httpsPort}:127.0.0.1`, '-u', 'CORP\\ocsuser2:Us3r2-P@ss', endpoints.addressBook ?? ''], { encoding: 'utf8' });
+      expect(abs.stdout).toContain('sip:ocsuser1@example.com\tOCS User 1');
       // The front end's SIP over TLS presents a certificate valid for sip.example.com.
       expect(endpoints.sipTls).not.toBeNull();
       const tls = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${endpoints.sipTls?.port}`, '-servername', 'sip.example.com', '-CAfile', endpoints.caCertFile, '-verify_return_error', '-verify_hostname', 'sip.example.com'], { encoding: 'utf8', input: '' });
