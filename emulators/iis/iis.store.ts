@@ -688,30 +688,25 @@ export function decideRequest(view: RequestView, req: HttpRequest): Result<HttpR
   }
   const withCert = certificateThumbprint ? { certificateThumbprint } : {};
 
-  if (!match) {
-    return ok({
+  /** http.sys's own 400 page, before any site sees the request. */
+  const httpSys400 = (what: 'Hostname' | 'URL') =>
+    ok({
       status: 400,
       subStatus: 0,
       statusText: 'Bad Request',
       headers: { 'Content-Type': 'text/html; charset=us-ascii', Server: 'Microsoft-HTTPAPI/2.0' },
-      body: '<h2>Bad Request - Invalid Hostname</h2><hr><p>HTTP Error 400. The request hostname is invalid.</p>',
+      body: `<h2>Bad Request - Invalid ${what}</h2><hr><p>HTTP Error 400. The request ${what === 'URL' ? 'URL' : 'hostname'} is invalid.</p>`,
       ...withCert,
     });
-  }
+
+  if (!match) return httpSys400('Hostname');
   const { site } = match;
 
   let urlPath: string;
   try {
     urlPath = decodeURIComponent((req.path.split('?')[0] ?? '/').replace(/\\/g, '/')) || '/';
   } catch {
-    return ok({
-      status: 400,
-      subStatus: 0,
-      statusText: 'Bad Request',
-      headers: { 'Content-Type': 'text/html; charset=us-ascii', Server: 'Microsoft-HTTPAPI/2.0' },
-      body: '<h2>Bad Request - Invalid URL</h2><hr><p>HTTP Error 400. The request URL is invalid.</p>',
-      ...withCert,
-    });
+    return httpSys400('URL');
   }
   const path = urlPath.startsWith('/') ? urlPath : `/${urlPath}`;
   const app = [...site.applications].sort((a, b) => b.path.length - a.path.length).find((a) => underPath(path, a.path === '/' ? '' : a.path));

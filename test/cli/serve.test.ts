@@ -5,26 +5,11 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../support/scenarios.js';
+import type { Endpoints } from '../../cli/serve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ocslab-serve-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Endpoints {
-  dns: { host: string; port: number };
-  ldap: string;
-  https: string;
-  addressBook: string | null;
-  caHttp: string;
-  sipTls: { host: string; port: number } | null;
-  sipTcp: { host: string; port: number } | null;
-  sipWss: string | null;
-  poolFqdn: string;
-  caCertFile: string;
-  baseDn: string;
-  bindDn: string;
-  bindPassword: string;
-  users: Array<{ sam: string; sipUri: string; password: string }>;
-}
 
 async function startServe(file: string): Promise<{ child: ChildProcess; endpoints: Endpoints; output: () => string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file], { cwd: projectRoot, env: { ...process.env, NO_COLOR: '1' } });
