@@ -291,16 +291,28 @@ async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
   const started = performance.now();
   // Loaded only here: the wire adapters (express, ws, sip.js) cost start-up time every other command saves.
   const { endpointsTable, serve } = await import('./serve.js');
-  const served = await serve({
-    scenario,
-    registry: { emulators: prepared.registry.emulators, steps: prepared.vocabulary, faults: prepared.registry.faults ?? [] },
-    faults: prepared.extraFaults.get(scenario) ?? [],
-    ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
-    host: flags.host,
-    portBase,
-    ...(flags.endpointsFile !== undefined ? { endpointsFile: resolve(config.cwd, flags.endpointsFile) } : {}),
-    speed,
-  });
+  let served: Awaited<ReturnType<typeof serve>>;
+  try {
+    served = await serve({
+      scenario,
+      registry: { emulators: prepared.registry.emulators, steps: prepared.vocabulary, faults: prepared.registry.faults ?? [] },
+      faults: prepared.extraFaults.get(scenario) ?? [],
+      ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+      host: flags.host,
+      portBase,
+      ...(flags.endpointsFile !== undefined ? { endpointsFile: resolve(config.cwd, flags.endpointsFile) } : {}),
+      speed,
+      onError: (e) => io.stderr(`ocslab serve: the lab hit an internal error and keeps serving: ${e instanceof Error ? e.message : String(e)}\n`),
+    });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const port = (e as { port?: number }).port;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new UsageError([`ocslab serve: cannot listen on ${flags.host}${port ? `:${port}` : ''} (${code}); choose another --port-base (0 picks free ports) or --host`]);
+    }
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES' || code === 'ENOTDIR') throw new UsageError([`ocslab serve: ${systemErrorText(e)}`]);
+    throw e;
+  }
   const r = served.report;
   if (r.status === 'error') {
     await served.stop();
@@ -343,6 +355,9 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
   if (flags.trace) writeOutput(config, flags.trace, traceReport(reports));
   if (flags.junit) writeOutput(config, flags.junit, junitXml(reports));
 
+  for (const r of reports) {
+    for (const f of r.faults.filter((x) => x.injectedAt === 'not reached')) io.stderr(`ocslab run: ${f.origin} was not injected in ${r.scenario.id}: ${f.note}\n`);
+  }
   const debugging = config.debug || flags.debug === true;
   for (const r of reports) {
     if (r.error && debugging && r.error.stack && !flags.json) io.stderr(`${r.error.stack}\n`);
@@ -358,8 +373,18 @@ function unique<T>(items: readonly T[]): T[] {
 
 function writeOutput(config: CliConfig, file: string, text: string): void {
   const abs = resolve(config.cwd, file);
-  mkdirSync(dirname(abs), { recursive: true });
-  writeFileSync(abs, text);
+  try {
+    mkdirSync(dirname(abs), { recursive: true });
+    writeFileSync(abs, text);
+  } catch (e) {
+    throw new UsageError([`ocslab: cannot write ${file}: ${systemErrorText(e)}`]);
+  }
+}
+
+/** "EISDIR: illegal operation on a directory" without the syscall and path noise. */
+function systemErrorText(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  return err.code ? `${err.code} (${(err.message ?? '').replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')})` : String(e);
 }
 
 // ---------------------------------------------------------------------------------------------------

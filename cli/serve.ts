@@ -1,9 +1,9 @@
 /**
  * `ocslab serve`: the lab at a scenario's end state, opened to real clients on loopback. The lab is
- * rehearsed on a clock started an hour in the past (so certificates issued during the rehearsal are
- * already valid for real TLS clients), caught up to the wall clock, then kept following it.
+ * rehearsed on a clock started as long before now as the rehearsal takes (so certificates issued during
+ * it are already valid for real TLS clients), caught up to the wall clock, then kept following it.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { followWallClock, SimClock } from '../sim/clock.js';
@@ -34,6 +34,8 @@ export interface ServeOptions {
   endpointsFile?: string;
   /** Simulated seconds per wall second once serving. */
   speed: number;
+  /** Where errors of the running lab go (a timer that throws), instead of ending the process. */
+  onError?: (error: unknown) => void;
 }
 
 /** Where each listener goes relative to --port-base. */
@@ -75,19 +77,24 @@ const port = (o: ServeOptions, offset: number) => (o.portBase === 0 ? 0 : o.port
 
 export async function serve(o: ServeOptions): Promise<Served> {
   const { scenario, registry } = o;
-  const clock = new SimClock(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
   const seed = o.seed ?? scenario.seed ?? 'ocslab';
+  // A rehearsal is deterministic, so a first run on a throwaway lab says how much simulated time it
+  // takes; the served lab starts that long (plus a minute) before now, and everything it issues is valid.
+  const rehearsal = runScenario({ scenario, registry, seed, faults: o.faults }).totals.simulatedMs;
+  const clock = new SimClock(Math.floor((Date.now() - rehearsal - 60_000) / 1000) * 1000);
   const lab = new Lab(scenario.topology, registry.emulators, { seed, clock });
   const report = runScenario({ scenario, registry, lab, seed, faults: o.faults });
   const behind = Date.now() - clock.now();
   if (behind > 0) clock.advance(behind);
-  const stopFollowing = followWallClock(clock, { speed: o.speed });
+  const stopFollowing = followWallClock(clock, { speed: o.speed, ...(o.onError ? { onError: o.onError } : {}) });
 
   const listeners: Listening[] = [];
+  let tempDir: string | undefined;
   const stopAll = async () => {
     stopFollowing();
     await Promise.allSettled(listeners.map((l) => l.stop()));
     lab.stop();
+    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
   };
   let sip: SipListening | undefined;
   let sipProblem: string | undefined;
@@ -104,13 +111,10 @@ export async function serve(o: ServeOptions): Promise<Served> {
       // A scenario whose front end is not running has no SIP to offer: say why, serve the rest.
       sipProblem = e instanceof Error ? e.message.replace(/^startSipFrontEnd: /, '') : String(e);
     }
-  } catch (e) {
-    await stopAll();
-    throw e;
-  }
 
   const t = scenario.topology;
-  const caDir = o.endpointsFile ? dirname(resolve(o.endpointsFile)) : join(tmpdir(), `ocslab-${process.pid}`);
+  if (!o.endpointsFile) tempDir = join(tmpdir(), `ocslab-${process.pid}`);
+  const caDir = o.endpointsFile ? dirname(resolve(o.endpointsFile)) : (tempDir as string);
   mkdirSync(caDir, { recursive: true });
   const caCertFile = join(caDir, 'ocslab-root-ca.pem');
   writeFileSync(caCertFile, caInfo(lab.get('ca')).certPem);
@@ -144,6 +148,11 @@ export async function serve(o: ServeOptions): Promise<Served> {
   };
   if (o.endpointsFile) writeFileSync(o.endpointsFile, `${JSON.stringify(endpoints, null, 2)}\n`);
   return { report, endpoints, listeners, stop: stopAll, ...(sipProblem ? { sipProblem } : {}) };
+  } catch (e) {
+    // Whatever fails after the first listener opened, nothing may be left listening.
+    await stopAll();
+    throw e;
+  }
 }
 
 /** The table `ocslab serve` prints once everything listens. */

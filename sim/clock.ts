@@ -145,13 +145,21 @@ export function formatDuration(ms: number): string {
  * every `intervalMs` it advances by the real time that passed times `speed`, firing due timers.
  * Returns the function that stops following.
  */
-export function followWallClock(clock: SimClock, options: { speed?: number; intervalMs?: number; now?: () => number } = {}): () => void {
+export function followWallClock(
+  clock: SimClock,
+  options: { speed?: number; intervalMs?: number; now?: () => number; onError?: (error: unknown) => void } = {},
+): () => void {
   const speed = options.speed ?? 1;
   const now = options.now ?? (() => Date.now());
   let last = now();
   const timer = setInterval(() => {
     const t = now();
-    clock.advance((t - last) * speed);
+    try {
+      clock.advance((t - last) * speed);
+    } catch (e) {
+      // A timer that throws is a bug in the lab; it must not take a serving process down with it.
+      options.onError?.(e);
+    }
     last = t;
   }, options.intervalMs ?? 50);
   timer.unref?.();

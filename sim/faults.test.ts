@@ -56,6 +56,12 @@ describe('fault injection', () => {
     expect(report.steps[1]?.changes).toEqual([]);
   });
 
+  it('reports a timed fault the run never reached, instead of losing it', () => {
+    const report = runScenario({ scenario: compile(base('  - fault: toy-service-broken\n    after: 2h\n')), registry: toyRegistry });
+    expect(report.status).toBe('passed');
+    expect(report.faults).toEqual([expect.objectContaining({ id: 'toy-service-broken', injectedAt: 'not reached', applied: false, note: 'the run ended at 15 min 30 s, before 2 h' })]);
+  });
+
   it("turns the next matching step into the operator's mistake", () => {
     const report = runScenario({ scenario: compile(base('  - fault: toy-impatient-operator\n')), registry: toyRegistry });
     expect(report.steps[0]).toMatchObject({ status: 'failed', reason: 'Toy on ocsfe01 did not reach Running within 1000 ms' });
@@ -69,7 +75,7 @@ describe('fault injection', () => {
     expect('errors' in bad && bad.errors).toEqual([
       '--fault toy-service-brokn: unknown fault "toy-service-brokn"; did you mean "toy-service-broken"? (ocslab faults lists the catalogue)',
       '--fault toy-service-broken:dc01: no frontEnd "dc01" in the topology for fault toy-service-broken; valid: ocsfe01',
-      '--fault toy-service-broken@9: no step number 9 in faulty; steps 1-3: start-toy, lab.wait, toy.serviceState',
+      '--fault toy-service-broken@9: no step number 9 in faulty; steps: 1 toy.startService (start-toy), 2 lab.wait, 3 toy.serviceState',
     ]);
   });
 

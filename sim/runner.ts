@@ -157,6 +157,8 @@ export function runScenario(options: RunOptions): RunReport {
   const plans = [...[...scenario.from].reverse().flatMap((b) => b.faults), ...scenario.faults, ...(options.faults ?? [])];
   const injected: FaultRecord[] = [];
   const rewrites = new PendingRewrites();
+  /** Faults timed on the simulated clock that have not fired yet, by timer id. */
+  const timed = new Map<number, FaultPlan>();
   try {
     lab = options.lab ?? new Lab(scenario.topology, registry.emulators, { seed });
     target = new EmulatedTarget(lab, scenario.topology);
@@ -167,7 +169,13 @@ export function runScenario(options: RunOptions): RunReport {
     for (const plan of plans) {
       const when = plan.when;
       if ('at' in when) inject(plan, 'start');
-      else if ('afterMs' in when) lab.clock.setTimeout(() => inject(plan, `at ${formatDuration(when.afterMs)}`), when.afterMs);
+      else if ('afterMs' in when) {
+        const id = lab.clock.setTimeout(() => {
+          timed.delete(id);
+          inject(plan, `at ${formatDuration(when.afterMs)}`);
+        }, when.afterMs);
+        timed.set(id, plan);
+      }
     }
     let stoppedBy: string | undefined;
     let setupDone = setup.length === 0;
@@ -204,6 +212,14 @@ export function runScenario(options: RunOptions): RunReport {
     for (const item of all.slice(results.length)) results.push(thrownAt ? skipped(item, elapsed, stepLabel(thrownAt)) : { ...baseResult(item, elapsed), reason: 'skipped: the lab failed to start' });
   }
 
+  // A timed fault the run never reached is cancelled (a lab that keeps running must not get it later)
+  // and reported as not injected, so a fault asked for is never silently lost.
+  for (const [id, plan] of timed) {
+    lab?.clock.clearTimeout(id);
+    const when = 'afterMs' in plan.when ? formatDuration(plan.when.afterMs) : '';
+    const ended = formatDuration(target?.elapsed() ?? 0);
+    injected.push({ id: plan.definition.id, target: plan.target, origin: plan.origin, injectedAt: 'not reached', t: target?.elapsed() ?? 0, applied: false, note: `the run ended at ${ended}, before ${when}` });
+  }
   const entries = lab?.journal.entries ?? [];
   if (lab) lab.record('runner', { type: 'runner.runFinished', scenario: scenario.id, status });
   const eventLogs: Record<string, StepEventLogEntry[]> = {};

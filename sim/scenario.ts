@@ -572,6 +572,11 @@ function compileWithChain(d: ScenarioDocument, catalog: ScenarioCatalog, vocabul
 
 const FAULT_KEYS = ['fault', 'target', 'at', 'step', 'after'] as const;
 
+/** "1 host.installFeatures, 2 ocs.addServerToPool (add-server), …": what a fault's `step:` may name. */
+function stepList(steps: readonly ScenarioStep[]): string {
+  return steps.map((x) => `${x.index} ${x.name}${x.id ? ` (${x.id})` : ''}`).join(', ');
+}
+
 /** Finds the step a fault refers to: its number, its `id:`, or the first step with that name. */
 export function findStepRef(steps: readonly ScenarioStep[], ref: string | number): ScenarioStep | undefined {
   if (typeof ref === 'number') return steps.find((s) => s.index === ref);
@@ -630,7 +635,7 @@ function compileFaults(d: ScenarioDocument, raw: Record<string, unknown>, scenar
       const s = findStepRef(steps, f.step);
       if (!s) {
         const names = [...new Set(steps.map((x) => x.id ?? x.name))];
-        errors.push(errorAt(d, [...path, 'step'], `no step ${typeof f.step === 'number' ? `number ${f.step}` : `"${f.step}"`} in this scenario${typeof f.step === 'string' ? didYouMean(f.step, names) : ''}`, { hint: `steps 1-${steps.length}: ${names.join(', ')}` }));
+        errors.push(errorAt(d, [...path, 'step'], `no step ${typeof f.step === 'number' ? `number ${f.step}` : `"${f.step}"`} in this scenario${typeof f.step === 'string' ? didYouMean(f.step, names) : ''}`, { hint: `steps: ${stepList(steps)}` }));
         return;
       }
       when = { step: s.index };
@@ -679,7 +684,7 @@ export function planFaultArguments(scenario: Scenario, args: readonly string[], 
     if ('stepRef' in arg.when) {
       const s = findStepRef(steps, arg.when.stepRef);
       if (!s) {
-        errors.push(`${origin}: no step ${typeof arg.when.stepRef === 'number' ? `number ${arg.when.stepRef}` : `"${arg.when.stepRef}"`} in ${scenario.id}; steps 1-${steps.length}: ${[...new Set(steps.map((x) => x.id ?? x.name))].join(', ')}`);
+        errors.push(`${origin}: no step ${typeof arg.when.stepRef === 'number' ? `number ${arg.when.stepRef}` : `"${arg.when.stepRef}"`} in ${scenario.id}; steps: ${stepList(steps)}`);
         continue;
       }
       when = { step: s.index };

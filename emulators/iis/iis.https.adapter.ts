@@ -296,9 +296,14 @@ export async function startIisHttps(lab: Lab, options: IisHttpsOptions = {}): Pr
   let tlsOpen = false;
   let plainOpen = false;
 
+  /** The error of the last listen that failed (a port in use); the first reconcile reports it to the caller. */
+  let listenError: (Error & { code?: string; port?: number }) | undefined;
   const listen = (s: net.Server, port: number) =>
     new Promise<boolean>((resolve) => {
-      const onError = () => resolve(false);
+      const onError = (e: Error & { code?: string }) => {
+        listenError = Object.assign(e, { port });
+        resolve(false);
+      };
       s.once('error', onError);
       s.listen(port, host, () => {
         s.off('error', onError);
@@ -350,6 +355,13 @@ export async function startIisHttps(lab: Lab, options: IisHttpsOptions = {}): Pr
   follow(iis());
   follow(hostRef());
   await schedule();
+  if (listenError) {
+    // Starting must not advertise a port another process holds.
+    stopped = true;
+    for (const sub of subscriptions) sub.unsubscribe();
+    await Promise.all([tlsOpen ? close(tlsServer) : undefined, plainOpen ? close(plainServer) : undefined]);
+    throw listenError;
+  }
 
   return {
     protocol: 'https',

@@ -209,6 +209,9 @@ function pidf(entity: string, open: boolean): string {
   ].join('\r\n');
 }
 
+/** 65 minutes: longer than the longest registration (3600 s). */
+const STREAM_IDLE_MS = 65 * 60_000;
+
 function listen(server: TcpServer | TlsServer | HttpsServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -613,6 +616,9 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       close: () => socket.destroy(),
     };
     connections.add(conn);
+    // A connection with no traffic for longer than the longest registration (plus margin) is closed;
+    // clients refresh REGISTER or send CRLF keep-alives well within it.
+    socket.setTimeout(STREAM_IDLE_MS, () => socket.destroy());
     socket.on('error', () => dropConnection(conn));
     socket.on('close', () => dropConnection(conn));
     socket.on('data', (chunk: Buffer) => {
@@ -647,11 +653,14 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   const tcpServer = createTcpServer(onStream('TCP'));
   const tlsServer = createTlsServer(tlsOptions, onStream('TLS'));
   tlsServer.on('tlsClientError', () => undefined);
+  // After listening, a server error (e.g. EMFILE on accept) must be reported, not crash the process.
+  for (const server of [tcpServer, tlsServer]) server.on('error', (e) => onError(e));
   const httpsServer = createHttpsServer(tlsOptions, (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
     res.end('SIP over WebSocket only\n');
   });
   httpsServer.on('tlsClientError', () => undefined);
+  httpsServer.on('error', (e) => onError(e));
   const wss = new WebSocketServer({ server: httpsServer, maxPayload: max, handleProtocols: (p) => (p.has('sip') ? 'sip' : false) });
   wss.on('error', (e) => onError(e));
   wss.on('connection', (ws: WebSocket) => {

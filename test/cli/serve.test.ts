@@ -1,7 +1,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../support/scenarios.js';
@@ -72,4 +72,20 @@ describe('ocslab serve', () => {
     expect(output()).toContain('ocslab serve: stopped (SIGTERM)');
     expect(await portOpen(Number(new URL(endpoints.ldap).port))).toBe(false);
   });
+
+  it('refuses a port another process holds with exit 2 and a clear message, leaving nothing listening', async () => {
+    const holder = createServer();
+    const held = await new Promise<number>((resolve) => holder.listen(0, '127.0.0.1', () => resolve((holder.address() as AddressInfo).port)));
+    try {
+      const base = held - 2; // the HTTPS listener's offset from --port-base is 2
+      const r = spawnSync(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'serve', '--port-base', String(base)], { cwd: projectRoot, encoding: 'utf8', timeout: 30_000 });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^ocslab serve: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(await portOpen(base)).toBe(false);
+    } finally {
+      holder.close();
+    }
+  });
 });
+
