@@ -165,7 +165,7 @@ export function discover(signInAddress: string, resolve: Resolver, options: Disc
     if (!srvs.length) continue;
     srvAnswered = true;
     // Lowest priority first, then highest weight; the target name breaks ties so the order is stable.
-    const ordered = [...srvs].sort((x, y) => x.priority - y.priority || y.weight - x.weight || lc(x.target).localeCompare(lc(y.target)));
+    const ordered = [...srvs].sort((x, y) => x.priority - y.priority || y.weight - x.weight || (lc(x.target) < lc(y.target) ? -1 : lc(x.target) > lc(y.target) ? 1 : 0));
     for (const srv of ordered) {
       const target = lc(srv.target);
       if (strict && !inSipDomain(target, sipDomain)) {
