@@ -20,7 +20,8 @@ import { startIisHttps } from '../emulators/iis/iis.https.adapter.js';
 import { startSipFrontEnd, type SipListening } from '../emulators/ocs/ocs.sip.adapter.js';
 import { caInfo } from '../emulators/ca/ca.client.js';
 import { adFindUser } from '../emulators/ad/ad.client.js';
-import { iisStore } from '../emulators/iis/iis.client.js';
+import { attributeValues } from '../emulators/ad/ad.store.js';
+import { iisNewestFile } from '../emulators/iis/iis.client.js';
 import { iisId } from '../emulators/iis/iis.events.js';
 
 export interface ServeOptions {
@@ -120,13 +121,12 @@ export async function serve(o: ServeOptions): Promise<Served> {
   writeFileSync(caCertFile, caInfo(lab.get('ca')).certPem);
   const users = t.users.flatMap((u) => {
     const entry = adFindUser(lab.get('ad'), u.sam);
-    const key = entry && Object.keys(entry.attributes).find((k) => k.toLowerCase() === 'msrtcsip-primaryuseraddress');
-    const sipUri = key ? entry?.attributes[key]?.[0] : undefined;
+    const sipUri = entry ? attributeValues(entry.attributes, 'msRTCSIP-PrimaryUserAddress')?.[0] : undefined;
     return sipUri ? [{ sam: u.sam, sipUri, password: u.password }] : [];
   });
   const fe = t.hosts.find((h) => h.roles.includes('ocsFrontEnd'));
   const iis = fe ? lab.get(iisId(fe.name)) : undefined;
-  const abs = iis ? (iisStore(iis).files['/Abs/Int/Handler'] ?? []).map((f) => f.name).filter((n) => n.endsWith('.lsabs')).sort().at(-1) : undefined;
+  const abs = iis ? iisNewestFile(iis, '/Abs/Int/Handler', '.lsabs') : undefined;
   const absHost = t.pools[0]?.fqdn ?? '127.0.0.1';
   const endpoints: Endpoints = {
     dns: { host: dns.host, port: dns.port },

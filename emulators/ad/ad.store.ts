@@ -118,13 +118,17 @@ export function fileTimeToMs(ft: string): number {
 // ---------------------------------------------------------------------------------------------------
 // Entry access
 
-export function attr(entry: AdEntry | undefined, name: string): string[] | undefined {
-  if (!entry) return undefined;
-  const direct = entry.attributes[name];
+/** An attribute's values by name, case-insensitively, as AD matches attribute names. */
+export function attributeValues(attributes: Readonly<Record<string, string[]>>, name: string): string[] | undefined {
+  const direct = attributes[name];
   if (direct) return direct;
   const lower = name.toLowerCase();
-  for (const k in entry.attributes) if (k.length === name.length && k.toLowerCase() === lower) return entry.attributes[k];
+  for (const k in attributes) if (k.length === name.length && k.toLowerCase() === lower) return attributes[k];
   return undefined;
+}
+
+export function attr(entry: AdEntry | undefined, name: string): string[] | undefined {
+  return entry ? attributeValues(entry.attributes, name) : undefined;
 }
 
 export function first(entry: AdEntry | undefined, name: string): string | undefined {

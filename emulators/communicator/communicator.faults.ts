@@ -2,6 +2,7 @@
 import { request } from '../../sim/emulator.js';
 import { firstFrontEnd, firstUser, type FaultContext, type FaultDefinition } from '../../sim/faults.js';
 import { adFindUser, adModify } from '../ad/ad.client.js';
+import { attributeValues } from '../ad/ad.store.js';
 import { caDatabase } from '../ca/ca.client.js';
 import { keyById, takeKey } from '../ca/keyring.js';
 import { buildCsr, issueCertificate, OID, parseCsr, type SubjectInput } from '../ca/pki.js';
@@ -14,10 +15,7 @@ import { ocsServer, ocsWizardIdle } from '../ocs/ocs.client.js';
 import { communicatorConfigure } from './communicator.client.js';
 import { COMMUNICATOR_ID } from './communicator.events.js';
 
-const attr = (attributes: Record<string, string[]>, name: string): string | undefined => {
-  const k = Object.keys(attributes).find((a) => a.toLowerCase() === name.toLowerCase());
-  return k ? attributes[k]?.[0] : undefined;
-};
+const attr = (attributes: Record<string, string[]>, name: string): string | undefined => attributeValues(attributes, name)?.[0];
 
 const sipEnabled = (ctx: FaultContext) => {
   const entry = adFindUser(ctx.lab.get('ad'), ctx.target);

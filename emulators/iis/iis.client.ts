@@ -63,6 +63,14 @@ export const iisHostFeaturesChanged = (ref: AnyActorRef | undefined, features: s
 const context = (ref: AnyActorRef): IisContext => (ref.getSnapshot() as { context: IisContext }).context;
 export const iisStore = (ref: AnyActorRef): IisStore => context(ref).store;
 
+/** The newest file of a virtual directory with this extension (names sort by date: F-<day>.lsabs). */
+export const iisNewestFile = (ref: AnyActorRef, vdir: string, extension: string): string | undefined =>
+  (iisStore(ref).files[vdir] ?? [])
+    .map((f) => f.name)
+    .filter((n) => n.endsWith(extension))
+    .sort()
+    .at(-1);
+
 /** Whether the Web-Server role is present (the machine is in `installed`). */
 export const iisInstalled = (ref: AnyActorRef): boolean => (ref.getSnapshot() as { matches(v: string): boolean }).matches('installed');
 

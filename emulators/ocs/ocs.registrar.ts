@@ -14,6 +14,7 @@ import { adAuthenticate, adDomainDn, adSearch } from '../ad/ad.client.js';
 import { FRONT_END_SERVICE, findPool, findServer, type OcsStore } from './ocs.store.js';
 import type { ActorLookup } from './ocs.ports.js';
 import { ocsStore } from './ocs.client.js';
+import { attributeValues } from '../ad/ad.store.js';
 
 export const ENHANCED_PRESENCE_FLAG = 256;
 
@@ -42,10 +43,7 @@ export type RegisterOutcome =
   | { status: 200; reason: 'OK'; user: RegisteredUser }
   | { status: 401 | 403 | 404 | 480 | 503; reason: string; cause: RegisterRefusal; detail: string };
 
-const attr = (attributes: Record<string, string[]>, name: string): string | undefined => {
-  const k = Object.keys(attributes).find((a) => a.toLowerCase() === name.toLowerCase());
-  return k ? attributes[k]?.[0] : undefined;
-};
+const attr = (attributes: Record<string, string[]>, name: string): string | undefined => attributeValues(attributes, name)?.[0];
 
 /** `sip:` + lower-case address. */
 export const normalizeSipUri = (uri: string): string => `sip:${uri.trim().replace(/^sip:/i, '')}`.toLowerCase();

@@ -10,7 +10,7 @@ import { hostFirewallEnabled, hostFirewallRules, hostServices, hostStartService 
 import { dnsQuery } from '../dns/dns.client.js';
 import { sqlOnline, sqlRead } from '../sql/sql.client.js';
 import { sqlId } from '../sql/sql.events.js';
-import { iisRequest, iisStore } from '../iis/iis.client.js';
+import { iisNewestFile, iisRequest } from '../iis/iis.client.js';
 import { iisId } from '../iis/iis.events.js';
 import type { Result } from '../../sim/result.js';
 import * as c from './ocs.client.js';
@@ -50,7 +50,7 @@ export const ocsSteps: StepDefinition[] = [
       const pool = topology.pools.find((x) => x.frontEnds.includes(server));
       const iis = lab.get(iisId(server));
       if (!user || !iis || !pool) return failed(`${server} has no IIS`);
-      const file = (iisStore(iis).files['/Abs/Int/Handler'] ?? []).map((f) => f.name).filter((n) => n.endsWith('.lsabs')).sort().at(-1);
+      const file = iisNewestFile(iis, '/Abs/Int/Handler', '.lsabs');
       if (!file) return failed('no address book file has been published to /Abs/Int/Handler (the Address Book Server has not run)');
       const url = `https://${pool.fqdn}/Abs/Int/Handler/${file}`;
       const r = iisRequest(iis, { scheme: 'https', path: `/Abs/Int/Handler/${file}`, hostHeader: pool.fqdn, credentials: { user: `${topology.forest.netbios}\\${user.sam}`, password: user.password } });

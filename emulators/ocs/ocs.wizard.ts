@@ -3,6 +3,7 @@
  * of (store, neighbours, arguments) -> (new store, what to emit, the wizard's answer). The machine calls
  * them from its actions; they never throw for a domain failure.
  */
+import { attributeValues } from '../ad/ad.store.js';
 import type { LabEnv } from '../../sim/emulator.js';
 import type { EventLogWrite } from '../../sim/journal.js';
 import { fail, ok, type Result } from '../../sim/result.js';
@@ -491,10 +492,7 @@ export interface UserOutcome {
   message: string;
 }
 
-const attr = (e: DirectoryEntry, name: string): string | undefined => {
-  const k = Object.keys(e.attributes).find((a) => a.toLowerCase() === name.toLowerCase());
-  return k ? e.attributes[k]?.[0] : undefined;
-};
+const attr = (e: DirectoryEntry, name: string): string | undefined => attributeValues(e.attributes, name)?.[0];
 
 function sipEnabledEntries(peers: OcsPeers): DirectoryEntry[] {
   const r = peers.ad.search(peers.ad.domainDn(), 'sub', '(objectClass=user)');
