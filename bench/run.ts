@@ -16,13 +16,13 @@ const quantile = (xs: number[], q: number) => {
 };
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
-function inProcess(id: string, runs: number, warmup: number) {
+async function inProcess(id: string, runs: number, warmup: number) {
   const scenario = compile(id);
-  for (let i = 0; i < warmup; i++) runScenario({ scenario, registry, seed: `w${i}` });
+  for (let i = 0; i < warmup; i++) await runScenario({ scenario, registry, seed: `w${i}` });
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    const r = runScenario({ scenario, registry, seed: String(i) });
+    const r = await runScenario({ scenario, registry, seed: String(i) });
     times.push(performance.now() - t);
     if (r.status !== 'passed') throw new Error(`${id} did not pass with seed ${i}`);
   }
@@ -41,8 +41,8 @@ function wholeProcess(runs: number) {
 }
 
 const RUNS = 60;
-const seed = inProcess('seed-part3', RUNS, 10);
-const full = inProcess('full-deployment', RUNS, 10);
+const seed = await inProcess('seed-part3', RUNS, 10);
+const full = await inProcess('full-deployment', RUNS, 10);
 const proc = wholeProcess(7);
 const rows = [
   ['seed rehearsal in-process (Part 2 + Part 3, 40 steps)', seed, 50],

@@ -347,7 +347,7 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
       faults: extraFaults.get(scenario) ?? [],
       onProgress: flags.json && flags.quiet ? undefined : reporter.onProgress,
     };
-    reports.push(runScenario(flags.seed !== undefined ? { ...options, seed: flags.seed } : options));
+    reports.push(await runScenario(flags.seed !== undefined ? { ...options, seed: flags.seed } : options));
   }
   if (!(flags.json && flags.quiet)) reporter.summary(reports, performance.now() - started);
 

@@ -81,10 +81,10 @@ export async function serve(o: ServeOptions): Promise<Served> {
   const seed = o.seed ?? scenario.seed ?? 'ocslab';
   // A rehearsal is deterministic, so a first run on a throwaway lab says how much simulated time it
   // takes; the served lab starts that long (plus a minute) before now, and everything it issues is valid.
-  const rehearsal = runScenario({ scenario, registry, seed, faults: o.faults }).totals.simulatedMs;
+  const rehearsal = (await runScenario({ scenario, registry, seed, faults: o.faults })).totals.simulatedMs;
   const clock = new SimClock(Math.floor((Date.now() - rehearsal - 60_000) / 1000) * 1000);
   const lab = new Lab(scenario.topology, registry.emulators, { seed, clock });
-  const report = runScenario({ scenario, registry, lab, seed, faults: o.faults });
+  const report = await runScenario({ scenario, registry, lab, seed, faults: o.faults });
   const behind = Date.now() - clock.now();
   if (behind > 0) clock.advance(behind);
   const stopFollowing = followWallClock(clock, { speed: o.speed, ...(o.onError ? { onError: o.onError } : {}) });

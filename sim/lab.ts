@@ -28,6 +28,7 @@ export class Lab {
   readonly components: readonly ComponentInstance[];
   private readonly root: AnyActor;
   private readonly unsubscribe: Array<() => void> = [];
+  private readonly resources = new Map<string, { value: unknown; close: () => Promise<void> }>();
 
   constructor(readonly topology: Topology, registry: readonly EmulatorDefinition[], options: LabOptions) {
     this.clock = options.clock ?? new SimClock();
@@ -85,6 +86,26 @@ export class Lab {
 
   advance(ms: number): void {
     this.clock.advance(ms);
+  }
+
+  /**
+   * Something of this lab that lives outside the actor system (the sockets a step opened, the clients
+   * signed in over them): created on first use, kept by key, closed by `close()` in reverse order.
+   */
+  resource<T>(key: string, create: () => { value: T; close: () => Promise<void> }): T {
+    const existing = this.resources.get(key);
+    if (existing) return existing.value as T;
+    const made = create();
+    this.resources.set(key, made);
+    return made.value;
+  }
+
+  /** Closes the lab's resources (newest first), then stops the actors. */
+  async close(): Promise<void> {
+    const all = [...this.resources.values()].reverse();
+    this.resources.clear();
+    for (const r of all) await r.close().catch(() => undefined);
+    this.stop();
   }
 
   stop(): void {

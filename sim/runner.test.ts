@@ -11,8 +11,8 @@ function scenario(id: string): Scenario {
 }
 
 describe('running a scenario', () => {
-  it('runs steps then expectations, timing each on the simulated clock and listing what it changed', () => {
-    const report = runScenario({ scenario: scenario('toy-base'), registry: toyRegistry });
+  it('runs steps then expectations, timing each on the simulated clock and listing what it changed', async () => {
+    const report = await runScenario({ scenario: scenario('toy-base'), registry: toyRegistry });
     expect(report).toMatchObject({ status: 'passed', ok: true, seed: '7', totals: { steps: 3, passed: 3, failed: 0, skipped: 0, simulatedMs: 930_000 } });
     const [start, wait, check] = report.steps;
     expect(start).toMatchObject({ phase: 'steps', index: 1, status: 'passed', startMs: 0, durationMs: 30_000, changes: ['Toy on ocsfe01: Start Pending', 'Toy on ocsfe01: Running'] });
@@ -24,16 +24,16 @@ describe('running a scenario', () => {
     expect(report.eventLogs.ocsfe01?.map((e) => e.eventId)).toEqual([7036]);
   });
 
-  it('records step boundaries in the journal, so the trace shows them', () => {
-    const report = runScenario({ scenario: scenario('toy-base'), registry: toyRegistry });
+  it('records step boundaries in the journal, so the trace shows them', async () => {
+    const report = await runScenario({ scenario: scenario('toy-base'), registry: toyRegistry });
     const types = report.trace.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
     expect(types.slice(0, 3)).toEqual(['runner.runStarted', 'runner.stepStarted', 'toy.stateChanged']);
     expect(types.filter((t) => t === 'runner.stepFinished')).toHaveLength(3);
     expect(types.at(-1)).toBe('runner.runFinished');
   });
 
-  it('passes a step that fails as expected, keeps going after a failed check, and skips the rest after a failed action', () => {
-    const report = runScenario({ scenario: scenario('toy-broken'), registry: toyRegistry });
+  it('passes a step that fails as expected, keeps going after a failed check, and skips the rest after a failed action', async () => {
+    const report = await runScenario({ scenario: scenario('toy-broken'), registry: toyRegistry });
     expect(report.status).toBe('failed');
     expect(report.steps.map((s) => [s.index, s.status])).toEqual([
       [1, 'passed'],
@@ -50,9 +50,9 @@ describe('running a scenario', () => {
     expect(report.totals).toMatchObject({ passed: 2, failed: 2, skipped: 2 });
   });
 
-  it('replays the `from` chain as setup, reporting it compactly, then continues on its end state', () => {
+  it('replays the `from` chain as setup, reporting it compactly, then continues on its end state', async () => {
     const progress: ProgressEvent['type'][] = [];
-    const report = runScenario({ scenario: scenario('toy-chain'), registry: toyRegistry, onProgress: (e) => progress.push(e.type) });
+    const report = await runScenario({ scenario: scenario('toy-chain'), registry: toyRegistry, onProgress: (e) => progress.push(e.type) });
     expect(report.status).toBe('passed');
     expect(report.setup.map((s) => [s.scenario, s.index, s.status])).toEqual([
       ['toy-base', 1, 'passed'],
@@ -65,16 +65,16 @@ describe('running a scenario', () => {
     expect(progress).toContain('setup.finished');
   });
 
-  it('is a pure function of scenario and seed: two runs give byte-identical traces', () => {
-    const a = runScenario({ scenario: scenario('toy-chain'), registry: toyRegistry, seed: '42' });
-    const b = runScenario({ scenario: scenario('toy-chain'), registry: toyRegistry, seed: '42' });
+  it('is a pure function of scenario and seed: two runs give byte-identical traces', async () => {
+    const a = await runScenario({ scenario: scenario('toy-chain'), registry: toyRegistry, seed: '42' });
+    const b = await runScenario({ scenario: scenario('toy-chain'), registry: toyRegistry, seed: '42' });
     expect(a.trace).toBe(b.trace);
     expect(a.trace.length).toBeGreaterThan(0);
     expect(JSON.stringify(a)).toBe(JSON.stringify(b));
   });
 
-  it('treats a step that throws as an internal error, not a failed rehearsal', () => {
-    const report = runScenario({ scenario: scenario('toy-explode'), registry: toyRegistry });
+  it('treats a step that throws as an internal error, not a failed rehearsal', async () => {
+    const report = await runScenario({ scenario: scenario('toy-explode'), registry: toyRegistry });
     expect(report.status).toBe('error');
     expect(report.ok).toBe(false);
     expect(report.error?.message).toBe('toy.explode has a bug');

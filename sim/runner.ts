@@ -136,7 +136,7 @@ function judge(step: ScenarioStep, outcome: StepOutcome): { status: StepStatus; 
   return { status: 'failed', reason: `expected a failure mentioning "${step.expectFailure}", got: ${reason}` };
 }
 
-export function runScenario(options: RunOptions): RunReport {
+export async function runScenario(options: RunOptions): Promise<RunReport> {
   const { scenario, registry, onProgress } = options;
   const seed = options.seed ?? scenario.seed ?? DEFAULT_SEED;
   const setup = setupSteps(scenario);
@@ -190,7 +190,7 @@ export function runScenario(options: RunOptions): RunReport {
           if ('step' in plan.when && plan.when.step === item.step.index && plan.scenario === item.scenario) inject(plan, `before step ${item.step.index} (${item.step.name}) of ${item.scenario}`);
         }
       }
-      const result = stoppedBy ? skipped(item, target.elapsed(), stoppedBy) : runStep(lab, target, item, rewrites, onProgress);
+      const result = stoppedBy ? skipped(item, target.elapsed(), stoppedBy) : await runStep(lab, target, item, rewrites, onProgress);
       current = undefined;
       results.push(result);
       if (item.phase !== 'setup' || result.status !== 'passed') onProgress?.({ type: 'step.finished', result });
@@ -247,7 +247,7 @@ export function runScenario(options: RunOptions): RunReport {
     trace: traceText(entries),
   };
   try {
-    if (!options.lab) lab?.stop();
+    if (!options.lab) await lab?.close();
   } catch {
     // Stopping a lab whose machine threw can throw again; the report already says what went wrong.
   }
@@ -299,7 +299,7 @@ function newEventLogEntries(lab: Lab, during: readonly JournalEntry[], before: M
   return out;
 }
 
-function runStep(lab: Lab, target: Target, item: PhaseStep, rewrites: PendingRewrites, onProgress: RunOptions['onProgress']): StepResult {
+async function runStep(lab: Lab, target: Target, item: PhaseStep, rewrites: PendingRewrites, onProgress: RunOptions['onProgress']): Promise<StepResult> {
   const { step } = item;
   // An injected operator mistake turns this step's parameters into the ones the operator got wrong.
   const rewritten = rewrites.apply(step.name, step.params);
@@ -309,7 +309,7 @@ function runStep(lab: Lab, target: Target, item: PhaseStep, rewrites: PendingRew
   const logLengths = new Map(lab.journal.hosts().map((h) => [h, lab.journal.eventLog(h).length]));
   onProgress?.({ type: 'step.started', phase: item.phase, step });
   lab.record('runner', { type: 'runner.stepStarted', phase: item.phase, scenario: item.scenario, index: step.index, step: step.name, title: step.title });
-  const outcome = target.perform({ definition: step.definition, params });
+  const outcome = await target.perform({ definition: step.definition, params });
   // What an injected fault changed is not what the step changed: the operator sees only symptoms.
   const all = lab.journal.since(startSeq);
   const during = all.filter((e) => e.source !== 'runner' && e.cause === undefined);

@@ -37,8 +37,12 @@ export interface StepDefinition<P = Record<string, unknown>> {
   refs?: Partial<Record<string, RefKind>>;
   /** The line the report shows for this step, e.g. "Add ocsfe01 to pool pool01". */
   title(params: P, topology: Topology): string;
-  /** Performs the step on the embedded lab. Synchronous; simulated time moves only through `lab.waitFor`. */
-  emulated(ctx: StepContext, params: P): StepOutcome;
+  /**
+   * Performs the step on the embedded lab. Simulated time moves only through `lab.waitFor`. A step that
+   * talks to the lab over real sockets (Communicator) returns a promise; the runner awaits each step
+   * before the next, so the journal's order stays deterministic.
+   */
+  emulated(ctx: StepContext, params: P): StepOutcome | Promise<StepOutcome>;
 }
 
 /** Keeps the parameter type of a step definition while erasing it for the registry. */

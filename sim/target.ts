@@ -14,7 +14,7 @@ export interface PlannedStep {
 
 export interface Target {
   readonly name: string;
-  perform(step: PlannedStep): StepOutcome;
+  perform(step: PlannedStep): Promise<StepOutcome>;
   /** Simulated (or wall) milliseconds since the target started. */
   elapsed(): number;
 }
@@ -23,7 +23,7 @@ export class EmulatedTarget implements Target {
   readonly name = 'emulated';
   constructor(readonly lab: Lab, readonly topology: Topology) {}
 
-  perform(step: PlannedStep): StepOutcome {
+  async perform(step: PlannedStep): Promise<StepOutcome> {
     return step.definition.emulated({ lab: this.lab, topology: this.topology }, step.params);
   }
 

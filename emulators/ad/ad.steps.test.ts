@@ -4,6 +4,7 @@ import { Lab } from '../../sim/lab.js';
 import type { StepDefinition } from '../../sim/steps.js';
 import { topologyWithUsers } from './ad.testkit.js';
 import { adEmulator, adSteps } from './index.js';
+import { syncOutcome } from '../../test/support/sync-step.js';
 
 const topology = topologyWithUsers();
 
@@ -12,7 +13,7 @@ function runner(seed = 'steps') {
   const step = (name: string, params: Record<string, unknown> = {}) => {
     const def = adSteps.find((s) => s.name === name) as StepDefinition;
     const parsed = def.params.parse(params);
-    return { title: def.title(parsed, topology), ...def.emulated({ lab, topology }, parsed) };
+    return { title: def.title(parsed, topology), ...syncOutcome(def.emulated({ lab, topology }, parsed)) };
   };
   return { lab, step };
 }

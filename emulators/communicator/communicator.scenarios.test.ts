@@ -7,7 +7,7 @@ import { registry } from '../index.js';
 
 const docs = () => discoverScenarioFiles(join(projectRoot, 'scenarios')).map((f) => loadScenarioFile(f, relative(projectRoot, f)));
 
-export function runWithCommunicator(idOrText: string): RunReport {
+export async function runWithCommunicator(idOrText: string): Promise<RunReport> {
   const all = docs();
   const inline = idOrText.includes('\n') ? readScenarioDocument('inline.yaml', idOrText) : undefined;
   const catalog = buildCatalog(inline ? [...all, inline] : all);
@@ -34,8 +34,8 @@ const FAILURES = [
 
 describe('failure scenarios of the dns and communicator faults', () => {
   for (const id of FAILURES) {
-    it(`${id}: injects the fault, shows the symptoms, applies the fix and recovers`, () => {
-      const report = runWithCommunicator(id);
+    it(`${id}: injects the fault, shows the symptoms, applies the fix and recovers`, async () => {
+      const report = await runWithCommunicator(id);
       expect(explain(report)).toBe('');
       expect(report.status).toBe('passed');
       expect(report.faults).toEqual([expect.objectContaining({ id, applied: true })]);

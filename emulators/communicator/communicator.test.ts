@@ -16,7 +16,7 @@ const srv = (target: string, port = 5061, priority = 0, weight = 0): ResolvedRec
 const a = (address: string): ResolvedRecord => ({ type: 'A', address });
 
 describe('discovery', () => {
-  it('asks the SRV records in order (TCP only when allowed) and connects to the SRV target', () => {
+  it('asks the SRV records in order (TCP only when allowed) and connects to the SRV target', async () => {
     const z = zone({ 'SRV _sipinternaltls._tcp.example.com': [srv('sip.example.com')], 'A sip.example.com': [a('127.0.10.30')] });
     const r = discover('sip:User1@Example.com', z.resolve);
     expect(r.sipDomain).toBe('example.com');
@@ -28,7 +28,7 @@ describe('discovery', () => {
     expect(tcp.asked.slice(0, 3)).toEqual(['SRV _sipinternaltls._tcp.example.com', 'SRV _sipinternal._tcp.example.com', 'SRV _sip._tls.example.com']);
   });
 
-  it('ignores an SRV target outside the SIP domain (strict name matching) and falls back to A records', () => {
+  it('ignores an SRV target outside the SIP domain (strict name matching) and falls back to A records', async () => {
     const z = zone({ 'SRV _sipinternaltls._tcp.example.com': [srv('pool01.corp.example.net')], 'A pool01.corp.example.net': [a('127.0.10.30')] });
     const r = discover('u@example.com', z.resolve);
     expect(r.candidates).toEqual([]);
@@ -38,7 +38,7 @@ describe('discovery', () => {
     expect(discover('u@example.com', z.resolve, { strictNameMatching: false }).candidates[0]?.host).toBe('pool01.corp.example.net');
   });
 
-  it('with no SRV record, logs event 1 and tries sipinternal, sip, sipexternal (configurable), event 3 for each that does not resolve', () => {
+  it('with no SRV record, logs event 1 and tries sipinternal, sip, sipexternal (configurable), event 3 for each that does not resolve', async () => {
     const z = zone({ 'A sip.example.com': [a('127.0.10.30')] });
     const r = discover('u@example.com', z.resolve);
     expect(r.candidates.map((c) => `${c.via} ${c.host}`)).toEqual(['a-fallback sip.example.com']);
@@ -52,12 +52,12 @@ describe('discovery', () => {
     expect(order.asked.filter((q) => q.startsWith('A '))).toEqual(['A sip.example.com', 'A sipinternal.example.com']);
   });
 
-  it('orders SRV answers by priority then weight', () => {
+  it('orders SRV answers by priority then weight', async () => {
     const z = zone({ 'SRV _sipinternaltls._tcp.example.com': [srv('b.example.com', 5061, 10), srv('a.example.com', 5061, 0, 5)], 'A a.example.com': [a('127.0.0.1')], 'A b.example.com': [a('127.0.0.2')] });
     expect(discover('u@example.com', z.resolve).candidates.map((c) => c.host)).toEqual(['a.example.com', 'b.example.com']);
   });
 
-  it('manual configuration skips discovery', () => {
+  it('manual configuration skips discovery', async () => {
     const z = zone({ 'A pool01.corp.example.net': [a('127.0.10.30')] });
     const r = discover('u@example.com', z.resolve, { manual: { server: 'pool01.corp.example.net', transport: 'TCP' } });
     expect(z.asked).toEqual(['A pool01.corp.example.net']);
@@ -66,7 +66,7 @@ describe('discovery', () => {
 });
 
 describe('error mapping', () => {
-  it("maps the registrar's refusals to Communicator's messages", () => {
+  it("maps the registrar's refusals to Communicator's messages", async () => {
     const refusal = (cause: Parameters<typeof registerMessageKind>[0]['cause']) => registerMessageKind({ status: 403, reason: 'Forbidden', cause, detail: '' });
     expect(refusal('badCredentials')).toBe('credentials');
     expect(refusal('unknownUri')).toBe('credentials');
@@ -87,8 +87,8 @@ ${steps}
 ${faults ? `faults:\n${faults}` : ''}`;
 
 describe('sign-in against a full lab', () => {
-  it('signs users in through the SRV record, the HLB and the pool certificate; the registrar refuses bad passwords, wrong addresses, and a stopped pool', () => {
-    const report = runWithCommunicator(
+  it('signs users in through the SRV record, the HLB and the pool certificate; the registrar refuses bad passwords, wrong addresses, and a stopped pool', async () => {
+    const report = await runWithCommunicator(
       base(`  - check: communicator.signIn
     user: ocsuser1
   - check: communicator.signIn
@@ -130,8 +130,8 @@ describe('sign-in against a full lab', () => {
     expect(report.steps[2]?.details).toContain('REGISTER sip:ocsuser2@example.com: SIP/2.0 403 Forbidden');
   });
 
-  it('injected at the start, DNS faults turn the operator\'s records into the mistakes', () => {
-    const pool = runWithCommunicator(base(`  - check: dns.resolve
+  it('injected at the start, DNS faults turn the operator\'s records into the mistakes', async () => {
+    const pool = await runWithCommunicator(base(`  - check: dns.resolve
     name: pool01.example.com
 `, `  - fault: pool-a-record-missing
     at: start
@@ -140,7 +140,7 @@ describe('sign-in against a full lab', () => {
     expect(create?.details.join('\n')).toContain('could not be resolved in DNS');
     expect(pool.setup.find((s) => s.name === 'ocs.validate')?.status).toBe('failed');
 
-    const srvMissing = runWithCommunicator(base(`  - check: communicator.signIn
+    const srvMissing = await runWithCommunicator(base(`  - check: communicator.signIn
     user: ocsuser1
 `, `  - fault: sipinternaltls-srv-missing
     at: start

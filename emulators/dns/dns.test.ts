@@ -7,6 +7,7 @@ import { dnsEmulator, dnsSteps } from './index.js';
 import { hostEmulator } from '../host/index.js';
 import { hostBoot, hostShutdown } from '../host/host.client.js';
 import { dnsAddRecord, dnsAddZone, dnsQuery, dnsRecords, dnsRemoveRecord, dnsZones } from './dns.client.js';
+import { syncOutcome } from '../../test/support/sync-step.js';
 
 const step = (name: string) => {
   const s = dnsSteps.find((d) => d.name === name);
@@ -17,7 +18,7 @@ const step = (name: string) => {
 /** Runs a step the way the runner does: parameters parsed (defaults filled) first. */
 const run = (name: string, ctx: StepContext, p: Record<string, unknown>) => {
   const s = step(name);
-  return s.emulated(ctx, s.params.parse(p));
+  return syncOutcome(s.emulated(ctx, s.params.parse(p)));
 };
 
 function newLab() {

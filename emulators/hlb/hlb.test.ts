@@ -7,11 +7,12 @@ import { hlbEmulator, hlbSteps } from './index.js';
 import { hostEmulator } from '../host/index.js';
 import { hostInstallService, hostStartService } from '../host/host.client.js';
 import { hlbConfig, hlbConfigurePool, hlbConnect, hlbDisconnect, hlbMembers, hlbSetMemberEnabled } from './hlb.client.js';
+import { syncOutcome } from '../../test/support/sync-step.js';
 
 const run = (name: string, ctx: StepContext, p: Record<string, unknown>) => {
   const s = hlbSteps.find((d) => d.name === name);
   if (!s) throw new Error(`no step ${name}`);
-  return s.emulated(ctx, s.params.parse(p));
+  return syncOutcome(s.emulated(ctx, s.params.parse(p)));
 };
 
 function twoFrontEnds(): Topology {

@@ -29,7 +29,7 @@ describe('IIS on the wire (HTTPS/HTTP) at the end of seed-part3, with real curl 
   beforeAll(async () => {
     walk = walkSeed();
     lab = walk.lab;
-    walk.until('iis.bindCertificate');
+    await walk.until('iis.bindCertificate');
     iis = await startIisHttps(lab);
     tmp = scratch();
     rootPem = tmp.file('root.pem', caInfo(lab.get('ca')).certPem);
@@ -51,7 +51,7 @@ describe('IIS on the wire (HTTPS/HTTP) at the end of seed-part3, with real curl 
   });
 
   it('after the binding (and the rest of seed-part3): TLS presents the pool certificate with its chain', async () => {
-    walk.until();
+    await walk.until();
     await iis.settled();
     expect(iis.httpsListening()).toBe(true);
     const bound = iisBindings(lab.get(`iis:${iis.server}`)!).find((b) => b.protocol === 'https');
@@ -179,7 +179,7 @@ describe('IIS on the wire (HTTPS/HTTP) at the end of seed-part3, with real curl 
 });
 
 describe('IIS adapter request translation', () => {
-  it('parses Host headers and request targets', () => {
+  it('parses Host headers and request targets', async () => {
     expect(hostName('Pool01.corp.example.net:4443')).toBe('pool01.corp.example.net');
     expect(hostName('[::1]:8443')).toBe('::1');
     expect(hostName('bad host')).toBeUndefined();
@@ -189,9 +189,9 @@ describe('IIS adapter request translation', () => {
     expect(requestPath('*')).toBeUndefined();
   });
 
-  it('Basic is only honoured over TLS and only with the AD password', () => {
+  it('Basic is only honoured over TLS and only with the AD password', async () => {
     const walk = walkSeed();
-    walk.until();
+    await walk.until();
     const basic = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
     expect(credentialsFrom(walk.lab, basic(USER), true)).toEqual({ user: 'CORP\\ocsuser1', password: 'Us3r1-P@ss' });
     expect(credentialsFrom(walk.lab, basic(USER), false)).toBe('anonymous');

@@ -17,7 +17,7 @@ async function tls(): Promise<RawSipClient> {
 const user = (i: number) => env.users[i] as SeedLab['users'][number];
 
 beforeAll(async () => {
-  env = buildSeedLab();
+  env = await buildSeedLab();
   sip = await startSipFrontEnd(env.lab);
 }, 60_000);
 
@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 describe('framing helpers', () => {
-  it('frames by Content-Length, answers keep-alives and refuses oversized input', () => {
+  it('frames by Content-Length, answers keep-alives and refuses oversized input', async () => {
     const msg = Buffer.from('OPTIONS sip:x SIP/2.0\r\nContent-Length: 3\r\n\r\nabc');
     expect(frameSip(msg, 1000)).toEqual({ kind: 'message', size: msg.length });
     expect(frameSip(msg.subarray(0, msg.length - 1), 1000)).toEqual({ kind: 'more' });
@@ -43,7 +43,7 @@ describe('framing helpers', () => {
 describe('TLS listener', () => {
   it('presents the pool certificate issued by the lab CA (sip.example.com in the SAN)', async () => {
     const names = await new Promise<{ cn: string; san: string }>((resolve, reject) => {
-      const s = tlsConnect({ host: '127.0.0.1', port: sip.tls.port, ca: env.caPem, servername: 'sip.example.com' }, () => {
+      const s = tlsConnect({ host: '127.0.0.1', port: sip.tls.port, ca: env.caPem, servername: 'sip.example.com' }, async () => {
         const cert = s.getPeerCertificate();
         resolve({ cn: String(cert.subject.CN), san: cert.subjectaltname ?? '' });
         s.destroy();
@@ -147,7 +147,7 @@ describe('MESSAGE and OPTIONS', () => {
   });
 });
 
-describe('presence', () => {
+describe('presence', async () => {
   it('SUBSCRIBE Event: presence gets 200 and a PIDF NOTIFY; a registration sends a new NOTIFY', async () => {
     const a = await tls();
     expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
@@ -172,7 +172,7 @@ describe('presence', () => {
   });
 });
 
-describe('malformed input', () => {
+describe('malformed input', async () => {
   it('answers 400 to an unparseable request with usable headers, closes on garbage, keeps serving others', async () => {
     const bystander = await tls();
     expect((await bystander.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);

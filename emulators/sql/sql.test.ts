@@ -7,6 +7,7 @@ import { sqlCreatePoolDatabases, sqlDatabases, sqlDelete, sqlOnline, sqlRead, sq
 import { UNAVAILABLE_MESSAGE } from './sql.store.js';
 import { hostEmulator } from '../host/index.js';
 import { hostService, hostStartService, hostStopService } from '../host/host.client.js';
+import { syncOutcome } from '../../test/support/sync-step.js';
 
 const step = (name: string) => {
   const s = sqlSteps.find((d) => d.name === name);
@@ -53,7 +54,7 @@ describe('the SQL Server back end', () => {
     const sql = lab.get('sql:sql01');
     const ctx = { lab, topology: lab.topology };
     expect(sqlOnline(sql)).toBe(false);
-    expect(step('sql.online').emulated(ctx, { server: 'sql01', online: true })).toEqual({ ok: false, reason: 'expected online, found offline' });
+    expect(syncOutcome(step('sql.online').emulated(ctx, { server: 'sql01', online: true }))).toEqual({ ok: false, reason: 'expected online, found offline' });
     expect(sqlCreatePoolDatabases(sql, { pool: 'pool01' })).toEqual({ ok: false, failure: { kind: 'sql.unavailable', message: UNAVAILABLE_MESSAGE, server: 'SQL01' } });
     expect(sqlRead(sql, { database: 'RTC', table: 'Resource' })).toMatchObject({ ok: false, failure: { kind: 'sql.unavailable' } });
 
@@ -61,7 +62,7 @@ describe('the SQL Server back end', () => {
     expect(sqlOnline(sql)).toBe(true);
     expect(lab.journal.eventLog('sql01', 'Application').map((r) => r.eventId)).toEqual([17126]);
     expect(sqlCreatePoolDatabases(sql, { pool: 'pool01' }).ok).toBe(true);
-    expect(step('sql.databaseExists').emulated(ctx, { server: 'sql01', database: 'RTCConfig', exists: true }).ok).toBe(true);
+    expect(syncOutcome(step('sql.databaseExists').emulated(ctx, { server: 'sql01', database: 'RTCConfig', exists: true })).ok).toBe(true);
 
     lab.send('host:sql01', setFakeService('MSSQLSERVER', 'Stop Pending'));
     expect(sqlOnline(sql)).toBe(false);
@@ -71,7 +72,7 @@ describe('the SQL Server back end', () => {
 
   it('says what it found when a database check fails', () => {
     const lab = new Lab(defaultTopology(), [sqlEmulator], { seed: 's' });
-    const out = step('sql.databaseExists').emulated({ lab, topology: lab.topology }, { server: 'sql01', database: 'RTC', exists: true });
+    const out = syncOutcome(step('sql.databaseExists').emulated({ lab, topology: lab.topology }, { server: 'sql01', database: 'RTC', exists: true }));
     expect(out).toEqual({ ok: false, reason: 'expected database RTC to exist, found it absent', details: ['databases on SQL01: (none but the system databases)'] });
     lab.stop();
   });

@@ -23,7 +23,7 @@ export function compile(idOrText: string, file = 'inline.yaml'): Scenario {
   return r.scenario;
 }
 
-export function run(idOrText: string, seed?: string, faults: readonly string[] = []): RunReport {
+export function run(idOrText: string, seed?: string, faults: readonly string[] = []): Promise<RunReport> {
   const scenario = compile(idOrText);
   const planned = planFaultArguments(scenario, faults, registry.faults);
   if ('errors' in planned) throw new Error(planned.errors.join('\n'));

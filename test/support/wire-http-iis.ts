@@ -13,7 +13,7 @@ import { compile } from './shipped.js';
 export interface SeedWalk {
   lab: Lab;
   /** Performs the next steps up to (not including) the first step named `name`; all of them when undefined. */
-  until(name?: string): void;
+  until(name?: string): Promise<void>;
   /** Steps not yet performed. */
   remaining(): readonly ScenarioStep[];
 }
@@ -30,11 +30,11 @@ export function walkSeed(id = 'seed-part3', backMs = 600_000): SeedWalk {
   let next = 0;
   return {
     lab,
-    until(name) {
+    async until(name) {
       while (next < steps.length) {
         const step = steps[next];
         if (!step || (name !== undefined && step.name === name)) return;
-        const outcome = target.perform({ definition: step.definition, params: step.params });
+        const outcome = await target.perform({ definition: step.definition, params: step.params });
         const expectedFailure = step.expectFailure !== undefined;
         if (outcome.ok === expectedFailure) throw new Error(`${id}: step ${step.name} (${step.title}) ${outcome.ok ? 'passed but should fail' : `failed: ${outcome.reason ?? ''}`}`);
         next += 1;

@@ -24,11 +24,11 @@ export interface SeedLab {
  * clock starts a day before the wall clock: the rehearsal's simulated minutes (replication waits,
  * service starts) would otherwise put the certificates' notBefore in the future for a real TLS client.
  */
-export function buildSeedLab(id = 'seed-part3'): SeedLab {
+export async function buildSeedLab(id = 'seed-part3'): Promise<SeedLab> {
   const scenario = compile(id);
   const seed = scenario.seed ?? DEFAULT_SEED;
   const lab = new Lab(scenario.topology, registry.emulators, { seed, clock: new SimClock(Date.now() - 24 * 3600_000) });
-  const report = runScenario({ scenario, registry, seed, lab });
+  const report = await runScenario({ scenario, registry, seed, lab });
   if (report.status !== 'passed') {
     lab.stop();
     throw new Error(`${id} did not pass on the SIP test lab: ${report.status} ${JSON.stringify(report.error ?? '')}`);

@@ -54,7 +54,7 @@ describe('HTTP fuzz: CA and IIS listeners survive garbage', () => {
 
   beforeAll(async () => {
     walk = walkSeed();
-    walk.until();
+    await walk.until();
     ca = await startCaHttp(walk.lab);
     iis = await startIisHttps(walk.lab);
     tmp = scratch();

@@ -18,7 +18,7 @@ const procs: Baresip[] = [];
 
 beforeAll(async () => {
   if (!available) return;
-  env = buildSeedLab();
+  env = await buildSeedLab();
   sip = await startSipFrontEnd(env.lab);
   dir = mkdtempSync(join(tmpdir(), 'ocslab-baresip-'));
   writeFileSync(join(dir, 'ca.pem'), env.caPem);
@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 describe('baresip over TLS', () => {
-  it('has baresip installed (apt-get install baresip-core; .ci/run does)', () => {
+  it('has baresip installed (apt-get install baresip-core; .ci/run does)', async () => {
     expect(available).toBe(true);
   });
 

@@ -17,7 +17,7 @@ let sip: SipListening;
 const errors: unknown[] = [];
 
 beforeAll(async () => {
-  env = buildSeedLab();
+  env = await buildSeedLab();
   sip = await startSipFrontEnd(env.lab, { onError: (e) => errors.push(e) });
 }, 60_000);
 
@@ -102,7 +102,7 @@ function sendBatch(port: number, batch: string[]): Promise<void> {
       s.end();
     });
     s.on('data', (d: Buffer) => void (answered += d.toString('latin1').split('SIP/2.0 ').length - 1));
-    s.on('error', () => resolve());
+    s.on('error', async () => resolve());
     s.on('close', () => resolve());
     setTimeout(() => {
       s.destroy();

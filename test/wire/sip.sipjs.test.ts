@@ -15,7 +15,7 @@ const globals = globalThis as { WebSocket?: unknown };
 const previousWebSocket = globals.WebSocket;
 
 beforeAll(async () => {
-  env = buildSeedLab();
+  env = await buildSeedLab();
   sip = await startSipFrontEnd(env.lab);
   const ca = env.caPem;
   // sip.js opens `new WebSocket(url, "sip")` on the global with no options: inject trust in the lab CA.
