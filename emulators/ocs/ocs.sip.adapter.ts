@@ -22,12 +22,27 @@
  *   480). The request is proxied with the Request-URI set to the registered Contact, a Via of this front
  *   end on top and Max-Forwards decremented (483 at 0); the callee's responses come back to the caller by
  *   Via branch. No final response within 32 s (Timer F) gives the caller 408.
+ *   A successful REGISTER's 200 carries `Allow-Events: presence, vnd-microsoft-provisioning-v2`.
  * - SUBSCRIBE with `Event: presence` from a registered user to a homed user: 200 with Expires (default
  *   and at most 3600, 0 ends it), then NOTIFY over the subscriber's connection with a PIDF document: the
  *   target's last PUBLISHed PIDF if any, else basic `open` while registered and `closed` otherwise. A
- *   further NOTIFY is sent whenever the target registers, unregisters or publishes. Another Event is 489.
- *   PUBLISH `Event: presence` by a registered user for its own address: 200 with SIP-ETag and Expires.
- * - OPTIONS: 200 with Allow/Accept. ACK: absorbed. Any other method: 501 with Allow.
+ *   further NOTIFY is sent whenever the target registers, unregisters or publishes. Another Event is 489
+ *   with that Allow-Events. PUBLISH `Event: presence` by a registered user for its own address: 200 with
+ *   SIP-ETag and Expires.
+ * - SUBSCRIBE with `Event: vnd-microsoft-provisioning-v2` (in-band provisioning, [MS-SIPREGE] 2.2.2): the
+ *   subscriber must have registered its From address on this connection (else 403) and ask for itself
+ *   (To = From; delegation is not modelled: 403); `Accept` must list
+ *   `application/vnd-microsoft-roaming-provisioning-v2+xml` (else 406, as the spec's SHOULD); a body other
+ *   than that type is 415, an unreadable `provisioningGroupList` 400, a user no longer homed 404. The
+ *   answer is one plain XML `provisionGroupList` document (ocs.provisioning.ts: ServerConfiguration with
+ *   the Address Book / group expansion URLs of the home pool's web farms, meetingPolicy, ucPolicy — the
+ *   requested ones). The subscription makes no dialog: 200 with `Expires: 0`,
+ *   `Event: vnd-microsoft-provisioning-v2` and `subscription-state: terminated;expires=0`; with
+ *   `Supported: ms-piggyback-first-notify` (Communicator, sipe) the document rides in that 200 with
+ *   `ms-piggyback-cseq: 1` (the spec's 4.2.2 example), otherwise it follows in a NOTIFY over the same
+ *   connection to the request's Contact. `Event: vnd-microsoft-provisioning` (the OCS 2005 package, still
+ *   in a real R2 REGISTER's Allow-Events) is not modelled: 489.
+ * - OPTIONS: 200 with Allow/Accept/Allow-Events. ACK: absorbed. Any other method: 501 with Allow.
  * - Framing over TLS/TCP by Content-Length (RFC 3261 §18.3); a message above `maxMessageBytes` (64 KiB),
  *   or a header section that never ends within that size, closes the connection. A CRLFCRLF keep-alive
  *   is answered with CRLF (RFC 5626 §4.4.1). A request that sip.js cannot parse, or that lacks Via,
@@ -49,6 +64,7 @@ import { adAccountPassword } from '../ad/ad.client.js';
 import { keyById } from '../ca/keyring.js';
 import { hostCertificates, hostService } from '../host/host.client.js';
 import { ocsStore } from './ocs.client.js';
+import { buildProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, requestedProvisionGroups, type ProvisioningFailure } from './ocs.provisioning.js';
 import { decideRegister, normalizeSipUri } from './ocs.registrar.js';
 import { FRONT_END_SERVICE, findServer } from './ocs.store.js';
 
@@ -83,6 +99,9 @@ const MAX_EXPIRES = 3600;
 const NONCE_LIFETIME_MS = 5 * 60_000;
 const TIMER_F_MS = 32_000;
 const ALLOW = 'Allow: REGISTER, MESSAGE, OPTIONS, SUBSCRIBE, PUBLISH, NOTIFY, ACK';
+const ALLOW_EVENTS = `Allow-Events: presence, ${PROVISIONING_EVENT}`;
+/** Provisioning failures on the wire [U: the real front end's codes for these are not documented]. */
+const PROVISIONING_STATUS: Record<ProvisioningFailure['kind'], number> = { 'ocs.userNotHomed': 404, 'ocs.badProvisioningRequest': 400 };
 const REQUIRED_HEADERS = ['via', 'from', 'to', 'call-id', 'cseq'] as const;
 
 type Transport = 'TLS' | 'TCP' | 'WSS';
@@ -261,12 +280,18 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
   // ---- responses -------------------------------------------------------------------------------
 
-  const respond = (conn: Connection, req: Core.IncomingRequestMessage, statusCode: number, extra: { reason?: string; headers?: string[]; toTag?: string } = {}) => {
+  const respond = (
+    conn: Connection,
+    req: Core.IncomingRequestMessage,
+    statusCode: number,
+    extra: { reason?: string; headers?: string[]; toTag?: string; body?: { contentType: string; content: string } } = {},
+  ) => {
     const r = Core.constructOutgoingResponse(req, {
       statusCode,
       ...(extra.reason ? { reasonPhrase: extra.reason } : {}),
       toTag: extra.toTag ?? req.toTag ?? token(4),
       extraHeaders: ['Server: RTC/3.5', ...(extra.headers ?? [])],
+      ...(extra.body ? { body: { contentDisposition: 'render', ...extra.body } } : {}),
     });
     conn.send(r.message);
   };
@@ -359,7 +384,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     timer.unref();
     bindings.set(aor, { aor, conn, contact, contactUri, expiresAt: Date.now() + expires * 1000, timer });
     conn.aors.add(aor);
-    respond(conn, req, 200, { headers: [`Contact: ${withExpires(contact, expires)}`, `Expires: ${expires}`] });
+    respond(conn, req, 200, { headers: [`Contact: ${withExpires(contact, expires)}`, `Expires: ${expires}`, ALLOW_EVENTS] });
     if (!previous) notifyWatchers(aor);
   };
 
@@ -476,7 +501,8 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
   const onSubscribe = (conn: Connection, req: Core.IncomingRequestMessage) => {
     const event = (req.getHeader('event') ?? '').split(';')[0]?.trim().toLowerCase();
-    if (event !== 'presence') return respond(conn, req, 489, { headers: ['Allow-Events: presence'] });
+    if (event === PROVISIONING_EVENT) return onProvisioning(conn, req);
+    if (event !== 'presence') return respond(conn, req, 489, { headers: [ALLOW_EVENTS] });
     if (!senderAllowed(conn, req)) return respond(conn, req, 403, { headers: [warning('the subscriber is not registered on this connection')] });
     const target = aorOf(req.ruri) ?? aorOf(req.to?.uri);
     if (!target || !homed(target)) return respond(conn, req, 404, { headers: [warning(`${target ?? ''} is not a user of this deployment`)] });
@@ -516,6 +542,67 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     subscriptions.set(id, s);
     sendNotify(s, expires === 0);
     if (expires === 0) endSubscription(id);
+  };
+
+  // ---- in-band provisioning ([MS-SIPREGE] 2.2.2) ------------------------------------------------
+
+  /** Header values split at commas, trimmed and lower-cased (`Supported`, `Accept`). */
+  const tokens = (req: Core.IncomingRequestMessage, name: string): string[] =>
+    req
+      .getHeaders(name)
+      .flatMap((v) => v.split(','))
+      .map((v) => (v.split(';')[0] ?? '').trim().toLowerCase())
+      .filter(Boolean);
+
+  const onProvisioning = (conn: Connection, req: Core.IncomingRequestMessage) => {
+    const from = senderAllowed(conn, req);
+    if (!from) return respond(conn, req, 403, { headers: [warning('the subscriber is not registered on this connection')] });
+    if (aorOf(req.to?.uri) !== from) return respond(conn, req, 403, { headers: [warning('provisioning is given to the subscriber itself only')] });
+    if (!tokens(req, 'accept').includes(PROVISIONING_CONTENT_TYPE)) {
+      return respond(conn, req, 406, { headers: [`Accept: ${PROVISIONING_CONTENT_TYPE}`, warning(`Accept must list ${PROVISIONING_CONTENT_TYPE}`)] });
+    }
+    const body = req.body ?? '';
+    const bodyType = (req.getHeader('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+    if (body.trim() && bodyType !== PROVISIONING_CONTENT_TYPE) {
+      return respond(conn, req, 415, { headers: [`Accept: ${PROVISIONING_CONTENT_TYPE}`, warning(`the body must be ${PROVISIONING_CONTENT_TYPE}`)] });
+    }
+    const refused = (f: ProvisioningFailure) => respond(conn, req, PROVISIONING_STATUS[f.kind], { headers: [warning(f.message)] });
+    const requested = requestedProvisionGroups(body);
+    if (!requested.ok) return refused(requested.failure);
+    const built = buildProvisioning(ocsStore(lab.get('ocs')), from, requested.value);
+    if (!built.ok) return refused(built.failure);
+    const document = { contentType: built.value.contentType, content: built.value.body };
+    const localTag = req.toTag ?? token(4);
+    const common = ['Expires: 0', `Contact: <sip:${viaHost};transport=${conn.transport.toLowerCase()}>`, `Event: ${PROVISIONING_EVENT}`, 'subscription-state: terminated;expires=0'];
+    if (tokens(req, 'supported').includes('ms-piggyback-first-notify')) {
+      return respond(conn, req, 200, { toTag: localTag, headers: [...common, 'ms-piggyback-cseq: 1', 'Supported: ms-benotify, ms-piggyback-first-notify'], body: document });
+    }
+    let contactUri: string;
+    try {
+      const c = req.parseHeader('contact', 0) as { uri: { toString(): string } } | undefined;
+      if (!c) return respond(conn, req, 400, { headers: [warning('SUBSCRIBE without Contact')] });
+      contactUri = c.uri.toString();
+    } catch {
+      return respond(conn, req, 400, { headers: [warning('unreadable Contact')] });
+    }
+    respond(conn, req, 200, { toTag: localTag, headers: common });
+    const notify = [
+      `NOTIFY ${contactUri} SIP/2.0`,
+      `Via: SIP/2.0/${conn.transport} ${viaHost};branch=z9hG4bK${token(8)}`,
+      'Max-Forwards: 70',
+      `From: ${(req.getHeader('to') ?? `<${from}>`).replace(/;\s*tag=[^;]*/i, '')};tag=${localTag}`,
+      `To: ${req.getHeader('from') ?? `<${from}>`}`,
+      `Call-ID: ${req.callId}`,
+      'CSeq: 1 NOTIFY',
+      `Contact: <sip:${viaHost};transport=${conn.transport.toLowerCase()}>`,
+      `Event: ${PROVISIONING_EVENT}`,
+      'Subscription-State: terminated;expires=0',
+      `Content-Type: ${document.contentType}`,
+      `Content-Length: ${Buffer.byteLength(document.content)}`,
+      '',
+      document.content,
+    ];
+    conn.send(notify.join('\r\n'));
   };
 
   const onPublish = (conn: Connection, req: Core.IncomingRequestMessage) => {
@@ -568,7 +655,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
         onMessage(conn, msg);
         break;
       case 'OPTIONS':
-        respond(conn, msg, 200, { headers: [ALLOW, 'Accept: application/sdp, text/plain, application/pidf+xml', 'Allow-Events: presence'] });
+        respond(conn, msg, 200, { headers: [ALLOW, `Accept: application/sdp, text/plain, application/pidf+xml, ${PROVISIONING_CONTENT_TYPE}`, ALLOW_EVENTS] });
         break;
       case 'SUBSCRIBE':
         onSubscribe(conn, msg);
