@@ -13,11 +13,8 @@ import type { FaultPlan } from '../sim/faults.js';
 import type { Scenario } from '../sim/scenario.js';
 import type { Listening } from '../sim/wire.js';
 import { domainDn } from '../sim/topology.js';
-import { startDnsServer } from '../emulators/dns/dns.wire.adapter.js';
-import { startLdapServer } from '../emulators/ad/ad.ldap.adapter.js';
-import { startCaHttp } from '../emulators/ca/ca.http.adapter.js';
-import { startIisHttps } from '../emulators/iis/iis.https.adapter.js';
-import { startSipFrontEnd, type SipListening } from '../emulators/ocs/ocs.sip.adapter.js';
+import type { SipListening } from '../emulators/ocs/ocs.sip.adapter.js';
+import { labNetwork } from '../emulators/network/lab.network.js';
 import { caInfo } from '../emulators/ca/ca.client.js';
 import { adFindUser } from '../emulators/ad/ad.client.js';
 import { attributeValues } from '../emulators/ad/ad.store.js';
@@ -84,7 +81,29 @@ export async function serve(o: ServeOptions): Promise<Served> {
   const rehearsal = (await runScenario({ scenario, registry, seed, faults: o.faults })).totals.simulatedMs;
   const clock = new SimClock(Math.floor((Date.now() - rehearsal - 60_000) / 1000) * 1000);
   const lab = new Lab(scenario.topology, registry.emulators, { seed, clock });
-  const report = await runScenario({ scenario, registry, lab, seed, faults: o.faults });
+  // One network for the lab: the rehearsal's own Communicator clients and the real clients meet the same
+  // listeners, on the ports asked for.
+  const network = labNetwork(lab, {
+    host: o.host,
+    ports: {
+      dns: port(o, PORT_OFFSETS.dns),
+      ldap: port(o, PORT_OFFSETS.ldap),
+      https: port(o, PORT_OFFSETS.https),
+      http: port(o, PORT_OFFSETS.http),
+      caHttp: port(o, PORT_OFFSETS.caHttp),
+      sipTls: port(o, PORT_OFFSETS.sipTls),
+      sipTcp: port(o, PORT_OFFSETS.sipTcp),
+      sipWss: port(o, PORT_OFFSETS.sipWss),
+    },
+    ...(o.onError ? { onError: o.onError } : {}),
+  });
+  let report: RunReport;
+  try {
+    report = await runScenario({ scenario, registry, lab, seed, faults: o.faults });
+  } catch (e) {
+    await lab.close();
+    throw e;
+  }
   const behind = Date.now() - clock.now();
   if (behind > 0) clock.advance(behind);
   const stopFollowing = followWallClock(clock, { speed: o.speed, ...(o.onError ? { onError: o.onError } : {}) });
@@ -93,20 +112,20 @@ export async function serve(o: ServeOptions): Promise<Served> {
   let tempDir: string | undefined;
   const stopAll = async () => {
     stopFollowing();
-    await Promise.allSettled(listeners.map((l) => l.stop()));
-    lab.stop();
+    await lab.close();
     if (tempDir) rmSync(tempDir, { recursive: true, force: true });
   };
   let sip: SipListening | undefined;
   let sipProblem: string | undefined;
   let dns: Listening, ldap: Listening, https: Listening & { url: string }, caHttp: Listening & { url: string };
   try {
-    listeners.push((dns = await startDnsServer(lab, { host: o.host, port: port(o, PORT_OFFSETS.dns) })));
-    listeners.push((ldap = await startLdapServer(lab, { host: o.host, port: port(o, PORT_OFFSETS.ldap) })));
-    listeners.push((https = await startIisHttps(lab, { host: o.host, httpsPort: port(o, PORT_OFFSETS.https), httpPort: port(o, PORT_OFFSETS.http) })));
-    listeners.push((caHttp = await startCaHttp(lab, { host: o.host, port: port(o, PORT_OFFSETS.caHttp) })));
+    const frontEnd = scenario.topology.pools[0]?.frontEnds[0] ?? scenario.topology.hosts.find((h) => h.roles.includes('ocsFrontEnd'))?.name ?? '';
+    listeners.push((dns = await network.dns()));
+    listeners.push((ldap = await network.ldap()));
+    listeners.push((https = await network.iis(frontEnd)));
+    listeners.push((caHttp = await network.caHttp()));
     try {
-      sip = await startSipFrontEnd(lab, { host: o.host, tlsPort: port(o, PORT_OFFSETS.sipTls), tcpPort: port(o, PORT_OFFSETS.sipTcp), wssPort: port(o, PORT_OFFSETS.sipWss) });
+      sip = await network.sip(frontEnd);
       listeners.push(sip);
     } catch (e) {
       // A scenario whose front end is not running has no SIP to offer: say why, serve the rest.

@@ -27,7 +27,7 @@ export interface ResolverAnswer {
 }
 
 /** Asks DNS one question. The emulated DNS (`dnsResolver` in communicator.signin.ts) or a real one. */
-export type Resolver = (name: string, type: LookupType) => ResolverAnswer;
+export type Resolver = (name: string, type: LookupType) => ResolverAnswer | Promise<ResolverAnswer>;
 
 export const DEFAULT_A_FALLBACKS: readonly string[] = ['sipinternal', 'sip', 'sipexternal'];
 
@@ -133,14 +133,14 @@ export function srvQueries(domain: string, allowTcp: boolean): { name: string; t
 }
 
 /** Resolves a host's A records, following CNAMEs as a client resolver's answer does. */
-function lookupA(resolve: Resolver, host: string, lookups: LookupRecord[]): string[] {
-  const a = resolve(host, 'A');
+async function lookupA(resolve: Resolver, host: string, lookups: LookupRecord[]): Promise<string[]> {
+  const a = await resolve(host, 'A');
   lookups.push({ name: lc(host), type: 'A', rcode: a.rcode, answers: a.records.map(recordText) });
   return a.rcode === 'NOERROR' ? a.records.flatMap((r) => (r.type === 'A' ? [r.address] : [])) : [];
 }
 
 /** Runs discovery for a sign-in address; never throws for DNS trouble, which shows in the result. */
-export function discover(signInAddress: string, resolve: Resolver, options: DiscoveryOptions = {}): DiscoveryResult {
+export async function discover(signInAddress: string, resolve: Resolver, options: DiscoveryOptions = {}): Promise<DiscoveryResult> {
   const sipDomain = sipDomainOf(signInAddress);
   const lookups: LookupRecord[] = [];
   const events: ClientEventEntry[] = [];
@@ -149,7 +149,7 @@ export function discover(signInAddress: string, resolve: Resolver, options: Disc
   if (options.manual) {
     const host = lc(options.manual.server);
     const transport = options.manual.transport;
-    const addresses = lookupA(resolve, host, lookups);
+    const addresses = await lookupA(resolve, host, lookups);
     if (addresses.length) candidates.push({ host, port: transport === 'TLS' ? 5061 : 5060, transport, via: 'manual', addresses });
     else events.push(clientEvents.unresolved(host));
     return { mode: 'manual', sipDomain, lookups, candidates, events };
@@ -158,7 +158,7 @@ export function discover(signInAddress: string, resolve: Resolver, options: Disc
   const strict = options.strictNameMatching ?? true;
   let srvAnswered = false;
   for (const q of srvQueries(sipDomain, options.allowTcp ?? false)) {
-    const answer = resolve(q.name, 'SRV');
+    const answer = await resolve(q.name, 'SRV');
     const srvs = answer.rcode === 'NOERROR' ? answer.records.filter((r): r is Extract<ResolvedRecord, { type: 'SRV' }> => r.type === 'SRV') : [];
     const record: LookupRecord = { name: q.name, type: 'SRV', rcode: answer.rcode, answers: answer.records.map(recordText) };
     lookups.push(record);
@@ -172,7 +172,7 @@ export function discover(signInAddress: string, resolve: Resolver, options: Disc
         (record.ignored ??= []).push(`${target}: not in the SIP domain ${sipDomain} (strict name matching)`);
         continue;
       }
-      const addresses = lookupA(resolve, target, lookups);
+      const addresses = await lookupA(resolve, target, lookups);
       if (addresses.length) candidates.push({ host: target, port: srv.port, transport: q.transport, via: 'srv', srv: q.name, addresses });
       else events.push(clientEvents.unresolved(target));
     }
@@ -182,7 +182,7 @@ export function discover(signInAddress: string, resolve: Resolver, options: Disc
   if (!srvAnswered) events.push(clientEvents.noSrv(sipDomain));
   for (const label of options.aFallbacks ?? DEFAULT_A_FALLBACKS) {
     const host = `${lc(label)}.${sipDomain}`;
-    const addresses = lookupA(resolve, host, lookups);
+    const addresses = await lookupA(resolve, host, lookups);
     if (addresses.length) candidates.push({ host, port: 5061, transport: 'TLS', via: 'a-fallback', addresses });
     else events.push(clientEvents.unresolved(host));
   }

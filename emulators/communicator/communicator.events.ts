@@ -42,11 +42,14 @@ export interface CommunicatorInput {
 export type CommunicatorCommand =
   /** `user` undefined: every client (Group Policy). */
   | { type: 'communicator.configure'; requestId: string; user?: string; settings: ClientSettingsPatch }
-  | { type: 'communicator.logEvents'; requestId: string; user: string; entries: ClientEventEntry[] };
+  | { type: 'communicator.logEvents'; requestId: string; user: string; entries: ClientEventEntry[] }
+  /** What a client did on the wire (signed in, failed, sent an IM): into the journal, so reports show it. */
+  | { type: 'communicator.record'; requestId: string; event: CommunicatorEvent };
 
 export interface CommunicatorEvent extends LabEvent {
-  type: 'communicator.settingsChanged' | 'communicator.signedIn' | 'communicator.signInFailed';
+  type: 'communicator.settingsChanged' | 'communicator.signedIn' | 'communicator.signInFailed' | 'communicator.signedOut' | 'communicator.imSent' | 'communicator.presencePublished';
   summary: string;
+  user: string;
 }
 
 export type CommunicatorEmitted = { type: 'communicator.reply'; requestId: string; result: Result<unknown> } | CommunicatorEvent | EventLogWrite;

@@ -60,6 +60,11 @@ export const communicatorMachine = setup({
       enqueue.emit({ type: 'communicator.settingsChanged', user: event.user ?? '*', summary: `${who}: ${describePatch(event.settings)}` });
       enqueue.emit({ type: 'communicator.reply', requestId: event.requestId, result: ok(undefined) });
     }),
+    record: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'communicator.record') return;
+      enqueue.emit(event.event);
+      enqueue.emit({ type: 'communicator.reply', requestId: event.requestId, result: ok(undefined) });
+    }),
     writeEvents: enqueueActions(({ event, enqueue }) => {
       if (event.type !== 'communicator.logEvents') return;
       for (const e of event.entries) {
@@ -77,6 +82,7 @@ export const communicatorMachine = setup({
       on: {
         'communicator.configure': { actions: 'configure' },
         'communicator.logEvents': { actions: 'writeEvents' },
+        'communicator.record': { actions: 'record' },
       },
     },
   },

@@ -1,7 +1,9 @@
 /**
- * The operator's view of Office Communicator 2007 R2: sign a user in and see what Communicator says,
- * download the address book, read the client's Application log, and change a client's settings (trust
- * the enterprise root CA, manual configuration, the sign-in address the user types).
+ * The operator's view of Office Communicator 2007 R2, over the wire: sign a user in (DNS, TLS, REGISTER,
+ * in-band provisioning on real sockets) and see what Communicator says; sign out; send an IM and see it
+ * delivered; set and watch presence; download the address book over HTTPS; read the client's
+ * Application log; change a client's settings (trust the enterprise root CA, manual configuration, the
+ * sign-in address the user types).
  */
 import { z } from 'zod';
 import type { Lab } from '../../sim/lab.js';
@@ -9,17 +11,17 @@ import { defineStep, failed, passed, type StepDefinition, type StepOutcome } fro
 import type { Topology } from '../../sim/topology.js';
 import { formatEventRecord } from '../../sim/core.steps.js';
 import { adFindUser } from '../ad/ad.client.js';
-import { communicatorConfigure, communicatorLogEvents, communicatorSettings } from './communicator.client.js';
+import { communicatorConfigure, communicatorLogEvents, communicatorRecord, communicatorSettings } from './communicator.client.js';
 import { CLIENT_EVENT_LOG } from './communicator.discovery.js';
 import { COMMUNICATOR_ID, clientHost, type ClientSettings } from './communicator.events.js';
-import { downloadAddressBook, signIn, signInLines, type ClientEnv } from './communicator.signin.js';
+import { clientLines } from './communicator.client.machine.js';
+import { communicatorFleet, type LabClient } from './communicator.fleet.js';
+import type { SipAnswer } from './communicator.wire.js';
 
-const env = (lab: Lab, topology: Topology): ClientEnv => ({ system: { get: (id) => lab.get(id) }, topology, now: () => lab.clock.now() });
-
-/** A client machine per user, on its own loopback address. */
-function clientEndpoint(topology: Topology, user: string): { address: string; port: number } {
+/** A client machine per user, on its own loopback address and source port (the load balancer's affinity key). */
+export function clientOrigin(topology: Topology, user: string): { address: string; port: number } {
   const i = Math.max(0, topology.users.findIndex((u) => u.sam.toLowerCase() === user.toLowerCase()));
-  return { address: `127.0.50.${i + 1}`, port: 50_000 + i };
+  return { address: `127.0.50.${(i % 250) + 1}`, port: 50_000 + i };
 }
 
 /** The address a user signs in with: what the user typed last, else the primary SIP address, else the e-mail address. */
@@ -36,16 +38,33 @@ export function defaultSignInAddress(lab: Lab, topology: Topology, user: string,
 
 const expectation = z.union([z.literal('signedIn'), z.strictObject({ message: z.string().min(1) })]);
 
-function compare(expect: 'signedIn' | 'downloaded' | { message: string }, ok: boolean, message: string | undefined, okWord: string, lines: string[]): StepOutcome {
-  if (expect === 'signedIn' || expect === 'downloaded') return ok ? passed(lines) : failed(`expected ${okWord}, found "${message ?? ''}"`, lines);
+function compare(expect: 'signedIn' | 'downloaded' | 'delivered' | { message: string }, ok: boolean, message: string | undefined, okWord: string, lines: string[]): StepOutcome {
+  if (typeof expect === 'string') return ok ? passed(lines) : failed(`expected ${okWord}, found "${message ?? ''}"`, lines);
   if (ok) return failed(`expected "${expect.message}", found ${okWord}`, lines);
   return (message ?? '').toLowerCase().includes(expect.message.toLowerCase()) ? passed(lines) : failed(`expected "${expect.message}", found "${message ?? ''}"`, lines);
 }
 
+const password = (topology: Topology, user: string) => topology.users.find((u) => u.sam.toLowerCase() === user.toLowerCase())?.password ?? '';
+
+function labClient(lab: Lab, topology: Topology, user: string): LabClient {
+  return communicatorFleet(lab).client(user, user, clientOrigin(topology, user));
+}
+
+/** The SIP address a user is known by (the primary SIP address, else what it signs in with). */
+function sipAddressOf(lab: Lab, topology: Topology, user: string): string {
+  const settings = communicatorSettings(lab.get(COMMUNICATOR_ID), user);
+  return `sip:${defaultSignInAddress(lab, topology, user, { ...settings, signInAddress: undefined } as ClientSettings).toLowerCase()}`;
+}
+
+const record = (lab: Lab, event: Parameters<typeof communicatorRecord>[1]) => {
+  const ref = lab.get(COMMUNICATOR_ID);
+  if (ref) communicatorRecord(ref, event);
+};
+
 const signInStep = defineStep({
   name: 'communicator.signIn',
   kind: 'check',
-  summary: "Sign a user in with Office Communicator 2007 R2 and compare Communicator's outcome (signed in, or its message)",
+  summary: "Sign a user in with Office Communicator 2007 R2 over the wire (DNS, TLS, REGISTER, in-band provisioning) and compare Communicator's outcome (signed in, or its message)",
   params: z.strictObject({
     user: z.string(),
     signInAddress: z.string().optional(),
@@ -56,33 +75,183 @@ const signInStep = defineStep({
   }),
   refs: { user: 'user' },
   title: (p) => `${p.user} signs in to Communicator${p.signInAddress ? ` as ${p.signInAddress}` : ''}${p.server ? ` (manual: ${p.server})` : ''}`,
-  emulated: ({ lab, topology }, p) => {
+  emulated: async ({ lab, topology }, p) => {
     const base = communicatorSettings(lab.get(COMMUNICATOR_ID), p.user);
     const settings: ClientSettings = p.server ? { ...base, manual: { server: p.server, transport: p.transport ?? 'TLS' } } : base;
-    const spec = topology.users.find((u) => u.sam.toLowerCase() === p.user.toLowerCase());
     const address = p.signInAddress ?? defaultSignInAddress(lab, topology, p.user, settings);
-    const r = signIn(env(lab, topology), { user: p.user, signInAddress: address, password: p.password ?? spec?.password ?? '', settings, ...endpoint(topology, p.user) });
-    if (!r.ok && r.discovery.events.length && lab.get(COMMUNICATOR_ID)) communicatorLogEvents(lab.get(COMMUNICATOR_ID), { user: p.user, entries: r.discovery.events });
-    return compare(p.expect, r.ok, r.failure?.message, 'signed in', signInLines(r));
+    const fleet = communicatorFleet(lab);
+    const r = await fleet.signIn(labClient(lab, topology, p.user), address, p.password ?? password(topology, p.user), settings);
+    const ok = r.state === 'signedIn';
+    const c = r.context;
+    if (!ok && c.discovery?.events.length && lab.get(COMMUNICATOR_ID)) communicatorLogEvents(lab.get(COMMUNICATOR_ID), { user: p.user, entries: c.discovery.events });
+    record(
+      lab,
+      ok
+        ? { type: 'communicator.signedIn', user: p.user, summary: `${p.user}'s Communicator signed in as ${address} over ${c.transport ?? '?'} (${c.frontEnd ?? '?'})` }
+        : { type: 'communicator.signInFailed', user: p.user, summary: `${p.user}'s Communicator did not sign in (${c.failure?.stage ?? '?'}): ${c.failure?.detail ?? ''}` },
+    );
+    return compare(p.expect, ok, c.failure?.message, 'signed in', clientLines(c, r.state));
   },
 });
 
-function endpoint(topology: Topology, user: string): { clientAddress: string; clientPort: number } {
-  const e = clientEndpoint(topology, user);
-  return { clientAddress: e.address, clientPort: e.port };
+const signOutStep = defineStep({
+  name: 'communicator.signOut',
+  kind: 'action',
+  summary: 'Sign a user out of Communicator (unregister, close the connection)',
+  params: z.strictObject({ user: z.string() }),
+  refs: { user: 'user' },
+  title: (p) => `${p.user} signs out of Communicator`,
+  emulated: async ({ lab, topology }, p) => {
+    const fleet = communicatorFleet(lab);
+    const c = fleet.get(p.user);
+    if (!c || fleet.state(c).state !== 'signedIn') return failed(`${p.user} is not signed in to Communicator`);
+    const r = await fleet.signOut(c);
+    if (r.state !== 'signedOut') return failed(`${p.user}'s Communicator is ${r.state}, not signed out`);
+    record(lab, { type: 'communicator.signedOut', user: p.user, summary: `${p.user}'s Communicator signed out` });
+    void topology;
+    return passed([`Signed out (${sipAddressOf(lab, topology, p.user)})`]);
+  },
+});
+
+/** Waits (real time, bounded) until `check` holds; the wire delivers in milliseconds. */
+async function eventually(check: () => boolean, limitMs = 5000): Promise<boolean> {
+  const until = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
 }
+
+/** What Communicator shows when an IM is refused, by the SIP answer [B] (ocs-facts §8.19). */
+function imFailureMessage(to: string, a: SipAnswer): string {
+  const name = to.replace(/^sip:/i, '');
+  if (a.status === 480 || a.status === 404 || a.status === 408) return `${name} could not be reached and this message was not delivered.`;
+  return `This message was not delivered to ${name}. (SIP/2.0 ${a.status} ${a.reason})`;
+}
+
+const sendImStep = defineStep({
+  name: 'communicator.sendIm',
+  kind: 'check',
+  summary: "Send an IM from one signed-in user to another and expect it delivered (the recipient's Communicator shows it), or Communicator's message",
+  params: z.strictObject({
+    from: z.string(),
+    to: z.string(),
+    text: z.string().min(1).default('Hello from ocslab'),
+    expect: z.union([z.literal('delivered'), z.strictObject({ message: z.string().min(1) })]).default('delivered'),
+  }),
+  refs: { from: 'user', to: 'user' },
+  title: (p) => `${p.from} sends an IM to ${p.to}: "${p.text}"`,
+  emulated: async ({ lab, topology }, p) => {
+    const fleet = communicatorFleet(lab);
+    const sender = fleet.get(p.from);
+    if (!sender || fleet.state(sender).state !== 'signedIn') return failed(`${p.from} is not signed in to Communicator`);
+    const target = sipAddressOf(lab, topology, p.to);
+    const receiver = fleet.get(p.to);
+    const before = receiver ? fleet.state(receiver).context.inbox.length : 0;
+    const answer = (await fleet.sendIm(sender, target, p.text)) ?? { status: 503, reason: 'Service Unavailable (not connected)' };
+    const lines = [`MESSAGE ${target}: SIP/2.0 ${answer.status} ${answer.reason}`];
+    let ok = answer.status === 200;
+    if (ok && receiver) {
+      const arrived = await eventually(() => fleet.state(receiver).context.inbox.length > before);
+      const got = fleet.state(receiver).context.inbox.slice(before);
+      const match = got.find((m) => m.body === p.text);
+      lines.push(arrived && match ? `${p.to}'s Communicator shows from ${match.from}: "${match.body}"` : `${p.to}'s Communicator did not show the message`);
+      ok = Boolean(match);
+    }
+    if (ok) record(lab, { type: 'communicator.imSent', user: p.from, summary: `${p.from} sent an IM to ${target}, delivered` });
+    const message = ok ? undefined : answer.status === 200 ? `${p.to}'s Communicator did not show the message` : imFailureMessage(target, answer);
+    if (message) lines.push(`Communicator: ${message}`);
+    return compare(p.expect, ok, message, 'delivered', lines);
+  },
+});
+
+const AVAILABILITY = ['Available', 'Busy', 'Do Not Disturb', 'Be Right Back', 'Away', 'Appear Offline'] as const;
+
+const setPresenceStep = defineStep({
+  name: 'communicator.setPresence',
+  kind: 'action',
+  summary: "A signed-in user sets Communicator's presence (Available, Busy, Do Not Disturb, Be Right Back, Away, Appear Offline): PUBLISH",
+  params: z.strictObject({ user: z.string(), availability: z.enum(AVAILABILITY) }),
+  refs: { user: 'user' },
+  title: (p) => `${p.user} sets presence to ${p.availability}`,
+  emulated: async ({ lab }, p) => {
+    const fleet = communicatorFleet(lab);
+    const c = fleet.get(p.user);
+    if (!c?.runtime.session || fleet.state(c).state !== 'signedIn') return failed(`${p.user} is not signed in to Communicator`);
+    const a = await c.runtime.session.publishPresence(p.availability === 'Appear Offline' ? 'Offline' : p.availability);
+    const line = `PUBLISH presence (${p.availability}): SIP/2.0 ${a.status} ${a.reason}`;
+    if (a.status !== 200) return failed(`the front end refused the presence publication: SIP/2.0 ${a.status} ${a.reason}`, [line]);
+    record(lab, { type: 'communicator.presencePublished', user: p.user, summary: `${p.user} published presence ${p.availability}` });
+    return passed([line]);
+  },
+});
+
+const expectPresenceStep = defineStep({
+  name: 'communicator.expectPresence',
+  kind: 'check',
+  summary: "A signed-in user's Communicator shows a contact's presence (SUBSCRIBE presence; the NOTIFY's availability, or Offline)",
+  params: z.strictObject({ user: z.string(), contact: z.string(), availability: z.enum([...AVAILABILITY, 'Offline']) }),
+  refs: { user: 'user', contact: 'user' },
+  title: (p) => `${p.user}'s Communicator shows ${p.contact} as ${p.availability}`,
+  emulated: async ({ lab, topology }, p) => {
+    const fleet = communicatorFleet(lab);
+    const c = fleet.get(p.user);
+    if (!c?.runtime.session || fleet.state(c).state !== 'signedIn') return failed(`${p.user} is not signed in to Communicator`);
+    const target = sipAddressOf(lab, topology, p.contact);
+    const a = await c.runtime.session.subscribePresence(target);
+    const lines = [`SUBSCRIBE presence ${target}: SIP/2.0 ${a.status} ${a.reason}`];
+    if (a.status !== 200) return failed(`the front end refused the presence subscription: SIP/2.0 ${a.status} ${a.reason}`, lines);
+    const shown = (): string | undefined => {
+      const v = fleet.state(c).context.contacts[target];
+      if (!v) return undefined;
+      if (v.basic === 'closed') return 'Offline';
+      return v.note ?? (v.basic === 'open' ? 'Available' : 'Unknown');
+    };
+    const want = p.availability === 'Appear Offline' ? 'Offline' : p.availability;
+    await eventually(() => shown() === want, 3000);
+    const seen = shown() ?? '(no NOTIFY)';
+    lines.push(`NOTIFY presence ${target}: ${seen}`);
+    return seen === want ? passed(lines) : failed(`expected ${p.contact} to show as ${p.availability}, found ${seen}`, lines);
+  },
+});
 
 const addressBookStep = defineStep({
   name: 'communicator.addressBook',
   kind: 'check',
-  summary: "Communicator's address book download (HTTPS GET of the internal Address Book URL) and what Communicator says",
-  params: z.strictObject({ user: z.string(), expect: z.union([z.literal('downloaded'), z.strictObject({ message: z.string().min(1) })]).default('downloaded') }),
+  summary: "A signed-in user's Communicator downloads the address book over HTTPS from the URL in-band provisioning gave, and what Communicator says",
+  params: z.strictObject({
+    user: z.string(),
+    expect: z.union([z.literal('downloaded'), z.strictObject({ message: z.string().min(1) })]).default('downloaded'),
+    contains: z.array(z.string()).default([]),
+  }),
   refs: { user: 'user' },
   title: (p) => `${p.user}'s Communicator downloads the address book`,
-  emulated: ({ lab, topology }, p) => {
-    const settings = communicatorSettings(lab.get(COMMUNICATOR_ID), p.user);
-    const r = downloadAddressBook(env(lab, topology), p.user, settings, clientEndpoint(topology, p.user));
-    return compare(p.expect, r.ok, r.message, 'the address book downloaded', r.lines);
+  emulated: async ({ lab, topology }, p) => {
+    const fleet = communicatorFleet(lab);
+    // Communicator downloads the address book once signed in: a client that is not signs in first.
+    const c = labClient(lab, topology, p.user);
+    const lines: string[] = [];
+    if (fleet.state(c).state !== 'signedIn') {
+      const settings = communicatorSettings(lab.get(COMMUNICATOR_ID), p.user);
+      const s = await fleet.signIn(c, defaultSignInAddress(lab, topology, p.user, settings), password(topology, p.user), settings);
+      if (s.state !== 'signedIn') return compare(p.expect, false, s.context.failure?.message, 'the address book downloaded', clientLines(s.context, s.state));
+      lines.push(`Signed in as ${s.context.signInAddress ?? ''} (${s.context.frontEnd ?? '?'})`);
+    }
+    const r = await fleet.downloadAddressBook(c, { user: `${topology.forest.netbios}\\${p.user}`, password: password(topology, p.user) });
+    lines.push(...r.lines);
+    let ok = r.ok;
+    let message = r.message;
+    if (ok && p.contains.length) {
+      const text = (r.content ?? '').toLowerCase();
+      const missing = p.contains.filter((x) => !text.includes(x.toLowerCase()));
+      lines.push(missing.length ? `The address book lacks ${missing.join(', ')}` : `The address book lists ${p.contains.join(', ')}`);
+      if (missing.length) {
+        ok = false;
+        message = `the address book lacks ${missing.join(', ')}`;
+      }
+    }
+    return compare(p.expect, ok, message, 'the address book downloaded', lines);
   },
 });
 
@@ -140,4 +309,4 @@ const setSignInAddressStep = defineStep({
   emulated: ({ lab }, p) => configured(communicatorConfigure(lab.get(COMMUNICATOR_ID), { user: p.user, settings: { signInAddress: p.address ?? null } }), `Sign-in address: ${p.address ?? '(the primary SIP address)'}`),
 });
 
-export const communicatorSteps: StepDefinition[] = [signInStep, addressBookStep, clientEventStep, setTrustStep, configureManualStep, setSignInAddressStep];
+export const communicatorSteps: StepDefinition[] = [signInStep, signOutStep, sendImStep, setPresenceStep, expectPresenceStep, addressBookStep, clientEventStep, setTrustStep, configureManualStep, setSignInAddressStep];

@@ -30,6 +30,21 @@ export interface RegisterRequest {
 
 export type RegisterRefusal = 'badCredentials' | 'unknownUri' | 'uriNotOwned' | 'userDisabled' | 'enhancedPresence' | 'notHomed' | 'poolDown';
 
+/**
+ * The `ms-diagnostics` header a refusal carries (`code;reason="…"`): the header and its form are the real
+ * product's [V] ([MS-SIPRE], [MS-PRES] examples); these registrar codes and texts are the lab's [U]. The
+ * client reads the enhanced-presence code to show its own message for it.
+ */
+export const REGISTER_DIAGNOSTICS: Record<RegisterRefusal, { code: number; reason: string }> = {
+  badCredentials: { code: 1000, reason: 'Authentication failed' },
+  unknownUri: { code: 1003, reason: 'User does not exist' },
+  uriNotOwned: { code: 1004, reason: 'The SIP URI is not owned by the authenticated user' },
+  userDisabled: { code: 1010, reason: 'User is not enabled for SIP' },
+  enhancedPresence: { code: 1011, reason: 'User is not enabled for enhanced presence' },
+  notHomed: { code: 1012, reason: 'User is not homed on a pool of this deployment' },
+  poolDown: { code: 1013, reason: 'The home pool of the user is not available' },
+};
+
 export interface RegisteredUser {
   sam: string;
   dn: string;

@@ -65,7 +65,7 @@ import { keyById } from '../ca/keyring.js';
 import { hostCertificates, hostService } from '../host/host.client.js';
 import { ocsStore } from './ocs.client.js';
 import { buildProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, requestedProvisionGroups, type ProvisioningFailure } from './ocs.provisioning.js';
-import { decideRegister, normalizeSipUri } from './ocs.registrar.js';
+import { decideRegister, normalizeSipUri, REGISTER_DIAGNOSTICS } from './ocs.registrar.js';
 import { FRONT_END_SERVICE, findServer } from './ocs.store.js';
 
 export interface SipListenOptions {
@@ -144,6 +144,9 @@ interface Subscription {
   expiresAt: number;
   timer: NodeJS.Timeout;
 }
+
+/** The diagnostic a request to an address no user has gets (code and text as OCS/Lync send them [B]). */
+const NOT_ENABLED_DIAGNOSTIC = (source: string) => `ms-diagnostics: 4005;reason="Destination URI either not enabled for SIP or does not exist";source="${source}"`;
 
 const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
 const token = (bytes = 8): string => randomBytes(bytes).toString('hex');
@@ -345,7 +348,9 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
     const outcome = decideRegister(system, { uri: aor, account: secret.sam, password: secret.password, frontEnd: server.fqdn });
     if (outcome.status !== 200) {
-      return respond(conn, req, outcome.status, { reason: outcome.reason, headers: [...(outcome.status === 401 ? [challenge()] : []), warning(outcome.detail)] });
+      const diag = REGISTER_DIAGNOSTICS[outcome.cause];
+      const diagnostics = `ms-diagnostics: ${diag.code};reason="${diag.reason}";source="${viaHost}"`;
+      return respond(conn, req, outcome.status, { reason: outcome.reason, headers: [...(outcome.status === 401 ? [challenge()] : []), diagnostics, warning(outcome.detail)] });
     }
     const contacts = req.getHeaders('contact');
     const expiresHeader = req.getHeader('expires');
@@ -456,7 +461,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   const onMessage = (conn: Connection, req: Core.IncomingRequestMessage) => {
     if (!senderAllowed(conn, req)) return respond(conn, req, 403, { headers: [warning('the sender is not registered on this connection')] });
     const target = aorOf(req.ruri);
-    if (!target || !homed(target)) return respond(conn, req, 404, { headers: [warning(`${target ?? req.ruri?.toString() ?? ''} is not a user of this deployment`)] });
+    if (!target || !homed(target)) return respond(conn, req, 404, { headers: [NOT_ENABLED_DIAGNOSTIC(viaHost), warning(`${target ?? req.ruri?.toString() ?? ''} is not a user of this deployment`)] });
     const b = bindings.get(target);
     if (!b || b.conn.closed) return respond(conn, req, 480, { headers: [warning(`${target} is not signed in`)] });
     proxy(conn, req, b);
@@ -703,6 +708,8 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       close: () => socket.destroy(),
     };
     connections.add(conn);
+    // SIP is request/response: no Nagle delay (40 ms against the peer's delayed ACK on every answer).
+    socket.setNoDelay(true);
     // A connection with no traffic for longer than the longest registration (plus margin) is closed;
     // clients refresh REGISTER or send CRLF keep-alives well within it.
     socket.setTimeout(STREAM_IDLE_MS, () => socket.destroy());
@@ -812,8 +819,30 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     },
     error: () => undefined,
   });
+  // A certificate the Certificate Wizard assigns later is what new TLS connections get [U: the real
+  // Front-End service may want a restart to pick it up; the lab serves the assignment at once].
+  let presented = cert.thumbprint;
+  const certSub = lab.get('ocs')?.subscribe({
+    next: () => {
+      if (stopped) return;
+      const now = findServer(ocsStore(lab.get('ocs')), feName)?.certificate;
+      if (!now || now.thumbprint === presented) return;
+      const next = hostCertificates(lab.get(`host:${server.host.toLowerCase()}`)).find((c) => c.thumbprint === now.thumbprint);
+      if (!next) return;
+      try {
+        const options = { key: keyById(next.keyId).privateKeyPem, cert: next.certPem };
+        tlsServer.setSecureContext(options);
+        httpsServer.setSecureContext(options);
+        presented = next.thumbprint;
+      } catch (error) {
+        onError(error);
+      }
+    },
+    error: () => undefined,
+  });
   function unwatch(): void {
     sub?.unsubscribe();
+    certSub?.unsubscribe();
   }
 
   let tlsPort: number;

@@ -49,7 +49,7 @@ describe('ocslab serve', () => {
       const search = spawnSync('ldapsearch', ['-x', '-LLL', '-H', endpoints.ldap, '-D', endpoints.bindDn, '-w', endpoints.bindPassword, '-b', endpoints.baseDn, '(msRTCSIP-UserEnabled=TRUE)', 'msRTCSIP-PrimaryUserAddress'], { encoding: 'utf8', env: { ...process.env, LDAPNOINIT: '1' } });
       expect(search.status).toBe(0);
       expect(search.stdout).toContain('msRTCSIP-PrimaryUserAddress: sip:ocsuser2@example.com');
-      expect(output()).toContain('seed-part3 rehearsed: 26 passed');
+      expect(output()).toContain('seed-part3 rehearsed: 35 passed');
       // IIS over HTTPS with the pool certificate, verified by curl against the lab root as the pool FQDN.
       const httpsPort = new URL(endpoints.https).port;
       const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', endpoints.caCertFile, '--resolve', `${endpoints.poolFqdn}:${httpsPort}:127.0.0.1`, '-u', 'CORP\\ocsuser1:Us3r1-P@ss', `https://${endpoints.poolFqdn}:${httpsPort}/GroupExpansion/Int/service.asmx`], { encoding: 'utf8' });

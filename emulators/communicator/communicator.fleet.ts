@@ -1,0 +1,189 @@
+/**
+ * The lab's Communicator clients: one client machine per user (or per index, for a sign-in storm), each
+ * on its own loopback address, all on the lab's network (`labNetwork`). Created on first use and closed
+ * with the lab: signing everyone out closes their connections.
+ */
+import { createActor, waitFor, type Actor } from 'xstate';
+import type { Lab } from '../../sim/lab.js';
+import { caInfo } from '../ca/ca.client.js';
+import { labNetwork, type LabNetwork } from '../network/lab.network.js';
+import { addressBookFileName } from '../ocs/ocs.wizard.js';
+import type { Resolver } from './communicator.discovery.js';
+import { COMMUNICATOR_MESSAGES } from './communicator.errors.js';
+import type { ClientSettings } from './communicator.events.js';
+import { communicatorClientMachine, type ClientContext, type ClientRuntime } from './communicator.client.machine.js';
+import { checkCertificate, handshake, httpsGet, openSocket, udpResolver, type ClientOrigin, type SipAnswer } from './communicator.wire.js';
+
+export const FLEET_RESOURCE = 'communicator-clients';
+/** How long a sign-in may take on the wire before the step gives up (a bug, not a deployment fault). */
+const SIGN_IN_LIMIT_MS = 30_000;
+
+export type ClientActor = Actor<typeof communicatorClientMachine>;
+
+export interface LabClient {
+  key: string;
+  actor: ClientActor;
+  runtime: ClientRuntime;
+}
+
+export interface ClientState {
+  state: string;
+  context: ClientContext;
+}
+
+export interface AddressBookDownload {
+  ok: boolean;
+  url: string;
+  lines: string[];
+  /** The downloaded file's text (tab-separated entries), when it downloaded. */
+  content?: string;
+  message?: string;
+}
+
+const stateOf = (a: ClientActor): ClientState => {
+  const s = a.getSnapshot();
+  return { state: typeof s.value === 'string' ? s.value : JSON.stringify(s.value), context: s.context };
+};
+
+export class CommunicatorFleet {
+  private readonly clients = new Map<string, LabClient>();
+  private queryId = 1;
+
+  constructor(readonly lab: Lab, readonly network: LabNetwork) {}
+
+  /** The lab's DNS server as the clients' resolver (their NIC's DNS server is the DC). */
+  resolver(): Resolver {
+    return async (name, type) => udpResolver(await this.network.dns(), () => (this.queryId = (this.queryId % 65_535) + 1))(name, type);
+  }
+
+  /** A user's client (created on first use); `index` places it on its own loopback address. */
+  client(key: string, account: string, origin: ClientOrigin): LabClient {
+    const k = key.toLowerCase();
+    const existing = this.clients.get(k);
+    if (existing) return existing;
+    const runtime: ClientRuntime = { user: k, account, network: this.network, resolver: this.resolver(), trust: { roots: [], now: () => this.lab.clock.now() }, origin };
+    const actor = createActor(communicatorClientMachine, { input: { runtime } });
+    runtime.deliver = (e) => actor.send(e);
+    actor.start();
+    const c = { key: k, actor, runtime };
+    this.clients.set(k, c);
+    return c;
+  }
+
+  get(key: string): LabClient | undefined {
+    return this.clients.get(key.toLowerCase());
+  }
+
+  all(): LabClient[] {
+    return [...this.clients.values()];
+  }
+
+  /** Signs a client in and waits until it is signed in or has failed. */
+  async signIn(c: LabClient, signInAddress: string, password: string, settings: ClientSettings): Promise<ClientState> {
+    c.runtime.trust.roots = settings.trustLabCa && this.lab.get('ca') ? [caInfo(this.lab.get('ca')).certPem] : [];
+    const current = stateOf(c.actor).state;
+    if (current === 'signedIn') await this.signOut(c);
+    c.actor.send({ type: 'signIn', request: { signInAddress, password, settings } });
+    await waitFor(c.actor, (s) => s.matches('signedIn') || s.matches('failed'), { timeout: SIGN_IN_LIMIT_MS });
+    return stateOf(c.actor);
+  }
+
+  async signOut(c: LabClient): Promise<ClientState> {
+    if (!c.actor.getSnapshot().matches('signedIn')) return stateOf(c.actor);
+    c.actor.send({ type: 'signOut' });
+    await waitFor(c.actor, (s) => s.matches('signedOut'), { timeout: SIGN_IN_LIMIT_MS });
+    return stateOf(c.actor);
+  }
+
+  state(c: LabClient): ClientState {
+    return stateOf(c.actor);
+  }
+
+  /** Sends an IM from a signed-in client; the final SIP answer. */
+  async sendIm(c: LabClient, to: string, text: string): Promise<SipAnswer | undefined> {
+    return c.runtime.session?.sendIm(to, text);
+  }
+
+  /**
+   * The address book download: the internal URL in-band provisioning gave, the host resolved on the
+   * lab's DNS, a TLS connection through the lab network checked as the client checks certificates, then
+   * GET of the newest full file (`F-<day>.lsabs`, today's first, then back a day at a time over the 30
+   * days the Address Book Server keeps full files).
+   */
+  async downloadAddressBook(c: LabClient, credentials: { user: string; password: string }): Promise<AddressBookDownload> {
+    const { context } = stateOf(c.actor);
+    const base = context.provisioning?.absInternalServerUrl ?? '';
+    const failed = (lines: string[]): AddressBookDownload => ({ ok: false, url: base, lines, message: COMMUNICATOR_MESSAGES.addressBook });
+    if (!c.actor.getSnapshot().matches('signedIn')) return failed([`${c.key} is not signed in: no Address Book URL yet`]);
+    if (!base) return failed(['In-band provisioning gave no internal Address Book URL']);
+    let url: URL;
+    try {
+      url = new URL(base);
+    } catch {
+      return failed([`In-band provisioning gave an unusable Address Book URL: ${base}`]);
+    }
+    const host = url.hostname.toLowerCase();
+    const a = await c.runtime.resolver(host, 'A');
+    const address = a.rcode === 'NOERROR' ? a.records.find((r) => r.type === 'A') : undefined;
+    if (!address || address.type !== 'A') return failed([`DNS A ${host}: ${a.rcode === 'NOERROR' ? 'no records' : a.rcode}`]);
+    const lines = [`DNS A ${host}: ${address.address}`];
+    const path = url.pathname.replace(/\/+$/, '');
+    const now = this.lab.clock.now();
+    for (let day = 0; day < 30; day++) {
+      const file = addressBookFileName(now - day * 86_400_000, 'lsabs');
+      const dialled = await this.network.dial(address.address, 443, c.runtime.origin);
+      if (!dialled.ok) return failed([...lines, `Connect ${host} (${address.address}:443): ${dialled.detail}`]);
+      let raw;
+      try {
+        raw = await openSocket(dialled.route);
+      } catch (e) {
+        return failed([...lines, `Connect ${host} (${address.address}:443): ${(e as Error).message}`]);
+      }
+      let secured;
+      try {
+        secured = await handshake(raw, host);
+      } catch (e) {
+        raw.destroy();
+        return failed([...lines, `TLS with ${dialled.route.server} for ${host}: ${(e as Error).message}`]);
+      }
+      const tls = checkCertificate(secured.peer, host, dialled.route.server, c.runtime.trust);
+      if (!tls.ok) {
+        secured.socket.destroy();
+        return failed([...lines, `TLS certificate from ${dialled.route.server} for ${host}: ${tls.certificate?.subject ?? '?'} — ${tls.error ?? 'rejected'}`]);
+      }
+      let answer;
+      try {
+        answer = await httpsGet(secured.socket, host, `${path}/${file}`, credentials);
+      } catch (e) {
+        secured.socket.destroy();
+        return failed([...lines, `GET ${base}/${file}: ${(e as Error).message}`]);
+      }
+      secured.socket.destroy();
+      const line = `GET ${url.origin}${path}/${file}: HTTP ${answer.status} ${answer.statusText} from ${dialled.route.server}`;
+      if (answer.status === 200) return { ok: true, url: `${url.origin}${path}/${file}`, lines: [...lines, line], content: answer.body };
+      if (answer.status !== 404) return failed([...lines, line]);
+      if (day === 0) lines.push(line);
+    }
+    return failed([...lines, `No full address book file in ${base} for the last 30 days`]);
+  }
+
+  /** Signs every client out and stops them. */
+  async close(): Promise<void> {
+    const all = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.allSettled(all.map(async (c) => {
+      await c.runtime.session?.close();
+      c.runtime.session = undefined;
+      c.actor.stop();
+    }));
+  }
+}
+
+/** The lab's clients, on the lab's network; closed with the lab. */
+export function communicatorFleet(lab: Lab): CommunicatorFleet {
+  const network = labNetwork(lab);
+  return lab.resource(FLEET_RESOURCE, () => {
+    const fleet = new CommunicatorFleet(lab, network);
+    return { value: fleet, close: () => fleet.close() };
+  });
+}

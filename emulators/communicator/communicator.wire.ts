@@ -1,0 +1,517 @@
+/**
+ * Office Communicator 2007 R2's stack on real sockets: DNS over UDP to the lab's DNS server, TCP through
+ * the lab network (the load balancer picks the front end), TLS validated the way the client validates it,
+ * and sip.js (with `StreamTransport`, SIP over TLS to 5061) for REGISTER, in-band provisioning, presence
+ * and IM; the address book over HTTPS from the URL provisioning gave.
+ *
+ * The client's clock is the lab's simulated clock: certificate validity is judged at `now()`, so a
+ * rehearsal dated 2009 validates certificates issued in 2009. The chain check is X.509 (issuer and
+ * signature against the trusted roots, then validity); the name check is Node's own
+ * `tls.checkServerIdentity` (subjectAltName DNS names, else the CN) against the name the client dialled.
+ *
+ * Everything here reports what it saw (lookups, connections, the certificate, SIP responses) so the
+ * client machine (`communicator.client.machine.ts`) can keep it for the operator to inspect.
+ */
+import { createSocket } from 'node:dgram';
+import { request as httpRequest } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
+import dnsPacket from 'dns-packet';
+import { Core, Messager, Registerer, Subscriber, SubscriptionState, UserAgent, type Message, type Notification } from 'sip.js';
+import { verifyChain } from '../ca/certificate.js';
+import type { DialResult, LabNetwork } from '../network/lab.network.js';
+import { parseProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, provisioningRequestBody, type ParsedProvisioning } from '../ocs/ocs.provisioning.js';
+import type { Candidate, LookupType, ResolvedRecord, Resolver, ResolverAnswer } from './communicator.discovery.js';
+import { StreamTransport } from './sip.stream.transport.js';
+
+/** Communicator 2007 R2's User-Agent (the build number is [U]; the product token form is [B]). */
+export const COMMUNICATOR_USER_AGENT = 'UCCAPI/3.5.6907.0 OC/3.5.6907.0 (Microsoft Office Communicator 2007 R2)';
+
+const DNS_TIMEOUT_MS = 2000;
+const CONNECT_TIMEOUT_MS = 5000;
+const SIP_TIMEOUT_MS = 10_000;
+const CLOSE_WAIT_MS = 2000;
+
+// ---------------------------------------------------------------------------------------------------
+// DNS
+
+/** A resolver that asks a DNS server over UDP (one question, recursion desired), as the client's resolver does. */
+export function udpResolver(server: { host: string; port: number }, ids: () => number): Resolver {
+  return (name, type) => queryUdp(server, name, type, ids());
+}
+
+function queryUdp(server: { host: string; port: number }, name: string, type: LookupType, id: number): Promise<ResolverAnswer> {
+  return new Promise((resolve) => {
+    const socket = createSocket(server.host.includes(':') ? 'udp6' : 'udp4');
+    const done = (a: ResolverAnswer) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(a);
+    };
+    const timer = setTimeout(() => done({ rcode: 'TIMEOUT', records: [] }), DNS_TIMEOUT_MS);
+    socket.on('error', () => done({ rcode: 'TIMEOUT', records: [] }));
+    socket.on('message', (msg) => {
+      try {
+        const p = dnsPacket.decode(msg);
+        if (p.id !== id) return;
+        const rcode = ((p as { rcode?: string }).rcode ?? 'NOERROR') as ResolverAnswer['rcode'];
+        const records = (p.answers ?? []).flatMap((a): ResolvedRecord[] => {
+          if (a.type === 'A') return [{ type: 'A', address: a.data }];
+          if (a.type === 'CNAME') return [{ type: 'CNAME', target: a.data }];
+          if (a.type === 'SRV') return [{ type: 'SRV', priority: a.data.priority ?? 0, weight: a.data.weight ?? 0, port: a.data.port, target: a.data.target }];
+          return [];
+        });
+        done({ rcode: ['NOERROR', 'NXDOMAIN', 'REFUSED', 'SERVFAIL'].includes(rcode) ? rcode : 'SERVFAIL', records });
+      } catch {
+        done({ rcode: 'SERVFAIL', records: [] });
+      }
+    });
+    const query = dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] });
+    socket.send(query, server.port, server.host);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Connections and TLS
+
+export interface ConnectionAttempt {
+  host: string;
+  address: string;
+  port: number;
+  transport: 'TLS' | 'TCP';
+  /** The front end (short name) that accepted the connection. */
+  server?: string;
+  error?: string;
+}
+
+export interface CertificateSeen {
+  subject: string;
+  sans: string[];
+  issuer: string;
+  notBefore: string;
+  notAfter: string;
+}
+
+export interface TlsCheck {
+  ok: boolean;
+  /** The name the client dialled and checked. */
+  host: string;
+  server: string;
+  certificate?: CertificateSeen;
+  /** Why the client rejected it, or why the handshake failed. */
+  error?: string;
+  /** True when no handshake completed at all (reset, no certificate). */
+  handshakeFailed?: boolean;
+}
+
+export interface TrustPolicy {
+  /** The client's Trusted Root Certification Authorities (PEM). */
+  roots: string[];
+  /** The client's clock. */
+  now: () => number;
+}
+
+const derToPem = (der: Buffer): string => `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+
+const describePeer = (c: PeerCertificate): CertificateSeen => ({
+  subject: Object.entries(c.subject ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(', '),
+  sans: (c.subjectaltname ?? '')
+    .split(',')
+    .map((s) => s.trim().replace(/^DNS:/, ''))
+    .filter((s) => s),
+  issuer: Object.entries(c.issuer ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(', '),
+  notBefore: new Date(c.valid_from).toISOString(),
+  notAfter: new Date(c.valid_to).toISOString(),
+});
+
+/** The client's certificate decision: a trusted root issued it, it is valid now, and it names the host dialled. */
+export function checkCertificate(peer: PeerCertificate, host: string, server: string, trust: TrustPolicy): TlsCheck {
+  const certificate = describePeer(peer);
+  const base = { host, server, certificate };
+  if (!peer.raw) return { ...base, ok: false, error: 'the server presented no certificate' };
+  const leafPem = derToPem(peer.raw);
+  if (!trust.roots.length) return { ...base, ok: false, error: `the certificate chain ends in ${certificate.issuer}, which is not in the client's Trusted Root Certification Authorities` };
+  let lastError = '';
+  for (const root of trust.roots) {
+    const r = verifyChain(leafPem, root, trust.now());
+    if (r.ok) {
+      const mismatch = checkServerIdentity(host, peer);
+      if (mismatch) return { ...base, ok: false, error: `the certificate names ${[certificate.subject, ...certificate.sans].join(', ')}; none matches ${host}` };
+      return { ...base, ok: true };
+    }
+    lastError = r.failure.kind === 'certificate.untrusted' ? `the certificate chain ends in ${certificate.issuer}, which is not in the client's Trusted Root Certification Authorities` : `${r.failure.message} (${r.failure.kind.replace('certificate.', '')}: valid ${certificate.notBefore} to ${certificate.notAfter})`;
+  }
+  return { ...base, ok: false, error: lastError };
+}
+
+export interface Connected {
+  socket: Socket | TLSSocket;
+  candidate: Candidate;
+  attempt: ConnectionAttempt;
+  tls?: TlsCheck;
+}
+
+export type ConnectOutcome = { ok: true; connected: Connected; attempts: ConnectionAttempt[] } | { ok: false; attempts: ConnectionAttempt[]; tls?: TlsCheck };
+
+export function openSocket(route: { host: string; port: number }): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect({ host: route.host, port: route.port, noDelay: true });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error('the connection attempt timed out'));
+    }, CONNECT_TIMEOUT_MS);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new Error(e.code === 'ECONNREFUSED' ? 'connection refused' : e.message));
+    });
+  });
+}
+
+/** A TLS handshake over an open socket, naming `servername`; resolves with the peer certificate, whatever it is. */
+export function handshake(raw: Socket, servername: string): Promise<{ socket: TLSSocket; peer: PeerCertificate }> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ socket: raw, servername, rejectUnauthorized: false });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error('the TLS handshake timed out'));
+    }, CONNECT_TIMEOUT_MS);
+    s.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve({ socket: s, peer: s.getPeerCertificate(true) });
+    });
+    s.once('error', (e) => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(new Error(`the TLS handshake failed (${e.message.replace(/^.*?:\s*/, '') || 'reset'})`));
+    });
+  });
+}
+
+/** Where the client connects from (its address and a source port: the load balancer's affinity key). */
+export interface ClientOrigin {
+  address: string;
+  port: number;
+}
+
+/**
+ * Tries the candidates in order, each of its addresses in order, until one accepts the connection; with
+ * TLS, the first certificate the client rejects ends the attempt (Communicator reports it rather than
+ * trying elsewhere).
+ */
+export async function connectFirst(network: LabNetwork, candidates: Candidate[], from: ClientOrigin, trust: TrustPolicy): Promise<ConnectOutcome> {
+  const attempts: ConnectionAttempt[] = [];
+  for (const candidate of candidates) {
+    for (const address of candidate.addresses) {
+      const attempt: ConnectionAttempt = { host: candidate.host, address, port: candidate.port, transport: candidate.transport };
+      attempts.push(attempt);
+      const dialled: DialResult = await network.dial(address, candidate.port, from);
+      if (!dialled.ok) {
+        attempt.error = dialled.error === 'timeout' ? `no answer from ${address}:${candidate.port}: the connection attempt timed out` : `connection refused by ${address}:${candidate.port}`;
+        continue;
+      }
+      attempt.server = dialled.route.server;
+      let raw: Socket;
+      try {
+        raw = await openSocket(dialled.route);
+      } catch (e) {
+        attempt.error = `${(e as Error).message} (${address}:${candidate.port})`;
+        delete attempt.server;
+        continue;
+      }
+      if (candidate.transport === 'TCP') return { ok: true, attempts, connected: { socket: raw, candidate, attempt } };
+      let secured: { socket: TLSSocket; peer: PeerCertificate };
+      try {
+        secured = await handshake(raw, candidate.host);
+      } catch (e) {
+        raw.destroy();
+        attempt.error = (e as Error).message;
+        return { ok: false, attempts, tls: { ok: false, host: candidate.host, server: dialled.route.server, error: (e as Error).message, handshakeFailed: true } };
+      }
+      const tls = checkCertificate(secured.peer, candidate.host, dialled.route.server, trust);
+      if (!tls.ok) {
+        secured.socket.destroy();
+        attempt.error = `certificate rejected: ${tls.error ?? ''}`;
+        return { ok: false, attempts, tls };
+      }
+      return { ok: true, attempts, connected: { socket: secured.socket, candidate, attempt, tls } };
+    }
+  }
+  return { ok: false, attempts };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SIP
+
+/** A SIP final response as the client keeps it. */
+export interface SipAnswer {
+  status: number;
+  reason: string;
+  /** `ms-diagnostics` (code and reason), when the server sent one. */
+  diagnostics?: string;
+  warning?: string;
+}
+
+const answerOf = (m: Core.IncomingResponseMessage): SipAnswer => {
+  const a: SipAnswer = { status: m.statusCode ?? 0, reason: m.reasonPhrase ?? '' };
+  const d = m.getHeader('ms-diagnostics');
+  if (d) a.diagnostics = d;
+  const w = m.getHeader('warning');
+  if (w) a.warning = w;
+  return a;
+};
+
+export interface InstantMessage {
+  from: string;
+  to: string;
+  contentType: string;
+  body: string;
+}
+
+/** A presence document as Communicator reads it: PIDF basic status and the availability note. */
+export interface PresenceView {
+  entity: string;
+  basic: 'open' | 'closed' | 'unknown';
+  note?: string;
+}
+
+export function parsePidf(body: string): PresenceView {
+  const entity = /<presence\b[^>]*\bentity="([^"]{0,512})"/.exec(body)?.[1] ?? '';
+  const basic = /<basic>\s*(open|closed)\s*<\/basic>/.exec(body)?.[1];
+  const note = /<note(?:\s[^>]{0,200})?>([^<]{0,512})<\/note>/.exec(body)?.[1]?.trim();
+  return { entity, basic: basic === 'open' || basic === 'closed' ? basic : 'unknown', ...(note ? { note } : {}) };
+}
+
+/** The PIDF document Communicator publishes for an availability ("Available", "Busy", ... "Offline"). */
+export function pidfFor(entity: string, availability: string): string {
+  const open = availability.toLowerCase() !== 'offline' && availability.toLowerCase() !== 'appear offline';
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="${entity}">`,
+    '  <tuple id="communicator">',
+    `    <status><basic>${open ? 'open' : 'closed'}</basic></status>`,
+    `    <note>${availability.replace(/[<>&"]/g, '')}</note>`,
+    '  </tuple>',
+    '</presence>',
+    '',
+  ].join('\r\n');
+}
+
+export interface SessionOptions {
+  /** `sip:user@domain`. */
+  aor: string;
+  /** Digest user name: the Windows account (sAMAccountName). */
+  account: string;
+  password: string;
+  connected: Connected;
+  onMessage?: (m: InstantMessage) => void;
+  onPresence?: (target: string, view: PresenceView) => void;
+  onDisconnect?: (error?: Error) => void;
+}
+
+/** Waits for one final response of a core request; a missing answer becomes 408 after `SIP_TIMEOUT_MS`. */
+function finalAnswer(send: (delegate: Core.OutgoingRequestDelegate) => void): Promise<{ answer: SipAnswer; message?: Core.IncomingResponseMessage }> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ answer: { status: 408, reason: 'Request Timeout (no answer from the server)' } }), SIP_TIMEOUT_MS);
+    const settle = (r: Core.IncomingResponse) => {
+      clearTimeout(timer);
+      resolve({ answer: answerOf(r.message), message: r.message });
+    };
+    try {
+      send({ onAccept: settle, onReject: settle });
+    } catch (e) {
+      clearTimeout(timer);
+      resolve({ answer: { status: 503, reason: `Service Unavailable (${(e as Error).message})` } });
+    }
+  });
+}
+
+/**
+ * One signed-in Communicator: a sip.js UserAgent over the connection `connectFirst` opened. `register()`
+ * first; then provisioning, presence and IM.
+ */
+export class SipSession {
+  readonly ua: UserAgent;
+  private registerer?: Registerer;
+  private readonly subscribers = new Map<string, Subscriber>();
+  private socketUsed = false;
+  private closed = false;
+
+  constructor(private readonly o: SessionOptions) {
+    const socket = o.connected.socket;
+    const uri = UserAgent.makeURI(o.aor);
+    if (!uri) throw new Error(`not a SIP URI: ${o.aor}`);
+    this.ua = new UserAgent({
+      uri,
+      transportConstructor: StreamTransport,
+      transportOptions: {
+        protocol: o.connected.candidate.transport,
+        connect: async () => {
+          if (this.socketUsed || socket.destroyed) throw new Error('the connection to the server was lost');
+          this.socketUsed = true;
+          return socket;
+        },
+      },
+      authorizationUsername: o.account,
+      authorizationPassword: o.password,
+      contactParams: { transport: o.connected.candidate.transport.toLowerCase() },
+      userAgentString: COMMUNICATOR_USER_AGENT,
+      logBuiltinEnabled: false,
+      logLevel: 'error',
+      delegate: {
+        onMessage: (m: Message) => this.receive(m),
+        onDisconnect: (error?: Error) => {
+          if (!this.closed) o.onDisconnect?.(error);
+        },
+      },
+    });
+  }
+
+  private receive(m: Message): void {
+    const r = m.request;
+    m.accept().catch(() => undefined);
+    const from = r.from?.uri ? `sip:${r.from.uri.user ?? ''}@${r.from.uri.host}` : '';
+    this.o.onMessage?.({ from: from.toLowerCase(), to: this.o.aor, contentType: r.getHeader('content-type') ?? 'text/plain', body: r.body ?? '' });
+  }
+
+  /** Starts the user agent on the open connection and REGISTERs (sip.js answers the Digest challenge). */
+  async register(expires = 3600): Promise<SipAnswer> {
+    await this.ua.start();
+    const registerer = new Registerer(this.ua, { expires, extraHeaders: [] });
+    this.registerer = registerer;
+    const { answer } = await finalAnswer((d) => {
+      registerer.register({ requestDelegate: { onAccept: d.onAccept, onReject: d.onReject } }).catch(() => undefined);
+    });
+    return answer;
+  }
+
+  /** In-band provisioning: SUBSCRIBE `vnd-microsoft-provisioning-v2`, the configuration in the 200. */
+  async provision(): Promise<{ answer: SipAnswer; provisioning?: ParsedProvisioning }> {
+    const core = this.ua.userAgentCore;
+    const aor = UserAgent.makeURI(this.o.aor) as Core.URI;
+    const body = provisioningRequestBody();
+    const message = core.makeOutgoingRequestMessage(
+      'SUBSCRIBE',
+      aor,
+      aor,
+      aor,
+      {},
+      [`Event: ${PROVISIONING_EVENT}`, `Accept: ${PROVISIONING_CONTENT_TYPE}`, 'Supported: com.microsoft.autoextend', 'Supported: ms-benotify', 'Supported: ms-piggyback-first-notify', 'Expires: 0', `Contact: <${this.ua.contact.uri.toString()}>`],
+      { contentDisposition: 'render', contentType: PROVISIONING_CONTENT_TYPE, content: body },
+    );
+    const { answer, message: response } = await finalAnswer((d) => core.request(message, d));
+    if (answer.status !== 200 || !response) return { answer };
+    return { answer, provisioning: parseProvisioning(response.body ?? '', response.getHeader('content-type') ?? '') };
+  }
+
+  /** PUBLISH of the user's own presence (PIDF with the availability note). */
+  async publishPresence(availability: string): Promise<SipAnswer> {
+    const core = this.ua.userAgentCore;
+    const aor = UserAgent.makeURI(this.o.aor) as Core.URI;
+    const message = core.makeOutgoingRequestMessage('PUBLISH', aor, aor, aor, {}, ['Event: presence', 'Expires: 3600'], {
+      contentDisposition: 'render',
+      contentType: 'application/pidf+xml',
+      content: pidfFor(this.o.aor, availability),
+    });
+    return (await finalAnswer((d) => core.request(message, d))).answer;
+  }
+
+  /** SUBSCRIBE to a contact's presence; every NOTIFY goes to `onPresence`. Resolves on the SUBSCRIBE's answer. */
+  async subscribePresence(target: string): Promise<SipAnswer> {
+    const uri = UserAgent.makeURI(target);
+    if (!uri) return { status: 400, reason: `not a SIP URI: ${target}` };
+    const key = target.toLowerCase();
+    if (this.subscribers.has(key)) return { status: 200, reason: 'OK' };
+    const sub = new Subscriber(this.ua, uri, 'presence', { expires: 3600 });
+    sub.delegate = {
+      onNotify: (n: Notification) => {
+        n.accept().catch(() => undefined);
+        this.o.onPresence?.(key, parsePidf(n.request.body ?? ''));
+      },
+    };
+    this.subscribers.set(key, sub);
+    // sip.js reports the subscription's fate as states: Subscribed once the first NOTIFY says active.
+    return new Promise<SipAnswer>((resolve) => {
+      const timer = setTimeout(() => resolve({ status: 408, reason: 'Request Timeout (no NOTIFY from the server)' }), SIP_TIMEOUT_MS);
+      sub.stateChange.addListener((s) => {
+        if (s === SubscriptionState.Subscribed) {
+          clearTimeout(timer);
+          resolve({ status: 200, reason: 'OK' });
+        } else if (s === SubscriptionState.Terminated) {
+          clearTimeout(timer);
+          this.subscribers.delete(key);
+          resolve({ status: 481, reason: 'Subscription terminated by the server' });
+        }
+      });
+      sub.subscribe().catch(() => undefined);
+    });
+  }
+
+  /** Sends an IM (pager-mode MESSAGE) and resolves with the final response: 200 when delivered. */
+  async sendIm(target: string, text: string): Promise<SipAnswer> {
+    const uri = UserAgent.makeURI(target);
+    if (!uri) return { status: 400, reason: `not a SIP URI: ${target}` };
+    const messager = new Messager(this.ua, uri, text, 'text/plain');
+    return (
+      await finalAnswer((d) => {
+        messager.message({ requestDelegate: { onAccept: d.onAccept, onReject: d.onReject } }).catch(() => undefined);
+      })
+    ).answer;
+  }
+
+  /** Signs out: unsubscribe, unregister (Expires 0), close the connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Each goodbye (unsubscribe, unregister) waits for its answer, but never longer than a SIP timeout.
+    const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
+    // unsubscribe() sends the SUBSCRIBE with Expires 0 without waiting: sip.js 0.21's dispose() waits for
+    // an onTerminated its dialog never raises on a terminating NOTIFY (only Timer N, 32 s, ends it).
+    for (const s of this.subscribers.values()) await bounded(s.unsubscribe());
+    this.subscribers.clear();
+    if (this.registerer) await bounded(this.registerer.dispose());
+    await bounded(this.ua.stop());
+    this.o.connected.socket.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// HTTPS (the address book)
+
+export interface HttpsAnswer {
+  status: number;
+  statusText: string;
+  body: string;
+}
+
+/** One HTTPS GET over an open, validated TLS socket, with Basic credentials (see the IIS adapter). */
+export function httpsGet(socket: TLSSocket, host: string, path: string, credentials: { user: string; password: string }): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    // The socket is already TLS (validated by the caller): plain HTTP/1.1 framing over it.
+    const req = httpRequest(
+      {
+        host,
+        path,
+        method: 'GET',
+        createConnection: () => socket,
+        headers: { host, authorization: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`, 'user-agent': COMMUNICATOR_USER_AGENT, connection: 'close' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(CONNECT_TIMEOUT_MS, () => req.destroy(new Error('the request timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
