@@ -14,7 +14,7 @@
  * machine owns the decisions, the holder owns the sockets.
  */
 import { assign, fromPromise, setup } from 'xstate';
-import type { LabNetwork } from '../network/lab.network.js';
+import type { Network } from '../network/lab.network.js';
 import type { ParsedProvisioning } from '../ocs/ocs.provisioning.js';
 import { REGISTER_DIAGNOSTICS } from '../ocs/ocs.registrar.js';
 import { discover, discoveryLines, type DiscoveryResult, type Resolver } from './communicator.discovery.js';
@@ -27,7 +27,7 @@ export interface ClientRuntime {
   user: string;
   /** The Windows account (Digest user name). */
   account: string;
-  network: LabNetwork;
+  network: Network;
   resolver: Resolver;
   trust: TrustPolicy;
   origin: ClientOrigin;

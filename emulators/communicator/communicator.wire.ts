@@ -19,7 +19,7 @@ import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type 
 import dnsPacket from 'dns-packet';
 import { Core, Messager, Registerer, Subscriber, SubscriptionState, UserAgent, type Message, type Notification } from 'sip.js';
 import { verifyChain } from '../ca/certificate.js';
-import type { DialResult, LabNetwork } from '../network/lab.network.js';
+import type { DialResult, Network } from '../network/lab.network.js';
 import { parseProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, provisioningRequestBody, type ParsedProvisioning } from '../ocs/ocs.provisioning.js';
 import type { Candidate, LookupType, ResolvedRecord, Resolver, ResolverAnswer } from './communicator.discovery.js';
 import { StreamTransport } from './sip.stream.transport.js';
@@ -206,7 +206,7 @@ export interface ClientOrigin {
  * TLS, the first certificate the client rejects ends the attempt (Communicator reports it rather than
  * trying elsewhere).
  */
-export async function connectFirst(network: LabNetwork, candidates: Candidate[], from: ClientOrigin, trust: TrustPolicy): Promise<ConnectOutcome> {
+export async function connectFirst(network: Network, candidates: Candidate[], from: ClientOrigin, trust: TrustPolicy): Promise<ConnectOutcome> {
   const attempts: ConnectionAttempt[] = [];
   for (const candidate of candidates) {
     for (const address of candidate.addresses) {

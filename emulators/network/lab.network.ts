@@ -67,7 +67,17 @@ export interface DialFrom {
 
 export const NETWORK_RESOURCE = 'network';
 
-export class LabNetwork {
+/**
+ * What a client needs of a network: its DNS server, and a way to reach an address and port. The lab's
+ * own network (below) routes through the emulated load balancer; a network built from `ocslab serve`'s
+ * endpoints (or real servers) maps the same addresses to fixed listeners.
+ */
+export interface Network {
+  dns(): Promise<{ host: string; port: number }>;
+  dial(address: string, port: number, from: DialFrom): Promise<DialResult>;
+}
+
+export class LabNetwork implements Network {
   private readonly host: string;
   private readonly ports: NetworkPorts;
   private readonly onError: (error: unknown) => void;
