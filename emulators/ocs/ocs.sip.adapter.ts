@@ -10,15 +10,17 @@
  *   NTLM/Kerberos only (ocs-facts §6); real SIP clients (baresip, sip.js) only do Digest, so the lab
  *   offers Digest with the user's AD password as the secret. The Digest username is the sAMAccountName
  *   (`ocsuser1`, `CORP\ocsuser1` or a UPN). A correct response is then decided by `decideRegister`:
- *   200 (Contact echoed with `;expires=N`), or its 401/403/404/480/503 with its reason phrase and a
- *   `Warning: 399 <front end> "<detail>"`. A wrong Digest response, a stale or unknown nonce, or an
+ *   200 (Contact echoed with `;expires=N`), or its 401/403/404/480/503 with its reason phrase, an
+ *   `ms-diagnostics: <code>;reason="…";source="<front end>"` (the header is the product's; the codes are
+ *   REGISTER_DIAGNOSTICS in ocs.registrar.ts, [U]) and a `Warning: 399 <front end> "<detail>"`. A wrong Digest response, a stale or unknown nonce, or an
  *   unknown account is 401 with a fresh challenge (`stale=true` for a nonce this server no longer holds).
  *   Expires: from the Contact's `expires` or the Expires header, default 3600, at most 3600; 0 (or
  *   `Contact: *` with Expires 0) removes the binding. A binding lives on the connection it registered on:
  *   requests for that user go back over that connection (clients have no server certificate), and the
  *   binding ends when the connection closes or the registration expires (wall clock, `setTimeout`).
  * - MESSAGE: the sender must have registered its From address on this connection (else 403). The target
- *   (Request-URI) must be a user homed in this deployment's RTC database (else 404) and registered (else
+ *   (Request-URI) must be a user homed in this deployment's RTC database (else 404 with `ms-diagnostics:
+ *   4005;reason="Destination URI either not enabled for SIP or does not exist"`) and registered (else
  *   480). The request is proxied with the Request-URI set to the registered Contact, a Via of this front
  *   end on top and Max-Forwards decremented (483 at 0); the callee's responses come back to the caller by
  *   Via branch. No final response within 32 s (Timer F) gives the caller 408.
@@ -51,6 +53,8 @@
  *   WSS every frame is one message (RFC 7118 §5).
  * - The listeners exist only while the front end's Front-End service (RtcSrv) is Running:
  *   `startSipFrontEnd` rejects if it is not, and closes every listener and connection when it stops.
+ * - A certificate the Certificate Wizard assigns while the listeners run is presented on the next TLS
+ *   connection (the real service may want a restart [U]). Stream sockets run without Nagle's delay.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
