@@ -56,7 +56,7 @@ export class CommunicatorFleet {
     return async (name, type) => udpResolver(await this.network.dns(), () => (this.queryId = (this.queryId % 65_535) + 1))(name, type);
   }
 
-  /** A user's client (created on first use); `index` places it on its own loopback address. */
+  /** A user's client (created on first use), connecting from its own origin (address and source port). */
   client(key: string, account: string, origin: ClientOrigin): LabClient {
     const k = key.toLowerCase();
     const existing = this.clients.get(k);

@@ -108,7 +108,6 @@ const signOutStep = defineStep({
     const r = await fleet.signOut(c);
     if (r.state !== 'signedOut') return failed(`${p.user}'s Communicator is ${r.state}, not signed out`);
     record(lab, { type: 'communicator.signedOut', user: p.user, summary: `${p.user}'s Communicator signed out` });
-    void topology;
     return passed([`Signed out (${sipAddressOf(lab, topology, p.user)})`]);
   },
 });
