@@ -52,3 +52,10 @@ export function registerMessageKind(outcome: Exclude<RegisterOutcome, { status: 
       return 'credentials';
   }
 }
+
+/** What Communicator shows when an IM is refused, by the SIP answer [B] (ocs-facts §8.19). */
+export function imFailureMessage(to: string, a: { status: number; reason: string }): string {
+  const name = to.replace(/^sip:/i, '');
+  if (a.status === 480 || a.status === 404 || a.status === 408) return `${name} could not be reached and this message was not delivered.`;
+  return `This message was not delivered to ${name}. (SIP/2.0 ${a.status} ${a.reason})`;
+}

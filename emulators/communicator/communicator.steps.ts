@@ -16,7 +16,7 @@ import { CLIENT_EVENT_LOG } from './communicator.discovery.js';
 import { COMMUNICATOR_ID, clientHost, type ClientSettings } from './communicator.events.js';
 import { clientLines } from './communicator.client.machine.js';
 import { communicatorFleet, type LabClient } from './communicator.fleet.js';
-import type { SipAnswer } from './communicator.wire.js';
+import { imFailureMessage } from './communicator.errors.js';
 
 /** A client machine per user, on its own loopback address and source port (the load balancer's affinity key). */
 export function clientOrigin(topology: Topology, user: string): { address: string; port: number } {
@@ -120,13 +120,6 @@ async function eventually(check: () => boolean, limitMs = 5000): Promise<boolean
     await new Promise((r) => setTimeout(r, 5));
   }
   return true;
-}
-
-/** What Communicator shows when an IM is refused, by the SIP answer [B] (ocs-facts §8.19). */
-function imFailureMessage(to: string, a: SipAnswer): string {
-  const name = to.replace(/^sip:/i, '');
-  if (a.status === 480 || a.status === 404 || a.status === 408) return `${name} could not be reached and this message was not delivered.`;
-  return `This message was not delivered to ${name}. (SIP/2.0 ${a.status} ${a.reason})`;
 }
 
 const sendImStep = defineStep({

@@ -135,7 +135,9 @@ export function checkCertificate(peer: PeerCertificate, host: string, server: st
   if (!peer.raw) return { ...base, ok: false, error: 'the server presented no certificate' };
   const leafPem = derToPem(peer.raw);
   if (!trust.roots.length) return { ...base, ok: false, error: `the certificate chain ends in ${certificate.issuer}, which is not in the client's Trusted Root Certification Authorities` };
+  // The root that issued it decides (expired, not yet valid); "untrusted" only when no root issued it.
   let lastError = '';
+  let untrusted = '';
   for (const root of trust.roots) {
     const r = verifyChain(leafPem, root, trust.now());
     if (r.ok) {
@@ -143,9 +145,10 @@ export function checkCertificate(peer: PeerCertificate, host: string, server: st
       if (mismatch) return { ...base, ok: false, error: `the certificate names ${[certificate.subject, ...certificate.sans].join(', ')}; none matches ${host}` };
       return { ...base, ok: true };
     }
-    lastError = r.failure.kind === 'certificate.untrusted' ? `the certificate chain ends in ${certificate.issuer}, which is not in the client's Trusted Root Certification Authorities` : `${r.failure.message} (${r.failure.kind.replace('certificate.', '')}: valid ${certificate.notBefore} to ${certificate.notAfter})`;
+    if (r.failure.kind === 'certificate.untrusted') untrusted = `the certificate chain ends in ${certificate.issuer}, which is not in the client's Trusted Root Certification Authorities`;
+    else lastError = `${r.failure.message} (${r.failure.kind.replace('certificate.', '')}: valid ${certificate.notBefore} to ${certificate.notAfter})`;
   }
-  return { ...base, ok: false, error: lastError };
+  return { ...base, ok: false, error: lastError || untrusted };
 }
 
 export interface Connected {

@@ -37,7 +37,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await sip?.stop();
-  env?.lab.stop();
+  await env?.lab.close();
 });
 
 const tick = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -23,6 +23,8 @@ export interface SeedLab {
  * Runs seed-part3 (and its `from` chain) through the runner on a lab the caller keeps. The simulated
  * clock starts a day before the wall clock: the rehearsal's simulated minutes (replication waits,
  * service starts) would otherwise put the certificates' notBefore in the future for a real TLS client.
+ * The seed ends with ocsuser1 and ocsuser2 signed in through the lab's Communicator fleet on
+ * `labNetwork(lab)`: the lab owns those sockets and listeners, so the caller ends with `await lab.close()`.
  */
 export async function buildSeedLab(id = 'seed-part3'): Promise<SeedLab> {
   const scenario = compile(id);
@@ -30,7 +32,7 @@ export async function buildSeedLab(id = 'seed-part3'): Promise<SeedLab> {
   const lab = new Lab(scenario.topology, registry.emulators, { seed, clock: new SimClock(Date.now() - 24 * 3600_000) });
   const report = await runScenario({ scenario, registry, seed, lab });
   if (report.status !== 'passed') {
-    lab.stop();
+    await lab.close();
     throw new Error(`${id} did not pass on the SIP test lab: ${report.status} ${JSON.stringify(report.error ?? '')}`);
   }
   const sipDomain = scenario.topology.sipDomains[0] ?? 'example.com';

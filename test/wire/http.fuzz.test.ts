@@ -62,7 +62,7 @@ describe('HTTP fuzz: CA and IIS listeners survive garbage', () => {
   afterAll(async () => {
     await ca?.stop();
     await iis?.stop();
-    walk?.lab.stop();
+    await walk?.lab.close();
     tmp?.remove();
   });
 

@@ -1,6 +1,6 @@
 /**
  * baresip 1.0.0 against the front end over TLS: ocsuser1 and ocsuser2 register with Digest and exchange
- * MESSAGEs. Skipped when baresip is not installed (`apt-get install -y baresip-core`).
+ * MESSAGEs. baresip is required (`.ci/run` installs baresip-core): without it these tests fail rather than skip.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
   await sip?.stop();
-  env?.lab.stop();
+  await env?.lab.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

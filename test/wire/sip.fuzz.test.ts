@@ -23,7 +23,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sip?.stop();
-  env?.lab.stop();
+  await env?.lab.close();
 });
 
 function prng(seed: number): () => number {

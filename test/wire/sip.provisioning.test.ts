@@ -20,7 +20,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients) c.close();
   await sip?.stop();
-  env?.lab.stop();
+  await env?.lab.close();
 });
 
 const user = (i: number) => env.users[i] as SeedLab['users'][number];

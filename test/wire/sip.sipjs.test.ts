@@ -31,7 +31,7 @@ afterAll(async () => {
   for (const ua of agents) await ua.stop().catch(() => undefined);
   globals.WebSocket = previousWebSocket;
   await sip?.stop();
-  env?.lab.stop();
+  await env?.lab.close();
 });
 
 function agent(i: number, onMessage?: (m: Message) => void): UserAgent {
