@@ -7,7 +7,8 @@
  * NTLM/Kerberos against AD), then the URI: it must be some user's `msRTCSIP-PrimaryUserAddress`
  * (case-insensitive), owned by the authenticated account, with `msRTCSIP-UserEnabled` TRUE and
  * `msRTCSIP-OptionFlags` bit 256 (enhanced presence), homed (`msRTCSIP-PrimaryHomeServer`) on a pool
- * with a running Front-End service (ocs-facts §2, §6). The SIP status codes for the refusals are a design
+ * with a running Front-End service, and already in the RTC database (the User Replicator brings users
+ * in from AD; until it has, the registrar does not know the user: 404) (ocs-facts §2, §6). The SIP status codes for the refusals are a design
  * choice [U]: the client shows one message for all the "credentials" causes (ocs-facts §6).
  */
 import { adAuthenticate, adDomainDn, adSearch } from '../ad/ad.client.js';
@@ -92,6 +93,8 @@ export function decideRegister(system: ActorLookup, req: RegisterRequest): Regis
   const homeDn = (attr(owner.attributes, 'msRTCSIP-PrimaryHomeServer') ?? '').toLowerCase();
   const pool = store?.pools.find((p) => p.homeServerDn.toLowerCase() === homeDn);
   if (!store || !pool) return refuse(480, 'Temporarily Unavailable', 'notHomed', `msRTCSIP-PrimaryHomeServer ${homeDn || '(not set)'} is not a pool of this deployment`);
+  // The registrar serves users from the RTC database: one the User Replicator has not brought in yet is unknown.
+  if (!store.users.some((u) => u.sipAddress.toLowerCase() === uri)) return refuse(404, 'Not Found', 'unknownUri', `${uri} is not in the RTC database of ${pool.fqdn} yet (the User Replicator has not synchronized it)`);
   const running = pool.frontEnds.filter((fe) => findServer(store, fe)?.services[FRONT_END_SERVICE] === 'Running');
   if (!running.length) return refuse(503, 'Service Unavailable', 'poolDown', `no front end of ${pool.fqdn} runs the Front-End service (${FRONT_END_SERVICE})`);
   if (req.frontEnd) {
