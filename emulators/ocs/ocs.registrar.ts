@@ -61,6 +61,9 @@ export type RegisterOutcome =
 
 const attr = (attributes: Record<string, string[]>, name: string): string | undefined => attributeValues(attributes, name)?.[0];
 
+/** An LDAP filter assertion value (RFC 4515 §3): `*`, `(`, `)`, `\` and NUL escaped. */
+const ldapEscape = (v: string): string => v.replace(/[*()\\\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
 /** `sip:` + lower-case address. */
 export const normalizeSipUri = (uri: string): string => `sip:${uri.trim().replace(/^sip:/i, '')}`.toLowerCase();
 
@@ -78,7 +81,8 @@ export function decideRegister(system: ActorLookup, req: RegisterRequest): Regis
   const auth = adAuthenticate(ad, { name: req.account, password: req.password });
   if (!auth.ok) return refuse(401, 'Unauthorized', 'badCredentials', `authentication of ${req.account} failed: ${auth.failure.message}`);
 
-  const found = adSearch(ad, { base: adDomainDn(ad), scope: 'sub', filter: '(objectClass=user)' });
+  // One indexed-style question for the URI (not every user in the domain: a sign-in storm asks it 10,000 times).
+  const found = adSearch(ad, { base: adDomainDn(ad), scope: 'sub', filter: `(&(objectClass=user)(msRTCSIP-PrimaryUserAddress=${ldapEscape(uri)}))` });
   const entries = found.ok ? found.value : [];
   const owner = entries.find((e) => (attr(e.attributes, 'msRTCSIP-PrimaryUserAddress') ?? '').toLowerCase() === uri);
   if (!owner) return refuse(404, 'Not Found', 'unknownUri', `no user has msRTCSIP-PrimaryUserAddress ${uri}`);
