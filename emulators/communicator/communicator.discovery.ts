@@ -26,7 +26,7 @@ export interface ResolverAnswer {
   records: ResolvedRecord[];
 }
 
-/** Asks DNS one question: over UDP to the lab's DNS server (`udpResolver` in communicator.wire.ts), or a stub in tests. */
+/** Asks DNS one question: over UDP to the lab's DNS server (`udpResolver` in communicator.wire.ts), or a fixed zone in tests. */
 export type Resolver = (name: string, type: LookupType) => ResolverAnswer | Promise<ResolverAnswer>;
 
 export const DEFAULT_A_FALLBACKS: readonly string[] = ['sipinternal', 'sip', 'sipexternal'];
