@@ -65,7 +65,7 @@ for (const row of await wireBench()) console.log(row);
 const stormSizes = (process.env.STORM_SIZES ?? '1000,10000').split(',').map((x) => Number(x.trim())).filter((n) => Number.isInteger(n) && n > 0);
 if (stormSizes.length) {
   console.log('\n**Sign-in storm**: `ocslab serve` (the full deployment plus the storm users) in a child process, the Communicator clients in this one (automatic sign-in over TLS, REGISTER, in-band provisioning)\n');
-  for (const row of await stormBench(stormSizes)) console.log(row);
+  for await (const row of stormBench(stormSizes)) console.log(row);
 }
 // Clients whose unregister went unanswered keep a sip.js timer for an hour (SipSession.close): the
 // figures are printed, so the bench ends here rather than waiting for them.
