@@ -75,12 +75,13 @@ interface ServedLab {
   startMs: number;
 }
 
-async function startLab(scenarioFile: string, endpointsFile: string): Promise<ServedLab> {
+async function startLab(scenarioFile: string, endpointsFile: string, spawned: (child: ChildProcess) => void): Promise<ServedLab> {
   const started = performance.now();
   const child = spawn(process.execPath, [join(root, 'bin', 'ocslab.js'), 'serve', '--scenario', scenarioFile, '--port-base', '0', '--endpoints-file', endpointsFile], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  spawned(child);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   let exited: number | null | undefined;
@@ -273,10 +274,18 @@ export async function stormAgainst(endpoints: Endpoints, count: number, options:
 /** One storm: serve a pool with `count` storm users in a child process, sign them all in from here, stop it. */
 export async function signInStorm(count: number, options: Omit<StormOptions, 'measure'> = {}): Promise<StormFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'ocslab-storm-'));
+  let child: ChildProcess | undefined;
+  // Stopped from outside, the bench still stops its lab and removes its files.
+  const interrupted = (signal: NodeJS.Signals) => {
+    child?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
   try {
     const scenarioFile = join(dir, `sign-in-storm-${count}.yaml`);
     writeFileSync(scenarioFile, stormScenario(count));
-    const lab = await startLab(scenarioFile, join(dir, 'endpoints.json'));
+    const lab = await startLab(scenarioFile, join(dir, 'endpoints.json'), (c) => (child = c));
     try {
       const pid = lab.child.pid ?? 0;
       const lr = { before: NaN, signedIn: NaN, peak: NaN };
@@ -292,6 +301,7 @@ export async function signInStorm(count: number, options: Omit<StormOptions, 'me
       await stopLab(lab.child);
     }
   } finally {
+    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -3,7 +3,9 @@
  * rehearsed on a clock started as long before now as the rehearsal takes (so certificates issued during
  * it are already valid for real TLS clients), caught up to the wall clock, then kept following it.
  */
+import { createSocket } from 'node:dgram';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { followWallClock, SimClock } from '../sim/clock.js';
@@ -73,8 +75,40 @@ export interface Endpoints {
 
 const port = (o: ServeOptions, offset: number) => (o.portBase === 0 ? 0 : o.portBase + offset);
 
+/** Listens on a port for a moment and lets it go: rejects as `listen` would (code, port) when it is taken. */
+function probePort(host: string, port: number, kind: 'tcp' | 'udp'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (kind === 'udp') {
+      const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+      socket.once('error', (e) => {
+        socket.close();
+        reject(e);
+      });
+      socket.bind(port, host, () => socket.close(() => resolve()));
+      return;
+    }
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve()));
+  });
+}
+
+/**
+ * With fixed ports, every one is tried before the rehearsal starts: a port another process holds is
+ * reported at once (as a listen error, so the caller names it), not after the rehearsal has opened half
+ * the listeners on it.
+ */
+async function checkPortsFree(o: ServeOptions): Promise<void> {
+  if (o.portBase === 0) return;
+  for (const [name, offset] of Object.entries(PORT_OFFSETS)) {
+    await probePort(o.host, o.portBase + offset, 'tcp');
+    if (name === 'dns') await probePort(o.host, o.portBase + offset, 'udp');
+  }
+}
+
 export async function serve(o: ServeOptions): Promise<Served> {
   const { scenario, registry } = o;
+  await checkPortsFree(o);
   const seed = o.seed ?? scenario.seed ?? 'ocslab';
   // A rehearsal is deterministic, so a first run on a throwaway lab says how much simulated time it
   // takes; the served lab starts that long (plus a minute) before now, and everything it issues is valid.
