@@ -118,7 +118,31 @@ export class ForestTxn {
     state: ForestState,
     private readonly env: LabEnv,
   ) {
-    this.state = { ...state, dcs: state.dcs.map((d) => ({ ...d })), log: [...state.log], passwords: { ...state.passwords } };
+    this.state = { ...state, dcs: state.dcs.map((d) => ({ ...d })) };
+  }
+
+  /** The replication log and the password table are copied on this transaction's first write to them (10,000 users: not per read). */
+  private logCopied = false;
+  private passwordsCopied = false;
+
+  private passwords(): Record<string, string> {
+    if (!this.passwordsCopied) {
+      this.state.passwords = { ...this.state.passwords };
+      this.passwordsCopied = true;
+    }
+    return this.state.passwords;
+  }
+
+  /** Records an account's password (seeding: the lab keeps the secret unicodePwd stands for). */
+  setPassword(key: string, password: string): void {
+    this.passwords()[key] = password;
+  }
+
+  /** The DC's replica, copied once per transaction so writes go into it directly. */
+  private ownedReplica(dc: DcState): void {
+    if (this.owned.has(dc.name)) return;
+    dc.replica = ownReplica(dc.replica);
+    this.owned.add(dc.name);
   }
 
   private writeEnv(system: boolean): WriteEnv {
@@ -144,20 +168,21 @@ export class ForestTxn {
 
   private log(dc: DcState, change: Omit<ChangeRecord, 'seq' | 'origin' | 'dueAt'>): void {
     const seq = this.state.nextSeq++;
+    if (!this.logCopied) {
+      this.state.log = [...this.state.log];
+      this.logCopied = true;
+    }
     this.state.log.push({ ...change, seq, origin: dc.name, dueAt: this.env.now() + this.state.replicationDelayMs });
     dc.applied = { ...dc.applied, [dc.name]: seq };
   }
 
   add(dcName: string, dn: string, attributes: Record<string, string[]>, opts: { system?: boolean } = {}): AdResult<AdEntry> {
     const dc = this.dc(dcName);
-    if (!this.owned.has(dc.name)) {
-      dc.replica = ownReplica(dc.replica);
-      this.owned.add(dc.name);
-    }
+    this.ownedReplica(dc);
     const r = addEntry(dc.replica, dn, attributes, { ...this.writeEnv(opts.system === true), inPlace: true });
     if (!r.ok) return r;
     dc.replica = r.value.replica;
-    if (r.value.password !== undefined) this.state.passwords[r.value.key] = r.value.password;
+    if (r.value.password !== undefined) this.passwords()[r.value.key] = r.value.password;
     this.log(dc, { op: 'add', key: r.value.key, dn: r.value.entry.dn, entry: r.value.entry });
     const classes = r.value.entry.attributes.objectClass ?? [];
     this.emitted.push({ type: 'ad.objectAdded', dn: r.value.entry.dn, dc: dc.name, objectClass: classes[classes.length - 1] ?? 'top', summary: `Created ${r.value.entry.dn} on ${dc.name}` });
@@ -166,11 +191,12 @@ export class ForestTxn {
 
   modify(dcName: string, dn: string, changes: readonly AdModification[], opts: { system?: boolean } = {}): AdResult<AdEntry> {
     const dc = this.dc(dcName);
-    const r = modifyEntry(dc.replica, dn, changes, this.writeEnv(opts.system === true));
+    this.ownedReplica(dc);
+    const r = modifyEntry(dc.replica, dn, changes, { ...this.writeEnv(opts.system === true), inPlace: true });
     if (!r.ok) return r;
     dc.replica = r.value.replica;
     if (r.value.password !== undefined) {
-      this.state.passwords[r.value.key] = r.value.password;
+      this.passwords()[r.value.key] = r.value.password;
       this.emitted.push({ type: 'ad.passwordSet', dn: r.value.entry.dn, dc: dc.name, summary: `Password set for ${r.value.entry.dn}` });
     }
     const names = Object.keys(r.value.changed);
@@ -186,7 +212,7 @@ export class ForestTxn {
     const r = deleteEntry(dc.replica, dn);
     if (!r.ok) return r;
     dc.replica = r.value.replica;
-    delete this.state.passwords[r.value.key];
+    delete this.passwords()[r.value.key];
     this.log(dc, { op: 'delete', key: r.value.key, dn: r.value.entry.dn });
     this.emitted.push({ type: 'ad.objectDeleted', dn: r.value.entry.dn, dc: dc.name, summary: `Deleted ${r.value.entry.dn} on ${dc.name}` });
     return ok(r.value.entry);
@@ -409,7 +435,7 @@ export function seedForest(topology: Topology, env: LabEnv, replicationDelayMs: 
   const user = (cn: string, rid: number, uac: number, description: string) =>
     add(`CN=${cn},${U}`, { objectClass: ['user'], sAMAccountName: [cn], userAccountControl: [String(uac)], description: [description], ...crit, pwdLastSet: [fileTime(env.now())] }, rid);
   user(admin, 500, UAC.normal, 'Built-in account for administering the computer/domain');
-  txn.state.passwords[dnKey(adminDn)] = topology.administrator.password;
+  txn.setPassword(dnKey(adminDn), topology.administrator.password);
   user('Guest', 501, UAC.normal | UAC.disabled | UAC.dontExpirePassword | 0x20, 'Built-in account for guest access to the computer/domain');
   user('krbtgt', 502, UAC.normal | UAC.disabled, 'Key Distribution Center Service Account');
   const group = (dn: string, sam: string, rid: number | undefined, groupType: string, description: string, members: string[] = []) =>

@@ -4,7 +4,7 @@ import { topologyWithUsers } from './ad.testkit.js';
 import { canonicalDn, dnKey, parseDn } from './ad.dn.js';
 import { unescapeValue } from './ad.filter.js';
 import { pdc, seedForest } from './ad.forest.js';
-import { addEntry, compileSchema, deleteEntry, modifyEntry, search, type Replica, type WriteEnv } from './ad.store.js';
+import { addEntry, compileSchema, deleteEntry, findBySam, findByUpn, modifyEntry, ownReplica, search, type Replica, type WriteEnv } from './ad.store.js';
 
 const D = 'DC=corp,DC=example,DC=net';
 const NOW = Date.UTC(2009, 6, 6, 9, 0, 0);
@@ -184,5 +184,53 @@ describe('search', () => {
   it('decodes filter escapes', () => {
     expect(unescapeValue('a\\2ab\\28\\29')).toBe('a*b()');
     expect(unescapeValue('Jos\\c3\\a9')).toBe('José');
+  });
+});
+
+describe('lookup by sAMAccountName and userPrincipalName (indexed)', () => {
+  const sam = (r: Replica, name: string) => findBySam(r.directory, name)?.dn;
+
+  it('answers each snapshot as it was, whatever later snapshots wrote', () => {
+    const { replica: r0, env } = seeded();
+    expect(sam(r0, 'OCSUSER1')).toBe(`CN=OCS User1,CN=Users,${D}`);
+    const added = addEntry(r0, `CN=Svc,CN=Users,${D}`, { objectClass: ['user'], sAMAccountName: ['svc'], userPrincipalName: ['svc@corp.example.net'] }, env);
+    if (!added.ok) throw new Error(added.failure.message);
+    const r1 = added.value.replica;
+    const renamed = modifyEntry(r1, `CN=Svc,CN=Users,${D}`, [{ operation: 'replace', attribute: 'sAMAccountName', values: ['svc2'] }], env);
+    if (!renamed.ok) throw new Error(renamed.failure.message);
+    const r2 = renamed.value.replica;
+    const deleted = deleteEntry(r2, `CN=OCS User1,CN=Users,${D}`);
+    if (!deleted.ok) throw new Error(deleted.failure.message);
+    const r3 = deleted.value.replica;
+    expect([sam(r0, 'svc'), sam(r1, 'svc'), sam(r2, 'svc'), sam(r3, 'svc')]).toEqual([undefined, `CN=Svc,CN=Users,${D}`, undefined, undefined]);
+    expect([sam(r0, 'svc2'), sam(r1, 'svc2'), sam(r2, 'SVC2'), sam(r3, 'svc2')]).toEqual([undefined, undefined, `CN=Svc,CN=Users,${D}`, `CN=Svc,CN=Users,${D}`]);
+    expect([sam(r2, 'ocsuser1'), sam(r3, 'ocsuser1'), sam(r0, 'ocsuser1')]).toEqual([`CN=OCS User1,CN=Users,${D}`, undefined, `CN=OCS User1,CN=Users,${D}`]);
+    expect(findByUpn(r1.directory, 'SVC@corp.example.net')?.dn).toBe(`CN=Svc,CN=Users,${D}`);
+  });
+
+  it("sees writes made in place into a transaction's own copy, and siblings stay apart", () => {
+    const { replica: r0, env } = seeded();
+    expect(sam(r0, 'ocsuser2')).toBeDefined();
+    const a = ownReplica(r0);
+    const b = ownReplica(r0);
+    const r = addEntry(a, `CN=Only A,CN=Users,${D}`, { objectClass: ['user'], sAMAccountName: ['onlya'] }, { ...env, inPlace: true });
+    expect(r.ok).toBe(true);
+    const m = modifyEntry(b, `CN=OCS User2,CN=Users,${D}`, [{ operation: 'replace', attribute: 'sAMAccountName', values: ['renamedb'] }], { ...env, inPlace: true });
+    expect(m.ok).toBe(true);
+    expect([sam(a, 'onlya'), sam(b, 'onlya'), sam(r0, 'onlya')]).toEqual([`CN=Only A,CN=Users,${D}`, undefined, undefined]);
+    expect([sam(a, 'ocsuser2'), sam(b, 'ocsuser2'), sam(b, 'renamedb'), sam(a, 'renamedb')]).toEqual([`CN=OCS User2,CN=Users,${D}`, undefined, `CN=OCS User2,CN=Users,${D}`, undefined]);
+  });
+
+  it('narrows a search by an indexed equality and still evaluates the whole filter', () => {
+    const { replica: r0, env, forest } = seeded();
+    const find = (r: Replica, filter: string) => names(search(r, { base: D, scope: 'sub', filter }, forest.ncs));
+    expect(find(r0, '(&(objectClass=user)(sAMAccountName=OCSUSER1))')).toEqual([`CN=OCS User1,CN=Users,${D}`]);
+    expect(find(r0, '(&(objectClass=group)(sAMAccountName=ocsuser1))')).toEqual([]);
+    expect(find(r0, '(&(sAMAccountName=ocsuser1)(!(sAMAccountName=ocsuser1)))')).toEqual([]);
+    expect(find(r0, '(|(sAMAccountName=ocsuser1)(sAMAccountName=ocsuser2))')).toHaveLength(2);
+    expect(names(search(r0, { base: `CN=Builtin,${D}`, scope: 'sub', filter: '(sAMAccountName=ocsuser1)' }, forest.ncs))).toEqual([]);
+    const m = modifyEntry(r0, `CN=OCS User1,CN=Users,${D}`, [{ operation: 'replace', attribute: 'sAMAccountName', values: ['renamed1'] }], env);
+    if (!m.ok) throw new Error(m.failure.message);
+    expect([find(r0, '(sAMAccountName=renamed1)'), find(m.value.replica, '(sAMAccountName=renamed1)'), find(m.value.replica, '(sAMAccountName=ocsuser1)')]).toEqual([[], [`CN=OCS User1,CN=Users,${D}`], []]);
   });
 });

@@ -5,10 +5,11 @@
  * the attributeSchema / classSchema objects that have reached that DC.
  */
 import { dnKey, canonicalDn, firstRdn, parentDn, parseDn, isUnder, depth } from './ad.dn.js';
-import { matches, parseFilter } from './ad.filter.js';
+import { matches, parseFilter, unescapeValue, type FilterNode } from './ad.filter.js';
 import { SYNTAX, OM_SYNTAX, type AttributeDef, type ClassDef } from './ad.schema.js';
 import { LDAP, type Ace, type AdFailure, type AdFailureKind, type AdModification, type AdResult, type AdScope, type AdSearchEntry } from './ad.events.js';
 import { fail, ok } from '../../sim/result.js';
+import { candidateKeys, findIndexed, isIndexed, memberOfIndex, noteWrite } from './ad.index.js';
 
 export interface AdEntry {
   dn: string;
@@ -64,7 +65,9 @@ const ncHeadKey = (dn: string): string => {
 
 /** A copy of a replica whose directory and schema index a transaction may then write into. */
 export function ownReplica(r: Replica): Replica {
-  return { directory: { ...r.directory }, schema: { attributes: { ...r.schema.attributes }, classes: { ...r.schema.classes } }, usn: r.usn };
+  const directory = { ...r.directory };
+  noteWrite(r.directory, directory, '', undefined);
+  return { directory, schema: { attributes: { ...r.schema.attributes }, classes: { ...r.schema.classes } }, usn: r.usn };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -476,10 +479,12 @@ export function addEntry(replica: Replica, dnText: string, given: Record<string,
   let next: Replica;
   if (env.inPlace) {
     directory[key] = entry;
+    noteWrite(directory, directory, key, entry);
     replica.usn += 1;
     next = replica;
   } else {
     next = { ...replica, directory: { ...directory, [key]: entry }, usn: replica.usn + 1 };
+    noteWrite(directory, next.directory, key, entry);
   }
   if (inSchema(key, env.ncs)) next = { ...next, schema: absorbSchemaEntry(next.schema, entry, env.inPlace === true) };
   if (env.inPlace && next !== replica) Object.assign(replica, next);
@@ -569,8 +574,21 @@ export function modifyEntry(replica: Replica, dnText: string, changes: readonly 
   attrs.uSNChanged = [String(usn)];
   attrs.whenChanged = [generalizedTime(env.now)];
   const entry: AdEntry = { ...current, attributes: attrs };
-  let next: Replica = { ...replica, directory: { ...directory, [key]: entry }, usn };
-  if (inSchema(key, env.ncs)) next = { ...next, schema: absorbSchemaEntry(next.schema, entry) };
+  let next: Replica;
+  if (env.inPlace) {
+    directory[key] = entry;
+    noteWrite(directory, directory, key, entry);
+    replica.usn = usn;
+    next = replica;
+  } else {
+    next = { ...replica, directory: { ...directory, [key]: entry }, usn };
+    noteWrite(directory, next.directory, key, entry);
+  }
+  if (inSchema(key, env.ncs)) {
+    const schemaNext = absorbSchemaEntry(next.schema, entry, env.inPlace === true);
+    if (env.inPlace) replica.schema = schemaNext;
+    else next = { ...next, schema: schemaNext };
+  }
   return ok({ replica: next, entry, key, changed, ...(password !== undefined ? { password } : {}) });
 }
 
@@ -583,6 +601,7 @@ export function deleteEntry(replica: Replica, dnText: string): AdResult<{ replic
   if (first(entry, 'isCriticalSystemObject') === 'TRUE') return fail(failures.unwilling());
   const directory = { ...replica.directory };
   delete directory[key];
+  noteWrite(replica.directory, directory, key, undefined);
   return ok({ replica: { ...replica, directory, usn: replica.usn + 1 }, entry, key });
 }
 
@@ -596,7 +615,9 @@ export function addAces(replica: Replica, dn: string, aces: readonly Ace[], now:
   const merged = [...have, ...aces.filter((a) => !have.some((h) => same(h, a)))];
   const usn = replica.usn + 1;
   const entry: AdEntry = { ...current, aces: merged, attributes: { ...current.attributes, uSNChanged: [String(usn)], whenChanged: [generalizedTime(now)] } };
-  return ok({ replica: { ...replica, directory: { ...replica.directory, [key]: entry }, usn }, entry, key });
+  const directory = { ...replica.directory, [key]: entry };
+  noteWrite(replica.directory, directory, key, entry);
+  return ok({ replica: { ...replica, directory, usn }, entry, key });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -635,6 +656,7 @@ export function applyChange(replica: Replica, change: ChangeRecord, now: number,
     }
   }
   const applied = directory[change.key];
+  noteWrite(replica.directory, directory, change.key, applied);
   const schema = applied && inSchema(change.key, ncs) ? absorbSchemaEntry(replica.schema, applied, inPlace) : replica.schema;
   if (inPlace) return Object.assign(replica, { usn, schema });
   return { directory, usn, schema };
@@ -642,20 +664,6 @@ export function applyChange(replica: Replica, change: ChangeRecord, now: number,
 
 // ---------------------------------------------------------------------------------------------------
 // Groups
-
-/** Groups whose `member` names the DN (the memberOf back-link), by entry key. */
-function memberOfIndex(directory: Directory): Map<string, string[]> {
-  const index = new Map<string, string[]>();
-  for (const e of Object.values(directory)) {
-    for (const m of attr(e, 'member') ?? []) {
-      const k = dnKey(m);
-      const list = index.get(k) ?? [];
-      list.push(e.dn);
-      index.set(k, list);
-    }
-  }
-  return index;
-}
 
 /** Whether `memberDn` is in `groupDn`, directly or through nested groups. */
 export function isMember(directory: Directory, memberDn: string, groupDn: string): boolean {
@@ -677,19 +685,9 @@ export function isMember(directory: Directory, memberDn: string, groupDn: string
   return false;
 }
 
-/** The first entry whose single-valued `attribute` equals `value`, case-insensitively. */
-function findByAttribute(directory: Directory, attribute: string, value: string): AdEntry | undefined {
-  const lower = value.toLowerCase();
-  for (const key in directory) {
-    const e = directory[key] as AdEntry;
-    if (first(e, attribute)?.toLowerCase() === lower) return e;
-  }
-  return undefined;
-}
+export const findBySam = (directory: Directory, sam: string): AdEntry | undefined => findIndexed(directory, 'sAMAccountName', sam);
 
-export const findBySam = (directory: Directory, sam: string): AdEntry | undefined => findByAttribute(directory, 'sAMAccountName', sam);
-
-export const findByUpn = (directory: Directory, upn: string): AdEntry | undefined => findByAttribute(directory, 'userPrincipalName', upn);
+export const findByUpn = (directory: Directory, upn: string): AdEntry | undefined => findIndexed(directory, 'userPrincipalName', upn);
 
 // ---------------------------------------------------------------------------------------------------
 // Search
@@ -711,6 +709,18 @@ function canonicalName(dn: string): string {
   return [dcs.join('.'), ...rest].join('/') + (rest.length ? '' : '/');
 }
 
+/** An equality on an indexed attribute every match must satisfy: the filter itself, or a clause of its AND. */
+function indexedTerm(node: FilterNode): { attribute: string; value: string } | undefined {
+  if (node.type === 'EqualityFilter' && node.attribute && isIndexed(node.attribute)) return { attribute: node.attribute, value: unescapeValue(String(node.value ?? '')) };
+  if (node.type === 'AndFilter') {
+    for (const c of node.clauses ?? []) {
+      const t = indexedTerm(c);
+      if (t) return t;
+    }
+  }
+  return undefined;
+}
+
 export function search(replica: Replica, req: SearchRequest, ncs: NamingContexts): AdResult<AdSearchEntry[]> {
   const { directory, schema } = replica;
   const baseKey = dnKey(req.base);
@@ -720,8 +730,7 @@ export function search(replica: Replica, req: SearchRequest, ncs: NamingContexts
   if (!filter) return fail(adFailure('ad.unwillingToPerform', 87, `00000057: LdapErr: DSID-0C0C0968, comment: The search filter cannot be recognized, data 0, v1db1`));
   const baseDepth = depth(baseKey);
   // The member-of index is built only if a filter or the attribute list needs it.
-  let memberOfCache: Map<string, string[]> | undefined;
-  const memberOf = () => (memberOfCache ??= memberOfIndex(directory));
+  const memberOf = () => memberOfIndex(directory);
   const requested = (req.attributes ?? []).map((x) => x.toLowerCase());
   const all = requested.length === 0 || requested.includes('*');
   const plus = requested.includes('+');
@@ -748,7 +757,11 @@ export function search(replica: Replica, req: SearchRequest, ncs: NamingContexts
     }
   };
   const out: AdSearchEntry[] = [];
-  for (const key in directory) {
+  // An equality on an indexed attribute (alone or in an AND) narrows the entries to look at; the whole
+  // filter is still evaluated on each.
+  const term = indexedTerm(filter);
+  const keys: Iterable<string> = term ? candidateKeys(directory, term.attribute, term.value) : Object.keys(directory);
+  for (const key of keys) {
     const entry = directory[key] as AdEntry;
     if (!isUnder(key, baseKey)) continue;
     const d = depth(key) - baseDepth;
