@@ -216,6 +216,17 @@ export function endpointsTable(e: Endpoints): string[] {
     `HTTPS   ${e.https}   curl --cacert ${e.caCertFile} --resolve ${e.poolFqdn}:${new URL(e.https).port}:127.0.0.1 -u '${e.bindDn.split('\\')[0] ?? ''}\\<user>:<password>' https://${e.poolFqdn}:${new URL(e.https).port}/GroupExpansion/Int/service.asmx`,
     `SIP     ${e.sipTls ? `TLS ${e.sipTls.host}:${e.sipTls.port}, TCP ${e.sipTcp?.host}:${e.sipTcp?.port}, ${e.sipWss}` : 'not listening'}`,
     `CA      ${e.caHttp}/CertEnroll/ (CRL, root certificate), ${e.caHttp}/certsrv/ (web enrollment); root certificate in ${e.caCertFile}`,
-    `Users   ${e.users.map((u) => `${u.sipUri} (${e.bindDn.split('\\')[0] ?? ''}\\${u.sam})`).join(', ') || '(none SIP-enabled)'}`,
+    `Users   ${usersLine(e)}`,
   ];
+}
+
+/** How many SIP-enabled users the table names before it only counts the rest (the endpoints file has them all). */
+const USERS_SHOWN = 10;
+
+function usersLine(e: Endpoints): string {
+  if (!e.users.length) return '(none SIP-enabled)';
+  const domain = e.bindDn.split('\\')[0] ?? '';
+  const shown = e.users.slice(0, USERS_SHOWN).map((u) => `${u.sipUri} (${domain}\\${u.sam})`);
+  const rest = e.users.length - shown.length;
+  return rest > 0 ? `${shown.join(', ')} and ${rest.toLocaleString('en-US')} more (--endpoints-file lists them all)` : shown.join(', ');
 }

@@ -5,7 +5,7 @@ import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../support/scenarios.js';
-import type { Endpoints } from '../../cli/serve.js';
+import { endpointsTable, type Endpoints } from '../../cli/serve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ocslab-serve-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -104,3 +104,31 @@ async function holdPortBelowEphemeral(holder: ReturnType<typeof createServer>): 
     if (attempt > 50) throw new Error('no free port below 32768 to hold');
   }
 }
+
+describe('the endpoints table', () => {
+  const endpoints = (users: number): Endpoints => ({
+    dns: { host: '127.0.0.1', port: 53 },
+    ldap: 'ldap://127.0.0.1:389',
+    https: 'https://127.0.0.1:443',
+    addressBook: null,
+    caHttp: 'http://127.0.0.1:80',
+    sipTls: null,
+    sipTcp: null,
+    sipWss: null,
+    caCertFile: '/tmp/ca.pem',
+    baseDn: 'DC=corp,DC=example,DC=net',
+    bindDn: 'CORP\\Administrator',
+    bindPassword: 'x',
+    adDomain: 'corp.example.net',
+    sipDomain: 'example.com',
+    poolFqdn: 'pool01.corp.example.net',
+    users: Array.from({ length: users }, (_, i) => ({ sam: `u${i + 1}`, sipUri: `sip:u${i + 1}@example.com`, password: 'p' })),
+  });
+  const usersLine = (n: number) => endpointsTable(endpoints(n)).find((l) => l.startsWith('Users'));
+
+  it('names a few users and counts the rest, so 10,000 users stay one short line', () => {
+    expect(usersLine(2)).toBe('Users   sip:u1@example.com (CORP\\u1), sip:u2@example.com (CORP\\u2)');
+    expect(usersLine(10_002)).toMatch(/^Users   sip:u1@example\.com \(CORP\\u1\), .*sip:u10@example\.com \(CORP\\u10\) and 9,992 more \(--endpoints-file lists them all\)$/);
+    expect(usersLine(0)).toBe('Users   (none SIP-enabled)');
+  });
+});
