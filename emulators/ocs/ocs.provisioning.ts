@@ -17,7 +17,7 @@
  */
 import { fail, ok, type Result } from '../../sim/result.js';
 import { normalizeSipUri } from './ocs.registrar.js';
-import { findPool, type OcsStore, type PoolRecord } from './ocs.store.js';
+import { findPool, homedUserBySip, type OcsStore, type PoolRecord } from './ocs.store.js';
 
 export const PROVISIONING_EVENT = 'vnd-microsoft-provisioning-v2';
 export const PROVISIONING_CONTENT_TYPE = 'application/vnd-microsoft-roaming-provisioning-v2+xml';
@@ -122,7 +122,7 @@ const isProvisionGroup = (name: string): name is ProvisionGroup => (PROVISION_GR
  */
 export function buildProvisioning(store: OcsStore, aor: string, requested?: readonly string[]): Result<ProvisioningResponse, ProvisioningFailure> {
   const uri = normalizeSipUri(aor);
-  const user = store.users.find((u) => normalizeSipUri(u.sipAddress) === uri);
+  const user = homedUserBySip(store, uri);
   const pool = user ? findPool(store, user.pool) : undefined;
   if (!user || !pool) return fail({ kind: 'ocs.userNotHomed', message: `${uri} is not homed on a pool of this deployment`, user: uri });
   const groups = [...new Set(requested ?? PROVISION_GROUPS)].filter(isProvisionGroup);

@@ -12,7 +12,7 @@
  * choice [U]: the client shows one message for all the "credentials" causes (ocs-facts §6).
  */
 import { adAuthenticate, adDomainDn, adSearch } from '../ad/ad.client.js';
-import { FRONT_END_SERVICE, findPool, findServer, type OcsStore } from './ocs.store.js';
+import { FRONT_END_SERVICE, findPool, findServer, homedUserBySip, normalizeSipUri, type OcsStore } from './ocs.store.js';
 import type { ActorLookup } from './ocs.ports.js';
 import { ocsStore } from './ocs.client.js';
 import { attributeValues } from '../ad/ad.store.js';
@@ -65,7 +65,7 @@ const attr = (attributes: Record<string, string[]>, name: string): string | unde
 const ldapEscape = (v: string): string => v.replace(/[*()\\\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
 /** `sip:` + lower-case address. */
-export const normalizeSipUri = (uri: string): string => `sip:${uri.trim().replace(/^sip:/i, '')}`.toLowerCase();
+export { normalizeSipUri } from './ocs.store.js';
 
 function ocsStoreOf(system: ActorLookup): OcsStore | undefined {
   const ref = system.get('ocs');
@@ -98,7 +98,7 @@ export function decideRegister(system: ActorLookup, req: RegisterRequest): Regis
   const pool = store?.pools.find((p) => p.homeServerDn.toLowerCase() === homeDn);
   if (!store || !pool) return refuse(480, 'Temporarily Unavailable', 'notHomed', `msRTCSIP-PrimaryHomeServer ${homeDn || '(not set)'} is not a pool of this deployment`);
   // The registrar serves users from the RTC database: one the User Replicator has not brought in yet is unknown.
-  if (!store.users.some((u) => u.sipAddress.toLowerCase() === uri)) return refuse(404, 'Not Found', 'unknownUri', `${uri} is not in the RTC database of ${pool.fqdn} yet (the User Replicator has not synchronized it)`);
+  if (!homedUserBySip(store, uri)) return refuse(404, 'Not Found', 'unknownUri', `${uri} is not in the RTC database of ${pool.fqdn} yet (the User Replicator has not synchronized it)`);
   const running = pool.frontEnds.filter((fe) => findServer(store, fe)?.services[FRONT_END_SERVICE] === 'Running');
   if (!running.length) return refuse(503, 'Service Unavailable', 'poolDown', `no front end of ${pool.fqdn} runs the Front-End service (${FRONT_END_SERVICE})`);
   if (req.frontEnd) {

@@ -70,7 +70,7 @@ import { hostCertificates, hostService } from '../host/host.client.js';
 import { ocsStore } from './ocs.client.js';
 import { buildProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, requestedProvisionGroups, type ProvisioningFailure } from './ocs.provisioning.js';
 import { decideRegister, normalizeSipUri, REGISTER_DIAGNOSTICS } from './ocs.registrar.js';
-import { FRONT_END_SERVICE, findServer } from './ocs.store.js';
+import { FRONT_END_SERVICE, findServer, homedUserBySip } from './ocs.store.js';
 
 export interface SipListenOptions {
   /** Default 127.0.0.1. */
@@ -280,7 +280,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   let nextConnId = 1;
   let stopped = false;
 
-  const homed = (aor: string): boolean => ocsStore(lab.get('ocs')).users.some((u) => u.sipAddress.toLowerCase() === aor);
+  const homed = (aor: string): boolean => homedUserBySip(ocsStore(lab.get('ocs')), aor) !== undefined;
 
   const aorOf = (uri: { user?: string; host?: string } | undefined): string | undefined =>
     uri?.user && uri.host ? normalizeSipUri(`${uri.user}@${uri.host}`) : undefined;

@@ -172,8 +172,48 @@ export function withServer(store: OcsStore, server: ServerRecord): OcsStore {
 }
 
 export function withUser(store: OcsStore, user: HomedUser): OcsStore {
-  const others = store.users.filter((u) => lc(u.sam) !== lc(user.sam));
-  return { ...store, users: [...others, user] };
+  return withUsers(store, [user]);
+}
+
+/** As many `withUser` in a row: each user replaces the one with its account name and goes last. */
+export function withUsers(store: OcsStore, users: readonly HomedUser[]): OcsStore {
+  if (!users.length) return store;
+  const bySam = new Map(store.users.map((u) => [lc(u.sam), u]));
+  for (const u of users) {
+    bySam.delete(lc(u.sam));
+    bySam.set(lc(u.sam), u);
+  }
+  return { ...store, users: [...bySam.values()] };
+}
+
+/** "sip:" plus the address, trimmed and lower-cased: how the registrar and the RTC database compare SIP URIs. */
+export const normalizeSipUri = (uri: string): string => `sip:${uri.trim().replace(/^sip:/i, '')}`.toLowerCase();
+
+// The RTC database's users by SIP URI and by account name, built once per users array (the store is
+// immutable, so a new array is a new table): every REGISTER, SUBSCRIBE and MESSAGE looks a user up, and
+// with 10,000 users a scan each was a registrar's whole budget.
+const bySipIndex = new WeakMap<readonly HomedUser[], Map<string, HomedUser>>();
+const bySamIndex = new WeakMap<readonly HomedUser[], Map<string, HomedUser>>();
+
+function indexed(users: readonly HomedUser[], cache: WeakMap<readonly HomedUser[], Map<string, HomedUser>>, key: (u: HomedUser) => string): Map<string, HomedUser> {
+  let index = cache.get(users);
+  if (!index) {
+    index = new Map();
+    // The first holder wins, as a scan would find it.
+    for (const u of users) if (!index.has(key(u))) index.set(key(u), u);
+    cache.set(users, index);
+  }
+  return index;
+}
+
+/** The homed user with this SIP URI (any case, with or without "sip:"). */
+export function homedUserBySip(store: OcsStore, uri: string): HomedUser | undefined {
+  return indexed(store.users, bySipIndex, (u) => normalizeSipUri(u.sipAddress)).get(normalizeSipUri(uri));
+}
+
+/** The homed user with this account name (any case). */
+export function homedUserBySam(store: OcsStore, sam: string): HomedUser | undefined {
+  return indexed(store.users, bySamIndex, (u) => lc(u.sam)).get(lc(sam));
 }
 
 export function logWizard(store: OcsStore, lines: string[]): OcsStore {

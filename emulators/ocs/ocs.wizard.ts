@@ -39,6 +39,9 @@ import {
   withPool,
   withServer,
   withUser,
+  withUsers,
+  homedUserBySam,
+  type HomedUser,
   type CertificateRecord,
   type OcsStore,
   type PoolRecord,
@@ -657,7 +660,7 @@ export function removeUsers(ctx: WizardContext, args: { users: string[] }): Wiza
       outcomes.push({ user: sam, ok: false, sipAddress: uri, message: `${sam}: ${m.failure.message}` });
       continue;
     }
-    const homed = store.users.find((u) => u.sam.toLowerCase() === sam.toLowerCase());
+    const homed = homedUserBySam(store, sam);
     if (homed) {
       const pool = findPool(store, homed.pool);
       if (pool && ctx.peers.sql.online(pool.backEnd)) ctx.peers.sql.delete(pool.backEnd, 'RTC', 'Resource', homed.sipAddress);
@@ -719,17 +722,18 @@ export function replicateUsers(ctx: WizardContext): { store: OcsStore; emitted: 
     const r = peers.ad.search(peers.ad.domainDn(), 'sub', '(objectClass=user)');
     if (!r.ok) continue;
     const homed = r.value.filter((e) => (attr(e, 'msRTCSIP-UserEnabled') ?? '').toUpperCase() === 'TRUE' && (attr(e, 'msRTCSIP-PrimaryHomeServer') ?? '').toLowerCase() === pool.homeServerDn.toLowerCase());
-    let changed = 0;
+    const written: HomedUser[] = [];
     for (const e of homed) {
       const uri = attr(e, 'msRTCSIP-PrimaryUserAddress') ?? '';
       const sam = attr(e, 'sAMAccountName') ?? e.dn.slice(3, e.dn.indexOf(','));
-      const known = store.users.find((u) => u.sam.toLowerCase() === sam.toLowerCase());
+      const known = homedUserBySam(store, sam);
       if (known && known.pool === pool.name && known.sipAddress === uri) continue;
       const w = peers.sql.write(pool.backEnd, 'RTC', 'Resource', uri, { sipAddress: uri, sam, dn: e.dn, homePool: pool.name });
       if (!w.ok) continue;
-      store = withUser(store, { sam, dn: e.dn, sipAddress: uri, pool: pool.name });
-      changed++;
+      written.push({ sam, dn: e.dn, sipAddress: uri, pool: pool.name });
     }
+    store = withUsers(store, written);
+    const changed = written.length;
     const domain = ctx.topology.forest.fqdn;
     if (!owner.replicatedDomains.includes(domain)) {
       store = withServer(store, { ...owner, replicatedDomains: [...owner.replicatedDomains, domain] });
