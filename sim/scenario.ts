@@ -457,11 +457,22 @@ function compileStep(ctx: StepContextForCompile, path: Path, item: unknown, inde
 
 const REF_NOUN: Record<RefKind, string> = { host: 'host', frontEnd: 'front-end server', pool: 'pool', user: 'user', sipDomain: 'SIP domain' };
 
+/** A topology's names of each kind, lower-cased, built once per topology (a scenario may name 10,000 users). */
+const refSets = new WeakMap<Topology, Map<RefKind, Set<string>>>();
+
+function refSet(kind: RefKind, topology: Topology): Set<string> {
+  let byKind = refSets.get(topology);
+  if (!byKind) refSets.set(topology, (byKind = new Map()));
+  let names = byKind.get(kind);
+  if (!names) byKind.set(kind, (names = new Set(refChoices(kind, topology).map((c) => c.toLowerCase()))));
+  return names;
+}
+
 function checkRef(ctx: StepContextForCompile, path: Path, kind: RefKind, name: string): boolean {
   const topology = ctx.topology;
   if (!topology) return false;
+  if (refSet(kind, topology).has(name.toLowerCase())) return true;
   const choices = refChoices(kind, topology);
-  if (choices.some((c) => c.toLowerCase() === name.toLowerCase())) return true;
   ctx.errors.push(errorAt(ctx.d, path, `no ${REF_NOUN[kind]} "${name}" in the topology${didYouMean(name, choices)}`, { hint: choices.length ? `valid: ${choices.join(', ')}` : `the topology has no ${REF_NOUN[kind]}` }));
   return false;
 }

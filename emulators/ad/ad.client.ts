@@ -21,6 +21,9 @@ function defined<T extends object>(o: T): T {
 export const adAdd = (ref: Ref, args: { dn: string; attributes: Record<string, string[]>; dc?: string }) => call<{ dn: string }>(ref, { type: 'ad.add', ...defined(args) });
 
 export const adModify = (ref: Ref, args: { dn: string; changes: AdModification[]; dc?: string }) => call<{ dn: string }>(ref, { type: 'ad.modify', ...defined(args) });
+/** Several modifies in one request; each item's own result, in order. */
+export const adModifyMany = (ref: Ref, args: { items: Array<{ dn: string; changes: AdModification[] }>; dc?: string }) =>
+  call<Array<AdResult<{ dn: string }>>>(ref, { type: 'ad.modifyMany', ...defined(args) });
 
 export const adDelete = (ref: Ref, args: { dn: string; dc?: string }) => call<{ dn: string }>(ref, { type: 'ad.delete', ...defined(args) });
 

@@ -57,6 +57,11 @@ interface RunAs {
 export type AdCommand =
   | { type: 'ad.add'; requestId: string; dn: string; attributes: Record<string, string[]>; dc?: string }
   | { type: 'ad.modify'; requestId: string; dn: string; changes: AdModification[]; dc?: string }
+  /**
+   * Several modify operations from one client in a row (a wizard enabling 500 users), each applied or
+   * refused on its own as LDAP would; the reply holds each one's result, in order.
+   */
+  | { type: 'ad.modifyMany'; requestId: string; items: Array<{ dn: string; changes: AdModification[] }>; dc?: string }
   | { type: 'ad.delete'; requestId: string; dn: string; dc?: string }
   | { type: 'ad.search'; requestId: string; base: string; scope: AdScope; filter?: string; attributes?: string[]; dc?: string }
   | { type: 'ad.authenticate'; requestId: string; name: string; password: string }

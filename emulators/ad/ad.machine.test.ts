@@ -15,6 +15,7 @@ import {
   adForestPrep,
   adIsConverged,
   adModify,
+  adModifyMany,
   adPrepState,
   adRtcServiceDn,
   adSchemaPrep,
@@ -239,5 +240,26 @@ describe('accounts and authentication', () => {
     expect(adCreateUser(ad, { sam: 'weak', password: 'abc' })).toMatchObject({ ok: false, failure: { kind: 'ad.constraintViolation', message: expect.stringMatching(/^0000052D: Constraint violation/) } });
     expect(adSetPassword(ad, { sam: 'ocsuser1', password: 'ocsuser1-X9' })).toMatchObject({ ok: false, failure: { kind: 'ad.constraintViolation' } });
     expect(adCreateUser(ad, { sam: 'ocsuser1', password: 'Good-Pass-1' })).toMatchObject({ ok: false, failure: { kind: 'ad.entryAlreadyExists' } });
+  });
+});
+
+describe('several modifies in one request', () => {
+  it('applies or refuses each item on its own, in order, and keeps the ones that succeeded', () => {
+    const { ad } = lab();
+    const u1 = `CN=OCS User1,CN=Users,${D}`;
+    const u2 = `CN=OCS User2,CN=Users,${D}`;
+    const r = adModifyMany(ad, {
+      items: [
+        { dn: u1, changes: [{ operation: 'replace', attribute: 'title', values: ['Engineer'] }] },
+        { dn: u2, changes: [{ operation: 'replace', attribute: 'noSuchAttribute', values: ['x'] }] },
+        { dn: `CN=Nobody,CN=Users,${D}`, changes: [{ operation: 'replace', attribute: 'title', values: ['x'] }] },
+        { dn: u2, changes: [{ operation: 'replace', attribute: 'title', values: ['Operator'] }] },
+      ],
+    });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value.map((x) => (x.ok ? 'ok' : x.failure.kind))).toEqual(['ok', 'ad.undefinedAttribute', 'ad.noSuchObject', 'ok']);
+    const title = (dn: string) => (adSearch(ad, { base: dn, scope: 'base', attributes: ['title'] }) as { ok: true; value: Array<{ attributes: Record<string, string[]> }> }).value[0]?.attributes.title;
+    expect([title(u1), title(u2)]).toEqual([['Engineer'], ['Operator']]);
   });
 });

@@ -122,6 +122,16 @@ export function handleCommand(context: AdContext, command: AdCommand, system: Sy
       const r = txn.modify(dc.value.name, command.dn, command.changes);
       return done(r.ok ? ok({ dn: r.value.dn }) : r);
     }
+    case 'ad.modifyMany': {
+      const dc = pickDc(f, command.dc);
+      if (!dc.ok) return done(dc);
+      // One transaction (one copy of the replica) for them all; a refused item writes nothing.
+      const results = command.items.map((item): AdResult<{ dn: string }> => {
+        const r = txn.modify(dc.value.name, item.dn, item.changes);
+        return r.ok ? ok({ dn: r.value.dn }) : r;
+      });
+      return done(ok(results), true);
+    }
     case 'ad.delete': {
       const dc = pickDc(f, command.dc);
       if (!dc.ok) return done(dc);
@@ -223,6 +233,7 @@ function prepOutcome<V extends { log: string[] }>(
 const COMMAND_TYPES: readonly AdCommandType[] = [
   'ad.add',
   'ad.modify',
+  'ad.modifyMany',
   'ad.delete',
   'ad.search',
   'ad.authenticate',

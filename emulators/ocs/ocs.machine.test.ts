@@ -180,6 +180,24 @@ describe('Enable users for Communications Server', () => {
   });
 });
 
+describe('Enable users in one run', () => {
+  it('judges each user after the ones before it, though their changes go to AD together', () => {
+    const world = fakeWorld();
+    world.directory.push({ dn: 'CN=Twin,CN=Users,DC=corp,DC=example,DC=net', attributes: { objectClass: ['top', 'person', 'user'], sAMAccountName: ['twin'], mail: ['OCSUser1@example.com'] } });
+    const { cmd } = deployed(world);
+    const r = cmd<{ users: UserOutcome[] }>({ type: 'ocs.enableUsers', users: ['ocsuser1', 'twin', 'nomail', 'ocsuser1', 'ocsuser2'], pool: 'pool01', signInName: 'email' });
+    expect(r.ok && r.value.users.map((u) => [u.user, u.ok, u.sipAddress ?? ''])).toEqual([
+      ['ocsuser1', true, 'sip:ocsuser1@example.com'],
+      ['twin', false, 'sip:ocsuser1@example.com'],
+      ['nomail', false, ''],
+      ['ocsuser1', true, 'sip:ocsuser1@example.com'],
+      ['ocsuser2', true, 'sip:ocsuser2@example.com'],
+    ]);
+    expect(r.ok && r.value.users[1]?.message).toBe('twin: the SIP URI sip:ocsuser1@example.com is already in use by another user or contact.');
+    expect(world.directory.find((e) => e.attributes.sAMAccountName?.[0] === 'twin')?.attributes['msRTCSIP-PrimaryUserAddress']).toBeUndefined();
+  });
+});
+
 describe('determinism', () => {
   it('emits the same events for the same seed', () => {
     const run = (seed: string) => {

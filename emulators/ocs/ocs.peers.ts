@@ -27,7 +27,7 @@ import {
   hostStopService,
 } from '../host/host.client.js';
 import { iisInstallOcsWebComponents, iisPublishFiles } from '../iis/iis.client.js';
-import { sqlCreatePoolDatabases, sqlDelete, sqlOnline, sqlRead, sqlWrite } from '../sql/sql.client.js';
+import { sqlCreatePoolDatabases, sqlDelete, sqlOnline, sqlRead, sqlWrite, sqlWriteRows } from '../sql/sql.client.js';
 import { sqlId } from '../sql/sql.events.js';
 import type { ActorLookup, DirectoryEntry, OcsPeers, PrepState } from './ocs.ports.js';
 
@@ -53,6 +53,7 @@ export function systemPeers(topology: Topology, ids: IdSource): (system: ActorLo
         converged: () => adIsConverged(system.get('ad')),
         add: (dn, attributes) => ad({ type: 'ad.add', dn, attributes }),
         modify: (dn, changes) => ad({ type: 'ad.modify', dn, changes }),
+        modifyMany: (items) => ad({ type: 'ad.modifyMany', items }),
         search,
         findUser,
         createUser: (u) => ad({ type: 'ad.createUser', sam: u.sam, ...(u.givenName ? { givenName: u.givenName } : {}), ...(u.sn ? { sn: u.sn } : {}), displayName: u.displayName, password: u.password, passwordNeverExpires: u.passwordNeverExpires } as AdRequest),
@@ -75,6 +76,7 @@ export function systemPeers(topology: Topology, ids: IdSource): (system: ActorLo
         online: (name) => !!sql(name) && sqlOnline(sql(name)),
         createPoolDatabases: (name, pool) => sqlCreatePoolDatabases(sql(name), { pool }),
         write: (name, database, table, key, row) => sqlWrite(sql(name), { database, table, key, row }),
+        writeRows: (name, database, table, rows) => sqlWriteRows(sql(name), { database, table, rows }),
         read: (name, database, table, key) => {
           const r = sqlRead(sql(name), key === undefined ? { database, table } : { database, table, key });
           return r.ok ? ok(r.value.map((x) => ({ key: x.key, row: x.row as Record<string, unknown> }))) : r;

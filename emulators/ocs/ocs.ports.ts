@@ -53,6 +53,8 @@ export interface OcsPeers {
     converged(): boolean;
     add(dn: string, attributes: Record<string, string[]>): Result<unknown>;
     modify(dn: string, changes: AttributeChange[]): Result<unknown>;
+    /** Several modifies in one request, each applied or refused on its own; their results in order. */
+    modifyMany(items: Array<{ dn: string; changes: AttributeChange[] }>): Result<Array<Result<unknown>>>;
     search(base: string, scope: 'base' | 'one' | 'sub', filter: string): Result<DirectoryEntry[]>;
     findUser(sam: string): DirectoryEntry | undefined;
     createUser(user: { sam: string; givenName?: string; sn?: string; displayName: string; password: string; passwordNeverExpires: boolean }): Result<unknown>;
@@ -75,6 +77,8 @@ export interface OcsPeers {
     online(host: string): boolean;
     createPoolDatabases(host: string, pool: string): Result<unknown>;
     write(host: string, database: string, table: string, key: string, row: Record<string, string | number | boolean | null>): Result<unknown>;
+    /** Many rows of one table in one batch: all written, or none. */
+    writeRows(host: string, database: string, table: string, rows: Array<{ key: string; row: Record<string, string | number | boolean | null> }>): Result<unknown>;
     read(host: string, database: string, table: string, key?: string): Result<{ key: string; row: Record<string, unknown> }[]>;
     delete(host: string, database: string, table: string, key: string): Result<unknown>;
   };

@@ -85,6 +85,9 @@ export function fakePeers(w: FakeWorld): OcsPeers {
         }
         return ok(undefined);
       },
+      modifyMany(items) {
+        return ok(items.map((i) => this.modify(i.dn, i.changes)));
+      },
       search: (base) => ok(w.directory.filter((e) => e.dn.toLowerCase().endsWith(base.toLowerCase()))),
       findUser: (sam) => w.directory.find((e) => e.attributes.sAMAccountName?.[0]?.toLowerCase() === sam.toLowerCase()),
       createUser: (u) => {
@@ -125,6 +128,10 @@ export function fakePeers(w: FakeWorld): OcsPeers {
         const i = rows.findIndex((r) => r.key === key);
         if (i >= 0) rows.splice(i, 1);
         rows.push({ key, row });
+        return ok(undefined);
+      },
+      writeRows(h, db, t, rows) {
+        for (const r of rows) this.write(h, db, t, r.key, r.row);
         return ok(undefined);
       },
       read: (h, db, t) => ok([...table(h, db, t)]),

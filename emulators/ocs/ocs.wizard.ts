@@ -21,7 +21,7 @@ import type {
   OcsUpdate,
   RequestCertificateArgs,
 } from './ocs.events.js';
-import type { DirectoryEntry, OcsPeers } from './ocs.ports.js';
+import type { AttributeChange, DirectoryEntry, OcsPeers } from './ocs.ports.js';
 import {
   DEFAULT_INSTALL_PATH,
   FRONT_END_SERVICE,
@@ -510,7 +510,27 @@ export function enableUsers(ctx: WizardContext, args: EnableUsersArgs): WizardOu
   for (const e of sipEnabledEntries(ctx.peers)) taken.set((attr(e, 'msRTCSIP-PrimaryUserAddress') ?? '').toLowerCase(), e.dn.toLowerCase());
   const outcomes: UserOutcome[] = [];
   const emitted: Emitted[] = [];
+  // The users' modifies go to AD together (one request), in order; a user whose address or entry is
+  // still waiting in the batch sends the batch first, so each user sees what the ones before it did.
+  const pending: Array<{ slot: number; sam: string; uri: string; dn: string; changes: AttributeChange[] }> = [];
+  const flush = () => {
+    if (!pending.length) return;
+    const r = ctx.peers.ad.modifyMany(pending.map((p) => ({ dn: p.dn, changes: p.changes })));
+    pending.forEach((p, i) => {
+      const m = r.ok ? (r.value[i] as Result<unknown>) : r;
+      if (!m.ok) {
+        outcomes[p.slot] = { user: p.sam, ok: false, sipAddress: p.uri, message: `${p.sam}: ${m.failure.message}` };
+        return;
+      }
+      taken.set(p.uri, p.dn.toLowerCase());
+      outcomes[p.slot] = { user: p.sam, ok: true, sipAddress: p.uri, message: `${p.sam}: enabled as ${p.uri} on ${pool.fqdn}` };
+      emitted.push(ev('ocs.userEnabled', `Enabled ${p.sam} for Communications Server as ${p.uri}, homed on ${pool.name}`, { user: p.sam, sipAddress: p.uri, pool: pool.name }));
+    });
+    pending.length = 0;
+  };
+  const waiting = (uri: string, dn: string) => pending.some((p) => p.uri === uri || p.dn.toLowerCase() === dn.toLowerCase());
   for (const sam of args.users) {
+    if (pending.some((p) => p.sam.toLowerCase() === sam.toLowerCase())) flush();
     const entry = ctx.peers.ad.findUser(sam);
     if (!entry) {
       outcomes.push({ user: sam, ok: false, message: `${sam}: the user was not found in Active Directory.` });
@@ -539,30 +559,32 @@ export function enableUsers(ctx: WizardContext, args: EnableUsersArgs): WizardOu
     }
     if (!address) continue;
     const uri = sipUri(address.toLowerCase());
+    if (waiting(uri, entry.dn)) flush();
     const owner = taken.get(uri);
     if (owner && owner !== entry.dn.toLowerCase()) {
       outcomes.push({ user: sam, ok: false, sipAddress: uri, message: `${sam}: the SIP URI ${uri} is already in use by another user or contact.` });
       continue;
     }
     const proxies = (entry.attributes.proxyAddresses ?? []).filter((p) => !/^sip:/i.test(p));
-    const m = ctx.peers.ad.modify(entry.dn, [
-      { operation: 'replace', attribute: 'msRTCSIP-UserEnabled', values: ['TRUE'] },
-      { operation: 'replace', attribute: 'msRTCSIP-PrimaryUserAddress', values: [uri] },
-      { operation: 'replace', attribute: 'msRTCSIP-PrimaryHomeServer', values: [pool.homeServerDn] },
-      { operation: 'replace', attribute: 'msRTCSIP-OptionFlags', values: ['256'] },
-      { operation: 'replace', attribute: 'proxyAddresses', values: [...proxies, uri] },
-      { operation: 'replace', attribute: 'msRTCSIP-ArchivingEnabled', values: ['0'] },
-      { operation: 'replace', attribute: 'msRTCSIP-FederationEnabled', values: ['FALSE'] },
-      { operation: 'replace', attribute: 'msRTCSIP-InternetAccessEnabled', values: ['FALSE'] },
-    ]);
-    if (!m.ok) {
-      outcomes.push({ user: sam, ok: false, sipAddress: uri, message: `${sam}: ${m.failure.message}` });
-      continue;
-    }
-    taken.set(uri, entry.dn.toLowerCase());
-    outcomes.push({ user: sam, ok: true, sipAddress: uri, message: `${sam}: enabled as ${uri} on ${pool.fqdn}` });
-    emitted.push(ev('ocs.userEnabled', `Enabled ${sam} for Communications Server as ${uri}, homed on ${pool.name}`, { user: sam, sipAddress: uri, pool: pool.name }));
+    pending.push({
+      slot: outcomes.length,
+      sam,
+      uri,
+      dn: entry.dn,
+      changes: [
+        { operation: 'replace', attribute: 'msRTCSIP-UserEnabled', values: ['TRUE'] },
+        { operation: 'replace', attribute: 'msRTCSIP-PrimaryUserAddress', values: [uri] },
+        { operation: 'replace', attribute: 'msRTCSIP-PrimaryHomeServer', values: [pool.homeServerDn] },
+        { operation: 'replace', attribute: 'msRTCSIP-OptionFlags', values: ['256'] },
+        { operation: 'replace', attribute: 'proxyAddresses', values: [...proxies, uri] },
+        { operation: 'replace', attribute: 'msRTCSIP-ArchivingEnabled', values: ['0'] },
+        { operation: 'replace', attribute: 'msRTCSIP-FederationEnabled', values: ['FALSE'] },
+        { operation: 'replace', attribute: 'msRTCSIP-InternetAccessEnabled', values: ['FALSE'] },
+      ],
+    });
+    outcomes.push({ user: sam, ok: false, message: `${sam}: waiting for Active Directory` });
   }
+  flush();
   const store = logWizard(ctx.store, outcomes.map((o) => `[${o.ok ? 'Success' : 'Failure'}] ${o.message}`));
   return { store, emitted, result: ok({ users: outcomes }), durationMs: 5_000 * Math.max(1, args.users.length) };
 }
@@ -722,16 +744,17 @@ export function replicateUsers(ctx: WizardContext): { store: OcsStore; emitted: 
     const r = peers.ad.search(peers.ad.domainDn(), 'sub', '(objectClass=user)');
     if (!r.ok) continue;
     const homed = r.value.filter((e) => (attr(e, 'msRTCSIP-UserEnabled') ?? '').toUpperCase() === 'TRUE' && (attr(e, 'msRTCSIP-PrimaryHomeServer') ?? '').toLowerCase() === pool.homeServerDn.toLowerCase());
-    const written: HomedUser[] = [];
+    const changes: HomedUser[] = [];
     for (const e of homed) {
       const uri = attr(e, 'msRTCSIP-PrimaryUserAddress') ?? '';
       const sam = attr(e, 'sAMAccountName') ?? e.dn.slice(3, e.dn.indexOf(','));
       const known = homedUserBySam(store, sam);
       if (known && known.pool === pool.name && known.sipAddress === uri) continue;
-      const w = peers.sql.write(pool.backEnd, 'RTC', 'Resource', uri, { sipAddress: uri, sam, dn: e.dn, homePool: pool.name });
-      if (!w.ok) continue;
-      written.push({ sam, dn: e.dn, sipAddress: uri, pool: pool.name });
+      changes.push({ sam, dn: e.dn, sipAddress: uri, pool: pool.name });
     }
+    // The pass's changes go to the RTC database in one batch; should it fail, the next pass tries again.
+    const rows = changes.map((u) => ({ key: u.sipAddress, row: { sipAddress: u.sipAddress, sam: u.sam, dn: u.dn, homePool: u.pool } }));
+    const written = rows.length && !peers.sql.writeRows(pool.backEnd, 'RTC', 'Resource', rows).ok ? [] : changes;
     store = withUsers(store, written);
     const changed = written.length;
     const domain = ctx.topology.forest.fqdn;

@@ -23,6 +23,10 @@ export const sqlCreatePoolDatabases = (ref: Ref, args: { pool: string; overwrite
 export const sqlWrite = (ref: Ref, args: { database: string; table: string; key: string; row: SqlRow }): Result<{ created: boolean }> =>
   request(ref, 'sql.reply', { type: 'sql.write', ...args });
 
+/** Many rows of one table in one batch: all written or none; `created` counts the new ones. */
+export const sqlWriteRows = (ref: Ref, args: { database: string; table: string; rows: Array<{ key: string; row: SqlRow }> }): Result<{ created: number }> =>
+  request(ref, 'sql.reply', { type: 'sql.writeRows', ...args });
+
 export const sqlDelete = (ref: Ref, args: { database: string; table: string; key: string }): Result<{ deleted: boolean }> =>
   request(ref, 'sql.reply', { type: 'sql.delete', ...args });
 

@@ -39,6 +39,8 @@ export interface SqlInput {
 export type SqlCommand =
   | { type: 'sql.createPoolDatabases'; requestId: string; pool: string; overwrite?: boolean }
   | { type: 'sql.write'; requestId: string; database: string; table: string; key: string; row: SqlRow }
+  /** Many rows of one table in one batch (the User Replicator's pass): all written, or none. */
+  | { type: 'sql.writeRows'; requestId: string; database: string; table: string; rows: Array<{ key: string; row: SqlRow }> }
   | { type: 'sql.delete'; requestId: string; database: string; table: string; key: string }
   | ServiceStartingQuery
   | ServiceStateChanged;

@@ -8,7 +8,7 @@ import { ok } from '../../sim/result.js';
 import type { LabEnv } from '../../sim/emulator.js';
 import type { ServiceState } from '../host/host.events.js';
 import type { SqlCommand, SqlEmitted, SqlInput } from './sql.events.js';
-import { createPoolDatabases, deleteRow, serverName, serviceKey, sqlServiceState, unavailable, writeRow, type SqlStore } from './sql.store.js';
+import { createPoolDatabases, deleteRow, serverName, serviceKey, sqlServiceState, unavailable, writeRow, writeRows, type SqlStore } from './sql.store.js';
 
 export interface SqlContext {
   env: LabEnv;
@@ -43,7 +43,7 @@ export const sqlMachine = setup({
       enqueue.emit({ type: 'sql.reply', requestId: event.requestId, result: r.result });
     }),
     writeOrDelete: enqueueActions(({ context, event, system, enqueue }) => {
-      if (event.type !== 'sql.write' && event.type !== 'sql.delete') return;
+      if (event.type !== 'sql.write' && event.type !== 'sql.writeRows' && event.type !== 'sql.delete') return;
       if (sqlServiceState(system, context.store, context.service) !== 'Running') {
         enqueue.emit({ type: 'sql.reply', requestId: event.requestId, result: { ok: false, failure: unavailable(context.store) } });
         return;
@@ -51,7 +51,9 @@ export const sqlMachine = setup({
       const r =
         event.type === 'sql.write'
           ? writeRow(context.store, event.database, event.table, event.key, event.row)
-          : deleteRow(context.store, event.database, event.table, event.key);
+          : event.type === 'sql.writeRows'
+            ? writeRows(context.store, event.database, event.table, event.rows)
+            : deleteRow(context.store, event.database, event.table, event.key);
       if (r.result.ok) enqueue.assign({ store: r.store });
       enqueue.emit({ type: 'sql.reply', requestId: event.requestId, result: r.result });
     }),
@@ -92,6 +94,7 @@ export const sqlMachine = setup({
       on: {
         'sql.createPoolDatabases': { actions: 'createPoolDatabases' },
         'sql.write': { actions: 'writeOrDelete' },
+        'sql.writeRows': { actions: 'writeOrDelete' },
         'sql.delete': { actions: 'writeOrDelete' },
         'host.serviceStarting': { actions: 'allowStart' },
         'host.serviceStateChanged': { actions: 'followService' },

@@ -92,6 +92,20 @@ export function writeRow(store: SqlStore, database: string, table: string, key: 
   return { store: { ...store, databases: { ...store.databases, [db.name]: next } }, result: ok({ created }) };
 }
 
+/** `writeRow` for many rows of one table, copying the table once; how many rows were new. */
+export function writeRows(store: SqlStore, database: string, table: string, rows: ReadonlyArray<{ key: string; row: SqlRow }>): { store: SqlStore; result: Result<{ created: number }, SqlFailure> } {
+  const db = findDatabase(store, database);
+  if (!db) return { store, result: fail(noSuchDatabase(store, database)) };
+  const next = { ...(db.tables[table] ?? {}) };
+  let created = 0;
+  for (const { key, row } of rows) {
+    if (!(key in next)) created++;
+    next[key] = row;
+  }
+  const nextDb: SqlDatabase = { ...db, tables: { ...db.tables, [table]: next } };
+  return { store: { ...store, databases: { ...store.databases, [db.name]: nextDb } }, result: ok({ created }) };
+}
+
 export function deleteRow(store: SqlStore, database: string, table: string, key: string): { store: SqlStore; result: Result<{ deleted: boolean }, SqlFailure> } {
   const db = findDatabase(store, database);
   if (!db) return { store, result: fail(noSuchDatabase(store, database)) };
