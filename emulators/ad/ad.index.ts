@@ -58,27 +58,19 @@ export function noteWrite(from: Directory, to: Directory, key: string, entry: Ad
   if (entry) note(index, key, entry);
 }
 
-/** The entry whose first value of an indexed `attribute` equals `value`, case-insensitively. */
+/**
+ * The entry whose first value of an indexed `attribute` equals `value`, case-insensitively. AD keeps these
+ * values unique; should two entries hold one anyway, the oldest wins, as a scan of the directory finds it.
+ */
 export function findIndexed(directory: Directory, attribute: string, value: string): AdEntry | undefined {
   const lower = attribute.toLowerCase();
   if (!INDEXED.has(lower)) throw new Error(`findIndexed: ${attribute} is not indexed`);
   const wanted = value.toLowerCase();
-  const keys = indexOf(directory).get(lower)?.get(wanted);
-  if (!keys) return undefined;
-  let found: AdEntry | undefined;
-  let foundKey = '';
-  for (const key of keys) {
-    const e = directory[key];
-    if (!e) continue;
-    const first = firstValue(e, lower);
-    if (first?.toLowerCase() !== wanted) continue;
-    // AD keeps these values unique; should two entries hold one anyway, the lower key wins.
-    if (!found || key < foundKey) {
-      found = e;
-      foundKey = key;
-    }
+  for (const key of candidateKeys(directory, lower, wanted)) {
+    const e = directory[key] as AdEntry;
+    if (firstValue(e, lower)?.toLowerCase() === wanted) return e;
   }
-  return found;
+  return undefined;
 }
 
 function firstValue(e: AdEntry, lowerName: string): string | undefined {

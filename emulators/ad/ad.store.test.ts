@@ -221,6 +221,13 @@ describe('lookup by sAMAccountName and userPrincipalName (indexed)', () => {
     expect([sam(a, 'ocsuser2'), sam(b, 'ocsuser2'), sam(b, 'renamedb'), sam(a, 'renamedb')]).toEqual([`CN=OCS User2,CN=Users,${D}`, undefined, `CN=OCS User2,CN=Users,${D}`, undefined]);
   });
 
+  it('gives the oldest entry when two hold one name, as a scan of the directory would', () => {
+    const { replica: r0, env } = seeded();
+    const dup = addEntry(r0, `CN=A Duplicate,CN=Users,${D}`, { objectClass: ['user'], sAMAccountName: ['OCSUSER1'] }, env);
+    if (!dup.ok) throw new Error(dup.failure.message);
+    expect(sam(dup.value.replica, 'ocsuser1')).toBe(`CN=OCS User1,CN=Users,${D}`);
+  });
+
   it('narrows a search by an indexed equality and still evaluates the whole filter', () => {
     const { replica: r0, env, forest } = seeded();
     const find = (r: Replica, filter: string) => names(search(r, { base: D, scope: 'sub', filter }, forest.ncs));

@@ -513,6 +513,8 @@ export function enableUsers(ctx: WizardContext, args: EnableUsersArgs): WizardOu
   // The users' modifies go to AD together (one request), in order; a user whose address or entry is
   // still waiting in the batch sends the batch first, so each user sees what the ones before it did.
   const pending: Array<{ slot: number; sam: string; uri: string; dn: string; changes: AttributeChange[] }> = [];
+  /** What waits in the batch: account names and DNs lower-cased, SIP URIs as built. */
+  const waitingNames = new Set<string>();
   const flush = () => {
     if (!pending.length) return;
     const r = ctx.peers.ad.modifyMany(pending.map((p) => ({ dn: p.dn, changes: p.changes })));
@@ -527,10 +529,11 @@ export function enableUsers(ctx: WizardContext, args: EnableUsersArgs): WizardOu
       emitted.push(ev('ocs.userEnabled', `Enabled ${p.sam} for Communications Server as ${p.uri}, homed on ${pool.name}`, { user: p.sam, sipAddress: p.uri, pool: pool.name }));
     });
     pending.length = 0;
+    waitingNames.clear();
   };
-  const waiting = (uri: string, dn: string) => pending.some((p) => p.uri === uri || p.dn.toLowerCase() === dn.toLowerCase());
+  const waiting = (uri: string, dn: string) => waitingNames.has(`uri:${uri}`) || waitingNames.has(`dn:${dn.toLowerCase()}`);
   for (const sam of args.users) {
-    if (pending.some((p) => p.sam.toLowerCase() === sam.toLowerCase())) flush();
+    if (waitingNames.has(`sam:${sam.toLowerCase()}`)) flush();
     const entry = ctx.peers.ad.findUser(sam);
     if (!entry) {
       outcomes.push({ user: sam, ok: false, message: `${sam}: the user was not found in Active Directory.` });
@@ -582,6 +585,7 @@ export function enableUsers(ctx: WizardContext, args: EnableUsersArgs): WizardOu
         { operation: 'replace', attribute: 'msRTCSIP-InternetAccessEnabled', values: ['FALSE'] },
       ],
     });
+    for (const name of [`sam:${sam.toLowerCase()}`, `uri:${uri}`, `dn:${entry.dn.toLowerCase()}`]) waitingNames.add(name);
     outcomes.push({ user: sam, ok: false, message: `${sam}: waiting for Active Directory` });
   }
   flush();
