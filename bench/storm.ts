@@ -93,14 +93,8 @@ async function startLab(scenarioFile: string, endpointsFile: string, spawned: (c
       await stopLab(child);
       throw new Error(`ocslab serve did not listen within ${SERVE_START_LIMIT_MS / 1000} s: ${stderr}`);
     }
-    if (existsSync(endpointsFile)) {
-      try {
-        const endpoints = JSON.parse(readFileSync(endpointsFile, 'utf8')) as Endpoints;
-        return { child, endpoints, startMs: performance.now() - started };
-      } catch {
-        // Still being written.
-      }
-    }
+    // serve renames the file into place whole.
+    if (existsSync(endpointsFile)) return { child, endpoints: JSON.parse(readFileSync(endpointsFile, 'utf8')) as Endpoints, startMs: performance.now() - started };
     await sleep(100);
   }
 }

@@ -4,7 +4,7 @@
  * it are already valid for real TLS clients), caught up to the wall clock, then kept following it.
  */
 import { createSocket } from 'node:dgram';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -199,7 +199,12 @@ export async function serve(o: ServeOptions): Promise<Served> {
     poolFqdn: t.pools[0]?.fqdn ?? '',
     users,
   };
-  if (o.endpointsFile) writeFileSync(o.endpointsFile, `${JSON.stringify(endpoints, null, 2)}\n`);
+  if (o.endpointsFile) {
+    // Written aside and renamed into place: whoever waits for the file never reads half of it.
+    const partial = `${o.endpointsFile}.${process.pid}.partial`;
+    writeFileSync(partial, `${JSON.stringify(endpoints, null, 2)}\n`);
+    renameSync(partial, o.endpointsFile);
+  }
   return { report, endpoints, listeners, stop: stopAll, ...(sipProblem ? { sipProblem } : {}) };
   } catch (e) {
     // Whatever fails after the first listener opened, nothing may be left listening.

@@ -19,3 +19,13 @@ export interface Listening {
   url?: string;
   stop(): Promise<void>;
 }
+
+/** Waits (real time, bounded) until `check` holds; the wire delivers in milliseconds. */
+export async function eventually(check: () => boolean, limitMs = 5000): Promise<boolean> {
+  const until = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
+}

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Lab } from '../../sim/lab.js';
 import { defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
 import type { Topology } from '../../sim/topology.js';
+import { eventually } from '../../sim/wire.js';
 import { formatEventRecord } from '../../sim/core.steps.js';
 import { adFindUser } from '../ad/ad.client.js';
 import { communicatorConfigure, communicatorLogEvents, communicatorRecord, communicatorSettings } from './communicator.client.js';
@@ -111,16 +112,6 @@ const signOutStep = defineStep({
     return passed([`Signed out (${sipAddressOf(lab, topology, p.user)})`]);
   },
 });
-
-/** Waits (real time, bounded) until `check` holds; the wire delivers in milliseconds. */
-async function eventually(check: () => boolean, limitMs = 5000): Promise<boolean> {
-  const until = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > until) return false;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return true;
-}
 
 const sendImStep = defineStep({
   name: 'communicator.sendIm',

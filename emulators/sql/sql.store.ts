@@ -84,12 +84,8 @@ export function createPoolDatabases(
 }
 
 export function writeRow(store: SqlStore, database: string, table: string, key: string, row: SqlRow): { store: SqlStore; result: Result<{ created: boolean }, SqlFailure> } {
-  const db = findDatabase(store, database);
-  if (!db) return { store, result: fail(noSuchDatabase(store, database)) };
-  const rows = db.tables[table] ?? {};
-  const created = !(key in rows);
-  const next: SqlDatabase = { ...db, tables: { ...db.tables, [table]: { ...rows, [key]: row } } };
-  return { store: { ...store, databases: { ...store.databases, [db.name]: next } }, result: ok({ created }) };
+  const r = writeRows(store, database, table, [{ key, row }]);
+  return { store: r.store, result: r.result.ok ? ok({ created: r.result.value.created === 1 }) : r.result };
 }
 
 /** `writeRow` for many rows of one table, copying the table once; how many rows were new. */

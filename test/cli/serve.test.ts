@@ -97,8 +97,12 @@ async function holdPortBelowEphemeral(holder: ReturnType<typeof createServer>): 
   for (let attempt = 0; ; attempt++) {
     const candidate = 20_000 + Math.floor(Math.random() * 12_000);
     const ok = await new Promise<boolean>((resolve) => {
-      holder.once('error', () => resolve(false));
-      holder.listen(candidate, '127.0.0.1', () => resolve(true));
+      const refused = () => resolve(false);
+      holder.once('error', refused);
+      holder.listen(candidate, '127.0.0.1', () => {
+        holder.off('error', refused);
+        resolve(true);
+      });
     });
     if (ok) return (holder.address() as AddressInfo).port;
     if (attempt > 50) throw new Error('no free port below 32768 to hold');

@@ -14,6 +14,7 @@ import { labNetwork } from '../../emulators/network/lab.network.js';
 import type { SipListening } from '../../emulators/ocs/ocs.sip.adapter.js';
 import { Baresip, baresipAvailable } from '../support/wire-sip-baresip.js';
 import { buildSeedLab, type SeedLab } from '../support/wire-sip.js';
+import { eventually } from '../../sim/wire.js';
 
 const available = baresipAvailable();
 let env: SeedLab;
@@ -35,16 +36,6 @@ afterAll(async () => {
   await env?.lab.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-/** Waits (real time, bounded) until `check` holds. */
-async function eventually(check: () => boolean, limitMs = 5000): Promise<boolean> {
-  const until = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > until) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
 
 describe('baresip and the emulated Communicator on the same front end', () => {
   it('has baresip installed (apt-get install baresip-core; .ci/run does)', () => {
