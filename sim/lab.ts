@@ -7,6 +7,7 @@ import { IdSource } from './ids.js';
 import { Journal, type LabEvent } from './journal.js';
 import type { ComponentInstance, EmulatorDefinition, LabEnv } from './emulator.js';
 import type { Topology } from './topology.js';
+import { bindEnvironment } from './machine.js';
 
 export interface LabOptions {
   seed: string;
@@ -29,29 +30,39 @@ export class Lab {
   private readonly root: AnyActor;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly resources = new Map<string, { value: unknown; close: () => Promise<void> }>();
+  private readonly environments = new Map<string, LabEnv>();
 
   constructor(readonly topology: Topology, registry: readonly EmulatorDefinition[], options: LabOptions) {
     this.clock = options.clock ?? new SimClock();
     this.ids = new IdSource(options.seed);
     this.journal = new Journal(this.clock);
-    const env = (label: string): LabEnv => ({ now: () => this.clock.now(), ids: this.ids.fork(label) });
+    const env = (label: string): LabEnv => this.environment(label);
     this.components = registry.flatMap((d) => d.instances(topology, env));
-    // Components are created inside createActor and only started by start(): subscribe in between, so
-    // nothing a component emits while starting is missed.
+    // Components are created inside createActor and only started by start(): bind the environment and
+    // subscribe in between, so nothing a component emits while starting is missed.
     this.root = createActor(labMachine(this.components), { clock: this.clock });
+    bindEnvironment(this.root.system, env);
     for (const c of this.components) this.watch(this.actor(c.systemId));
     this.root.start();
   }
 
+  /** One environment per component label: the lab's clock and the label's own seeded id stream. */
+  private environment(label: string): LabEnv {
+    let env = this.environments.get(label);
+    if (!env) {
+      env = { now: () => this.clock.now(), ids: this.ids.fork(label) };
+      this.environments.set(label, env);
+    }
+    return env;
+  }
+
+  /** Journals what a component emits (replies are answers to a caller, not events). */
   private watch(ref: AnyActorRef): void {
     const source = ref.id;
     const sub = ref.on('*', (emitted: unknown) => {
-      const event = emitted as LabEvent & { notify?: unknown };
+      const event = emitted as LabEvent;
       if (event.type.endsWith('.reply')) return;
       this.journal.record(source, event);
-      if (Array.isArray(event.notify)) {
-        for (const target of event.notify) this.get(String(target))?.send(event);
-      }
     });
     this.unsubscribe.push(() => sub.unsubscribe());
   }

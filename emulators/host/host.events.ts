@@ -115,6 +115,18 @@ export interface ServiceStateChanged extends LabEvent {
   notify?: string[];
 }
 
+/**
+ * A host telling a service's owner the service's state, without a change to journal: when the lab starts
+ * and when the service is installed. Owners know their service's state from these and from
+ * `host.serviceStateChanged`, never by reading the host.
+ */
+export interface ServiceStateReported {
+  type: 'host.serviceStateReported';
+  host: string;
+  service: string;
+  state: ServiceState;
+}
+
 export type HostEmitted =
   | { type: 'host.reply'; requestId: string; result: Result<unknown> }
   | ServiceStateChanged

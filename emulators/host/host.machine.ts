@@ -7,6 +7,7 @@
  */
 import { enqueueActions, setup, type AnyActorRef } from 'xstate';
 import { request } from '../../sim/emulator.js';
+import { kernel, kernelActions, type Kernel } from '../../sim/machine.js';
 import { fail, ok, type Failure, type Result } from '../../sim/result.js';
 import type { WindowsEventInput } from '../../sim/journal.js';
 import { featureInfo, WIN32 } from './host.catalog.js';
@@ -25,7 +26,7 @@ import {
   updateService,
 } from './host.store.js';
 
-export interface HostContext extends HostInput {
+export interface HostContext extends Omit<HostInput, 'env'> {
   host: string;
   power: 'on' | 'off';
   lastError: Record<string, string>;
@@ -57,12 +58,39 @@ export function skewFromDomain(system: { get(id: string): AnyActorRef | undefine
 }
 
 type Internal =
+  | { type: 'host.timeSourceObserved'; requestId?: string; dcOffset: number | undefined; source: string }
   | { type: 'host.serviceStartDue'; name: string }
   | { type: 'host.serviceStopDue'; name: string }
   | { type: 'host.serviceStartResolved'; name: string; refusal?: StartRefusal; logonError?: string }
   | { type: 'host.serviceHung'; name: string };
 
 type HostEvent = HostCommand | Internal;
+
+type HostKernel = Kernel<HostContext, HostEvent, HostEmitted>;
+
+/**
+ * The kernel actions of a resolver, where an emitted event that names components in `notify` (a
+ * service's owner) is also told to each of them, right after it is emitted.
+ */
+function k(enqueue: unknown): HostKernel {
+  const base = kernel<HostContext, HostEvent, HostEmitted>(enqueue);
+  return {
+    ...base,
+    emit: (event) => {
+      base.emit(event);
+      const notify = (event as { notify?: unknown }).notify;
+      if (Array.isArray(notify)) for (const to of notify) base.tell(String(to), event);
+    },
+  };
+}
+
+/**
+ * Tells the owner of each service its state, silently (nothing is journalled): at start, and when a
+ * feature or Setup installs an owned service. Owners then know their service's state from messages alone.
+ */
+function reportOwned(enqueue: HostKernel, host: string, services: readonly ServiceStatus[]): void {
+  for (const s of services) if (s.owner) enqueue.tell(s.owner, { type: 'host.serviceStateReported', host, service: s.name, state: s.state });
+}
 
 const STOP_MS = 2000;
 
@@ -99,6 +127,13 @@ export const hostMachine = setup({
     emitted: {} as HostEmitted,
   },
   actions: {
+    ...kernelActions<HostContext, HostEvent, HostEmitted>(),
+    reportServices: enqueueActions(({ context, enqueue }) => reportOwned(k(enqueue), context.host, context.services)),
+    /** What w32tm asks the domain hierarchy: the DC's clock and name. Reports back to self. */
+    observeTimeSource: ({ event, system, self }) => {
+      if (event.type !== 'host.syncTime') return;
+      self.send({ type: 'host.timeSourceObserved', ...(event.requestId !== undefined ? { requestId: event.requestId } : {}), dcOffset: domainClockOffset(system), source: timeSource(system) });
+    },
     /** Runs when a start completes its pending time: logon, then the owner's say. Reports back to self. */
     probeStart: ({ context, event, system, self }) => {
       if (event.type !== 'host.serviceStartDue') return;
@@ -129,13 +164,15 @@ export const hostMachine = setup({
   },
 }).createMachine({
   id: 'host',
-  context: ({ input }) => ({ ...input, host: input.spec.name, power: 'on', lastError: {}, clockOffsetMs: 0 }),
+  context: ({ input: { env: _env, ...input } }) => ({ ...input, host: input.spec.name, power: 'on', lastError: {}, clockOffsetMs: 0 }),
   initial: 'on',
+  entry: 'reportServices',
   states: {
     on: {
       on: {
         'host.installFeatures': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const { add, unknown } = resolveFeatures(context.features, event.features);
             if (unknown.length) {
               reply(enqueue, event.requestId, failure('host.unknownFeature', `Error: The role, role service, or feature '${unknown[0]}' could not be found.`, { unknown }));
@@ -153,12 +190,14 @@ export const hostMachine = setup({
                 notify: owners([...context.services, ...services]),
               });
               for (const s of services) enqueue.emit({ type: 'host.serviceInstalled', host: context.host, service: s.name, displayName: s.displayName, summary: `${context.host}: service ${s.name} (${s.displayName}) installed` });
+              reportOwned(enqueue, context.host, services);
             }
             reply(enqueue, event.requestId, ok({ installed: add }));
           }),
         },
         'host.removeFeatures': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const remove = featuresToRemove(context.features, event.features);
             const removedServices = new Set(remove.flatMap((id) => featureInfo(id)?.services?.(context.host) ?? []).map((s) => s.name));
             enqueue.assign({ features: context.features.filter((f) => !remove.includes(f)), services: context.services.filter((s) => !removedServices.has(s.name)) });
@@ -169,7 +208,8 @@ export const hostMachine = setup({
           }),
         },
         'host.installService': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const existing = findService(context.services, event.service.name);
             const status: ServiceStatus = { ...event.service, state: existing?.state ?? 'Stopped', ...(event.password !== undefined ? { password: event.password } : {}) };
             enqueue.assign({ services: existing ? updateService(context.services, existing.name, status) : [...context.services, status] });
@@ -180,11 +220,13 @@ export const hostMachine = setup({
               displayName: status.displayName,
               summary: `${context.host}: service ${status.name} (${status.displayName}) installed, ${status.startupType}, log on as ${status.logOnAs}`,
             });
+            reportOwned(enqueue, context.host, [status]);
             reply(enqueue, event.requestId, ok({ name: status.name }));
           }),
         },
         'host.startService': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const s = findService(context.services, event.name);
             if (!s) return reply(enqueue, event.requestId, failure('host.noSuchService', WIN32.serviceDoesNotExist.text, { code: WIN32.serviceDoesNotExist.code }));
             if (s.startupType === 'Disabled') return reply(enqueue, event.requestId, failure('host.serviceDisabled', WIN32.serviceDisabled.text, { code: WIN32.serviceDisabled.code }));
@@ -198,24 +240,33 @@ export const hostMachine = setup({
         },
         'host.serviceStartDue': { actions: 'probeStart' },
         'host.serviceHung': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const s = findService(context.services, event.name);
             if (!s || s.state !== 'Start Pending') return;
             enqueue.emit({ type: 'eventlog.write', entry: scm.hung(context.host, s) });
           }),
         },
         'host.setClockOffset': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             enqueue.assign({ clockOffsetMs: event.offsetMs });
             enqueue.emit({ type: 'host.clockChanged', host: context.host, offsetMs: event.offsetMs, summary: `${context.host}: system clock ${formatOffset(event.offsetMs)} from true time` });
             reply(enqueue, event.requestId, ok({ offsetMs: event.offsetMs }));
           }),
         },
         'host.syncTime': {
-          actions: enqueueActions(({ context, event, enqueue, system }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const w32time = findService(context.services, 'W32Time');
             if (!w32time || w32time.state !== 'Running') return reply(enqueue, event.requestId, failure('host.serviceNotActive', `The following error occurred: ${WIN32.serviceNotStarted.text}`, { code: WIN32.serviceNotStarted.code }));
-            const dcOffset = domainClockOffset(system);
+            put('observeTimeSource');
+          }),
+        },
+        'host.timeSourceObserved': {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
+            const dcOffset = event.dcOffset;
             if (dcOffset === undefined) return reply(enqueue, event.requestId, failure('host.noTimeData', 'The computer did not resync because no time data was available.'));
             if (context.clockOffsetMs !== dcOffset) {
               enqueue.assign({ clockOffsetMs: dcOffset });
@@ -223,13 +274,14 @@ export const hostMachine = setup({
             }
             enqueue.emit({
               type: 'eventlog.write',
-              entry: { host: context.host, log: 'System', source: 'Microsoft-Windows-Time-Service', eventId: 35, level: 'Information', message: `The time service is now synchronizing the system time with the time source ${timeSource(system)}.` },
+              entry: { host: context.host, log: 'System', source: 'Microsoft-Windows-Time-Service', eventId: 35, level: 'Information', message: `The time service is now synchronizing the system time with the time source ${event.source}.` },
             });
             reply(enqueue, event.requestId, ok({ offsetMs: dcOffset }));
           }),
         },
         'host.setBootHang': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             if (event.owner === null) enqueue.assign({ bootHang: undefined });
             else enqueue.assign({ bootHang: { owner: event.owner, delayMs: event.delayMs ?? BOOT_HANG_MS } });
             enqueue.emit({ type: 'host.bootConditionChanged', host: context.host, summary: `${context.host}: boot condition ${event.owner === null ? 'cleared' : `set for services of ${event.owner}`}` });
@@ -237,7 +289,8 @@ export const hostMachine = setup({
           }),
         },
         'host.serviceStartResolved': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const s = findService(context.services, event.name);
             if (!s || s.state !== 'Start Pending') return;
             const brokenDep = s.dependsOn.map((d) => findService(context.services, d)).find((d) => d && d.state !== 'Running');
@@ -267,7 +320,8 @@ export const hostMachine = setup({
           }),
         },
         'host.stopService': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const s = findService(context.services, event.name);
             if (!s) return reply(enqueue, event.requestId, failure('host.noSuchService', WIN32.serviceDoesNotExist.text, { code: WIN32.serviceDoesNotExist.code }));
             if (s.state === 'Stopped' || s.state === 'Stop Pending') return reply(enqueue, event.requestId, failure('host.serviceNotActive', WIN32.notActive.text, { code: WIN32.notActive.code }));
@@ -277,14 +331,15 @@ export const hostMachine = setup({
               enqueue.cancel(`hung:${d.name}`);
               services = setServiceState(services, d.name, 'Stop Pending');
               enqueue.emit(stateChanged(context.host, d, d.state, 'Stop Pending'));
-              enqueue.raise({ type: 'host.serviceStopDue', name: d.name }, { delay: STOP_MS, id: `stop:${d.name}` });
+              enqueue.schedule({ type: 'host.serviceStopDue', name: d.name }, STOP_MS, `stop:${d.name}`);
             }
             enqueue.assign({ services });
             reply(enqueue, event.requestId, ok({ state: 'Stop Pending' }));
           }),
         },
         'host.serviceStopDue': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const s = findService(context.services, event.name);
             if (!s || s.state !== 'Stop Pending') return;
             enqueue.assign({ services: setServiceState(context.services, s.name, 'Stopped') });
@@ -293,7 +348,8 @@ export const hostMachine = setup({
           }),
         },
         'host.serviceTerminated': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const s = findService(context.services, event.name);
             if (!s || s.state === 'Stopped') return;
             enqueue.assign({ services: setServiceState(context.services, s.name, 'Stopped'), lastError: { ...context.lastError, [s.name]: event.refusal.error } });
@@ -302,7 +358,8 @@ export const hostMachine = setup({
           }),
         },
         'host.setStartupType': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const s = findService(context.services, event.name);
             if (!s) return reply(enqueue, event.requestId, failure('host.noSuchService', WIN32.serviceDoesNotExist.text, { code: WIN32.serviceDoesNotExist.code }));
             if (s.startupType === event.startupType) return reply(enqueue, event.requestId, ok({ startupType: s.startupType }));
@@ -313,7 +370,8 @@ export const hostMachine = setup({
           }),
         },
         'host.setServiceLogon': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const s = findService(context.services, event.name);
             if (!s) return reply(enqueue, event.requestId, failure('host.noSuchService', WIN32.serviceDoesNotExist.text, { code: WIN32.serviceDoesNotExist.code }));
             enqueue.assign({ services: updateService(context.services, s.name, { logOnAs: event.account, password: event.password }) });
@@ -322,7 +380,8 @@ export const hostMachine = setup({
           }),
         },
         'host.addServiceDependency': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const s = findService(context.services, event.name);
             const dep = findService(context.services, event.dependsOn);
             if (!s || !dep) return reply(enqueue, event.requestId, failure('host.noSuchService', WIN32.serviceDoesNotExist.text, { code: WIN32.serviceDoesNotExist.code }));
@@ -334,7 +393,8 @@ export const hostMachine = setup({
           }),
         },
         'host.setFirewall': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             if (context.firewallEnabled !== event.enabled) {
               enqueue.assign({ firewallEnabled: event.enabled });
               enqueue.emit({ type: 'host.firewallChanged', host: context.host, enabled: event.enabled, summary: `${context.host}: Windows Firewall ${event.enabled ? 'on' : 'off'}` });
@@ -343,7 +403,8 @@ export const hostMachine = setup({
           }),
         },
         'host.addFirewallRules': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const fresh = event.rules.filter((r) => !context.firewallRules.some((x: FirewallRule) => x.name === r.name));
             enqueue.assign({ firewallRules: [...context.firewallRules, ...fresh] });
             if (fresh.length) enqueue.emit({ type: 'host.firewallRulesAdded', host: context.host, rules: fresh.map((r) => r.name), summary: `${context.host}: firewall exceptions ${fresh.map((r) => `${r.name} (${r.protocol} ${r.port})`).join(', ')}` });
@@ -351,7 +412,8 @@ export const hostMachine = setup({
           }),
         },
         'host.importCertificate': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             let cert: HostCertificate;
             try {
               cert = certificateFromPem(event.certPem, event.keyId, event.friendlyName);
@@ -364,7 +426,8 @@ export const hostMachine = setup({
           }),
         },
         'host.removeCertificate': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const present = context.certificates.some((c) => c.thumbprint === event.thumbprint.toUpperCase());
             enqueue.assign({ certificates: context.certificates.filter((c) => c.thumbprint !== event.thumbprint.toUpperCase()) });
             if (present) enqueue.emit({ type: 'host.certificateRemoved', host: context.host, thumbprint: event.thumbprint, summary: `${context.host}: certificate ${event.thumbprint} removed` });
@@ -373,7 +436,8 @@ export const hostMachine = setup({
         },
         'host.shutdown': {
           target: 'off',
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             for (const s of context.services) {
               enqueue.cancel(`start:${s.name}`);
               enqueue.cancel(`hung:${s.name}`);
@@ -386,14 +450,15 @@ export const hostMachine = setup({
             reply(enqueue, event.requestId, ok({ power: 'off' }));
           }),
         },
-        'host.boot': { actions: enqueueActions(({ event, enqueue }) => reply(enqueue, event.requestId, ok({ power: 'on' }))) },
+        'host.boot': { actions: enqueueActions(({ event, enqueue }) => reply(k(enqueue), event.requestId, ok({ power: 'on' }))) },
       },
     },
     off: {
       on: {
         'host.boot': {
           target: 'on',
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             enqueue.emit({ type: 'eventlog.write', entry: { host: context.host, log: 'System', source: 'EventLog', eventId: 6009, level: 'Information', message: 'Microsoft (R) Windows (R) 6.00. 6002 Service Pack 2 Multiprocessor Free.' } });
             enqueue.emit({ type: 'eventlog.write', entry: { host: context.host, log: 'System', source: 'EventLog', eventId: 6005, level: 'Information', message: 'The Event log service was started.' } });
             enqueue.emit({ type: 'host.powerChanged', host: context.host, power: 'on', summary: `${context.host} started` });
@@ -408,7 +473,8 @@ export const hostMachine = setup({
           }),
         },
         '*': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue: put }) => {
+            const enqueue = k(put);
             const requestId = (event as { requestId?: string }).requestId;
             if (event.type.startsWith('host.')) {
               reply(enqueue, requestId, failure('host.unreachable', `${context.spec.fqdn}: ${WIN32.hostDown.text}`, { code: WIN32.hostDown.code }));
@@ -420,7 +486,7 @@ export const hostMachine = setup({
   },
 });
 
-type Enqueue = { emit: (e: HostEmitted) => void };
+type Enqueue = Pick<HostKernel, 'emit'>;
 
 /**
  * Puts a start chain into Start Pending and schedules each completion; returns the new service table.
@@ -428,7 +494,7 @@ type Enqueue = { emit: (e: HostEmitted) => void };
  * ordinary start time is up).
  */
 function beginStarts(
-  enqueue: Enqueue & { raise: (e: Internal, o: { delay: number; id: string }) => void },
+  enqueue: HostKernel,
   context: HostContext,
   chain: readonly ServiceStatus[],
   hang?: { services: ReadonlySet<string>; delayMs: number },
@@ -440,8 +506,8 @@ function beginStarts(
     services = setServiceState(services, svc.name, 'Start Pending');
     enqueue.emit(stateChanged(context.host, svc, 'Stopped', 'Start Pending'));
     const hung = hang?.services.has(svc.name) ?? false;
-    if (hung) enqueue.raise({ type: 'host.serviceHung', name: svc.name }, { delay: step.dueMs, id: `hung:${svc.name}` });
-    enqueue.raise({ type: 'host.serviceStartDue', name: svc.name }, { delay: step.dueMs + (hung ? (hang?.delayMs ?? 0) : 0), id: `start:${svc.name}` });
+    if (hung) enqueue.schedule({ type: 'host.serviceHung', name: svc.name }, step.dueMs, `hung:${svc.name}`);
+    enqueue.schedule({ type: 'host.serviceStartDue', name: svc.name }, step.dueMs + (hung ? (hang?.delayMs ?? 0) : 0), `start:${svc.name}`);
   }
   return services;
 }
