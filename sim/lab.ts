@@ -9,6 +9,9 @@ import type { ComponentInstance, EmulatorDefinition, LabEnv } from './emulator.j
 import type { Topology } from './topology.js';
 import { bindEnvironment } from './machine.js';
 
+/** Sent to every component once the whole lab runs, so a component can address the others. */
+export const LAB_STARTED = { type: 'lab.started' } as const;
+
 export interface LabOptions {
   seed: string;
   clock?: SimClock;
@@ -44,6 +47,8 @@ export class Lab {
     bindEnvironment(this.root.system, env);
     for (const c of this.components) this.watch(this.actor(c.systemId));
     this.root.start();
+    // Every component now exists and runs: those that tell others something at start do it now.
+    for (const c of this.components) this.send(c.systemId, LAB_STARTED);
   }
 
   /** One environment per component label: the lab's clock and the label's own seeded id stream. */

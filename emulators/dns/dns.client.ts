@@ -37,7 +37,7 @@ export function dnsQuery(ref: Ref, args: { name: string; type: DnsQueryType }): 
 /** Whether at least one DNS server runs the DNS service. */
 export function dnsOnline(ref: Ref): boolean {
   const c = context(ref);
-  return dnsAnswering(ref?.system, c.store.servers, c.heard);
+  return dnsAnswering(c.store.servers, c.heard);
 }
 
 export const dnsZones = (ref: Ref): string[] => context(ref).store.zones.map((z) => z.name);

@@ -2,7 +2,6 @@
  * DNS Server (Windows Server 2008, AD-integrated zones): commands in, events out, records and answers.
  * Answers are shaped like dns-packet's so the wire adapter maps them 1:1.
  */
-import type { LabEnv } from '../../sim/emulator.js';
 import type { EventLogWrite } from '../../sim/journal.js';
 import type { Failure, Result } from '../../sim/result.js';
 import type { ServiceStartingQuery, ServiceStateChanged } from '../host/host.events.js';
@@ -85,7 +84,6 @@ export interface DnsServerHost {
 }
 
 export interface DnsInput {
-  env: LabEnv;
   /** The hosts with the dnsServer role, which run the DNS service and are the zones' NS records. */
   servers: DnsServerHost[];
   /** The AD forest root domain. */

@@ -5,13 +5,12 @@
  */
 import { enqueueActions, setup } from 'xstate';
 import { fail, ok } from '../../sim/result.js';
-import type { LabEnv } from '../../sim/emulator.js';
-import type { ServiceState } from '../host/host.events.js';
+import { kernel, kernelActions } from '../../sim/machine.js';
+import type { ServiceState, ServiceStateReported } from '../host/host.events.js';
 import { DNS_SERVICE, type DnsCommand, type DnsEmitted, type DnsFailure, type DnsInput } from './dns.events.js';
 import { addRecord, addZone, dnsAnswering, initialStore, removeRecord, type DnsStore } from './dns.store.js';
 
 export interface DnsContext {
-  env: LabEnv;
   store: DnsStore;
   /** The DNS service state each server's host last reported, by short host name. */
   heard: Record<string, ServiceState>;
@@ -20,17 +19,21 @@ export interface DnsContext {
 /** What nslookup prints when no server answers. */
 export const TIMED_OUT: DnsFailure = { kind: 'dns.unavailable', message: 'DNS request timed out.' };
 
+type DnsEvent = DnsCommand | ServiceStateReported;
+
 export const dnsMachine = setup({
   types: {
     context: {} as DnsContext,
     input: {} as DnsInput,
-    events: {} as DnsCommand,
+    events: {} as DnsEvent,
     emitted: {} as DnsEmitted,
   },
   actions: {
-    edit: enqueueActions(({ context, event, system, enqueue }) => {
+    ...kernelActions<DnsContext, DnsEvent, DnsEmitted>(),
+    edit: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<DnsContext, DnsEvent, DnsEmitted>(put);
       if (event.type !== 'dns.addRecord' && event.type !== 'dns.removeRecord' && event.type !== 'dns.addZone') return;
-      if (!dnsAnswering(system, context.store.servers, context.heard)) {
+      if (!dnsAnswering(context.store.servers, context.heard)) {
         enqueue.emit({ type: 'dns.reply', requestId: event.requestId, result: fail(TIMED_OUT) });
         return;
       }
@@ -59,11 +62,19 @@ export const dnsMachine = setup({
         enqueue.emit({ type: 'dns.reply', requestId: event.requestId, result: r.result });
       }
     }),
-    allowStart: enqueueActions(({ event, enqueue }) => {
+    allowStart: enqueueActions(({ event, enqueue: put }) => {
+      const enqueue = kernel<DnsContext, DnsEvent, DnsEmitted>(put);
       if (event.type !== 'host.serviceStarting') return;
       enqueue.emit({ type: 'dns.reply', requestId: event.requestId, result: ok(undefined) });
     }),
-    followService: enqueueActions(({ context, event, enqueue }) => {
+    learnService: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<DnsContext, DnsEvent, DnsEmitted>(put);
+      if (event.type !== 'host.serviceStateReported' || event.service.toLowerCase() !== DNS_SERVICE.toLowerCase()) return;
+      const host = event.host.toLowerCase();
+      if (context.store.servers.some((s) => s.name === host)) enqueue.assign({ heard: { ...context.heard, [host]: event.state } });
+    }),
+    followService: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<DnsContext, DnsEvent, DnsEmitted>(put);
       if (event.type !== 'host.serviceStateChanged' || event.service.toLowerCase() !== DNS_SERVICE.toLowerCase()) return;
       const host = event.host.toLowerCase();
       if (!context.store.servers.some((s) => s.name === host)) return;
@@ -75,7 +86,7 @@ export const dnsMachine = setup({
   },
 }).createMachine({
   id: 'dns',
-  context: ({ input }) => ({ env: input.env, store: initialStore(input), heard: {} }),
+  context: ({ input }) => ({ store: initialStore(input), heard: {} }),
   initial: 'serving',
   states: {
     serving: {
@@ -85,6 +96,7 @@ export const dnsMachine = setup({
         'dns.addZone': { actions: 'edit' },
         'host.serviceStarting': { actions: 'allowStart' },
         'host.serviceStateChanged': { actions: 'followService' },
+        'host.serviceStateReported': { actions: 'learnService' },
       },
     },
   },

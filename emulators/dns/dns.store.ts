@@ -2,12 +2,10 @@
  * Zones and records, and how a Windows DNS server answers for the zones it is authoritative for. Plain
  * data and pure functions.
  */
-import type { AnyActorRef } from 'xstate';
 import { fail, ok, type Result } from '../../sim/result.js';
-import { hostId, type ServiceState, type ServiceStatus } from '../host/host.events.js';
+import type { ServiceState } from '../host/host.events.js';
 import {
   DEFAULT_TTL,
-  DNS_SERVICE,
   type DnsAnswer,
   type DnsFailure,
   type DnsInput,
@@ -233,22 +231,11 @@ export function resolve(store: DnsStore, query: { name: string; type: DnsQueryTy
   return { rcode: 'SERVFAIL', authoritative: true, answers, authority: [] };
 }
 
-export interface SystemLike {
-  get(systemId: string): AnyActorRef | undefined;
-}
-
 /**
- * Whether the DNS service runs on at least one server: the state each host last reported, else its
- * snapshot; a server without a host actor (machine tests) counts as running.
+ * Whether the DNS service runs on at least one server, as each server's host last told (at lab start and
+ * on every change); a server no host has told about (machine tests) counts as running.
  */
-export function dnsAnswering(system: SystemLike | undefined, servers: DnsServerHost[], heard: Record<string, ServiceState>): boolean {
+export function dnsAnswering(servers: DnsServerHost[], heard: Record<string, ServiceState>): boolean {
   if (!servers.length) return true;
-  return servers.some((s) => {
-    const known = heard[s.name];
-    if (known) return known === 'Running';
-    const ref = system?.get(hostId(s.name));
-    if (!ref) return true;
-    const services = (ref.getSnapshot() as { context?: { services?: ServiceStatus[] } }).context?.services ?? [];
-    return services.find((x) => x.name.toLowerCase() === DNS_SERVICE.toLowerCase())?.state === 'Running';
-  });
+  return servers.some((s) => (heard[s.name] ?? 'Running') === 'Running');
 }

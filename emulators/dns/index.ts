@@ -9,9 +9,8 @@ export * from './dns.events.js';
 /** One DNS view for the lab, served by every host with the dnsServer role. */
 export const dnsEmulator: EmulatorDefinition = {
   kind: 'dns',
-  instances: (topology, env) => {
+  instances: (topology) => {
     const input: DnsInput = {
-      env: env(DNS_ID),
       servers: topology.hosts.filter((h) => h.roles.includes('dnsServer')).map((h) => ({ name: h.name, fqdn: h.fqdn })),
       forest: topology.forest.fqdn,
       hosts: topology.hosts.map((h) => ({ name: h.name, fqdn: h.fqdn, ip: h.ip, domainController: h.roles.includes('domainController') })),

@@ -1,10 +1,12 @@
 /**
  * A stand-in for the host emulator in machine tests of sql, dns and hlb: a machine whose
- * `context.services` a test changes with `fakeHost.setService`, announcing each change to the service's
- * owner the way the real host does (`host.serviceStateChanged` with `notify`).
+ * `context.services` a test changes with `fakeHost.setService`, telling each service's owner its state
+ * the way the real host does (`host.serviceStateReported` at start, `host.serviceStateChanged` with
+ * `notify` on a change).
  */
-import { assign, emit, enqueueActions, setup } from 'xstate';
+import { enqueueActions, setup } from 'xstate';
 import type { EmulatorDefinition } from '../../sim/emulator.js';
+import { kernel, kernelActions } from '../../sim/machine.js';
 import { hostId, type ServiceState, type ServiceStateChanged, type ServiceStatus } from '../host/host.events.js';
 
 interface FakeHostContext {
@@ -12,7 +14,7 @@ interface FakeHostContext {
   services: ServiceStatus[];
 }
 
-type FakeHostEvent = { type: 'fakeHost.setService'; name: string; state: ServiceState };
+type FakeHostEvent = { type: 'fakeHost.setService'; name: string; state: ServiceState } | { type: 'lab.started' };
 
 const fakeHostMachine = setup({
   types: {
@@ -21,27 +23,35 @@ const fakeHostMachine = setup({
     events: {} as FakeHostEvent,
     emitted: {} as ServiceStateChanged,
   },
+  actions: kernelActions<FakeHostContext, FakeHostEvent, ServiceStateChanged>(),
 }).createMachine({
   id: 'fakeHost',
   context: ({ input }) => input,
   on: {
+    'lab.started': {
+      actions: enqueueActions(({ context, enqueue: put }) => {
+        const enqueue = kernel<FakeHostContext, FakeHostEvent, ServiceStateChanged>(put);
+        for (const s of context.services) if (s.owner) enqueue.tell(s.owner, { type: 'host.serviceStateReported', host: context.host, service: s.name, state: s.state });
+      }),
+    },
     'fakeHost.setService': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
+      actions: enqueueActions(({ context, event, enqueue: put }) => {
+        const enqueue = kernel<FakeHostContext, FakeHostEvent, ServiceStateChanged>(put);
         const before = context.services.find((s) => s.name === event.name);
         if (!before || before.state === event.state) return;
-        enqueue(assign({ services: context.services.map((s) => (s.name === event.name ? { ...s, state: event.state } : s)) }));
-        enqueue(
-          emit({
-            type: 'host.serviceStateChanged' as const,
-            host: context.host,
-            service: before.name,
-            displayName: before.displayName,
-            from: before.state,
-            to: event.state,
-            summary: `${before.displayName} on ${context.host}: ${before.state} -> ${event.state}`,
-            ...(before.owner ? { notify: [before.owner] } : {}),
-          }),
-        );
+        enqueue.assign({ services: context.services.map((s) => (s.name === event.name ? { ...s, state: event.state } : s)) });
+        const changed: ServiceStateChanged = {
+          type: 'host.serviceStateChanged',
+          host: context.host,
+          service: before.name,
+          displayName: before.displayName,
+          from: before.state,
+          to: event.state,
+          summary: `${before.displayName} on ${context.host}: ${before.state} -> ${event.state}`,
+          ...(before.owner ? { notify: [before.owner] } : {}),
+        };
+        enqueue.emit(changed);
+        if (before.owner) enqueue.tell(before.owner, changed);
       }),
     },
   },

@@ -58,6 +58,7 @@ export function skewFromDomain(system: { get(id: string): AnyActorRef | undefine
 }
 
 type Internal =
+  | { type: 'lab.started' }
   | { type: 'host.timeSourceObserved'; requestId?: string; dcOffset: number | undefined; source: string }
   | { type: 'host.serviceStartDue'; name: string }
   | { type: 'host.serviceStopDue'; name: string }
@@ -166,7 +167,7 @@ export const hostMachine = setup({
   id: 'host',
   context: ({ input: { env: _env, ...input } }) => ({ ...input, host: input.spec.name, power: 'on', lastError: {}, clockOffsetMs: 0 }),
   initial: 'on',
-  entry: 'reportServices',
+  on: { 'lab.started': { actions: 'reportServices' } },
   states: {
     on: {
       on: {

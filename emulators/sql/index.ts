@@ -9,12 +9,12 @@ export * from './sql.events.js';
 /** One SQL Server 2008 default instance per host with the sqlServer role. */
 export const sqlEmulator: EmulatorDefinition = {
   kind: 'sql',
-  instances: (topology, env) =>
+  instances: (topology) =>
     topology.hosts
       .filter((h) => h.roles.includes('sqlServer'))
       .map((h) => {
         const systemId = sqlId(h.name);
-        const input: SqlInput = { env: env(systemId), host: h.name, fqdn: h.fqdn, instance: SQL_DEFAULT_INSTANCE };
+        const input: SqlInput = { host: h.name, fqdn: h.fqdn, instance: SQL_DEFAULT_INSTANCE };
         return { systemId, logic: sqlMachine, input };
       }),
 };

@@ -42,5 +42,5 @@ export const sqlDatabases = (ref: Ref): string[] => databaseNames(context(ref).s
 /** Whether the instance accepts connections (its service is Running). */
 export function sqlOnline(ref: Ref): boolean {
   const c = context(ref);
-  return sqlServiceState(ref?.system, c.store, c.service) === 'Running';
+  return sqlServiceState(c.service) === 'Running';
 }

@@ -2,7 +2,6 @@
  * SQL Server 2008 back end of an Enterprise pool: commands in, events out, input, failure kinds.
  * Other emulators (ocs) use these types and `sql.client.ts`; only `sql.machine.ts` handles the commands.
  */
-import type { LabEnv } from '../../sim/emulator.js';
 import type { EventLogWrite, JsonValue } from '../../sim/journal.js';
 import type { Failure, Result } from '../../sim/result.js';
 import type { ServiceStartingQuery, ServiceStateChanged } from '../host/host.events.js';
@@ -27,7 +26,6 @@ export interface SqlFailure extends Failure {
 }
 
 export interface SqlInput {
-  env: LabEnv;
   /** Short host name, "sql01". */
   host: string;
   /** "sql01.corp.example.net". */

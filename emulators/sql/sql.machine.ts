@@ -5,33 +5,40 @@
  */
 import { enqueueActions, setup } from 'xstate';
 import { ok } from '../../sim/result.js';
-import type { LabEnv } from '../../sim/emulator.js';
-import type { ServiceState } from '../host/host.events.js';
+import { environmentOf, kernel, kernelActions } from '../../sim/machine.js';
+import type { ServiceState, ServiceStateReported } from '../host/host.events.js';
 import type { SqlCommand, SqlEmitted, SqlInput } from './sql.events.js';
 import { createPoolDatabases, deleteRow, serverName, serviceKey, sqlServiceState, unavailable, writeRow, writeRows, type SqlStore } from './sql.store.js';
 
 export interface SqlContext {
-  env: LabEnv;
   store: SqlStore;
   /** The service state the host last reported; null until it reports one. */
   service: ServiceState | null;
 }
 
+type SqlEvent = SqlCommand | ServiceStateReported;
+
+/** Whether a host's word is about this instance's own service. */
+const isOwnService = (store: SqlStore, e: { host: string; service: string }) =>
+  e.host.toLowerCase() === store.host.toLowerCase() && e.service.toLowerCase() === serviceKey(store.instance).toLowerCase();
+
 export const sqlMachine = setup({
   types: {
     context: {} as SqlContext,
     input: {} as SqlInput,
-    events: {} as SqlCommand,
+    events: {} as SqlEvent,
     emitted: {} as SqlEmitted,
   },
   actions: {
-    createPoolDatabases: enqueueActions(({ context, event, system, enqueue }) => {
+    ...kernelActions<SqlContext, SqlEvent, SqlEmitted>(),
+    createPoolDatabases: enqueueActions(({ context, event, system, self, enqueue: put }) => {
+      const enqueue = kernel<SqlContext, SqlEvent, SqlEmitted>(put);
       if (event.type !== 'sql.createPoolDatabases') return;
-      if (sqlServiceState(system, context.store, context.service) !== 'Running') {
+      if (sqlServiceState(context.service) !== 'Running') {
         enqueue.emit({ type: 'sql.reply', requestId: event.requestId, result: { ok: false, failure: unavailable(context.store) } });
         return;
       }
-      const created = new Date(context.env.now()).toISOString();
+      const created = new Date(environmentOf({ system, self }).now()).toISOString();
       const r = createPoolDatabases(context.store, event.pool, event.overwrite ?? false, created);
       if (r.result.ok) {
         enqueue.assign({ store: r.store });
@@ -42,9 +49,10 @@ export const sqlMachine = setup({
       }
       enqueue.emit({ type: 'sql.reply', requestId: event.requestId, result: r.result });
     }),
-    writeOrDelete: enqueueActions(({ context, event, system, enqueue }) => {
+    writeOrDelete: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<SqlContext, SqlEvent, SqlEmitted>(put);
       if (event.type !== 'sql.write' && event.type !== 'sql.writeRows' && event.type !== 'sql.delete') return;
-      if (sqlServiceState(system, context.store, context.service) !== 'Running') {
+      if (sqlServiceState(context.service) !== 'Running') {
         enqueue.emit({ type: 'sql.reply', requestId: event.requestId, result: { ok: false, failure: unavailable(context.store) } });
         return;
       }
@@ -57,13 +65,20 @@ export const sqlMachine = setup({
       if (r.result.ok) enqueue.assign({ store: r.store });
       enqueue.emit({ type: 'sql.reply', requestId: event.requestId, result: r.result });
     }),
-    allowStart: enqueueActions(({ event, enqueue }) => {
+    allowStart: enqueueActions(({ event, enqueue: put }) => {
+      const enqueue = kernel<SqlContext, SqlEvent, SqlEmitted>(put);
       if (event.type !== 'host.serviceStarting') return;
       enqueue.emit({ type: 'sql.reply', requestId: event.requestId, result: ok(undefined) });
     }),
-    followService: enqueueActions(({ context, event, enqueue }) => {
+    learnService: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<SqlContext, SqlEvent, SqlEmitted>(put);
+      if (event.type !== 'host.serviceStateReported' || !isOwnService(context.store, event)) return;
+      enqueue.assign({ service: event.state });
+    }),
+    followService: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<SqlContext, SqlEvent, SqlEmitted>(put);
       if (event.type !== 'host.serviceStateChanged') return;
-      if (event.host.toLowerCase() !== context.store.host.toLowerCase() || event.service.toLowerCase() !== serviceKey(context.store.instance).toLowerCase()) return;
+      if (!isOwnService(context.store, event)) return;
       enqueue.assign({ service: event.to });
       if (event.to === 'Running') {
         // SQL Server's own Application log entry once it accepts connections.
@@ -84,7 +99,6 @@ export const sqlMachine = setup({
 }).createMachine({
   id: 'sql',
   context: ({ input }) => ({
-    env: input.env,
     store: { host: input.host.toLowerCase(), fqdn: input.fqdn.toLowerCase(), instance: input.instance, databases: {} },
     service: null,
   }),
@@ -98,6 +112,7 @@ export const sqlMachine = setup({
         'sql.delete': { actions: 'writeOrDelete' },
         'host.serviceStarting': { actions: 'allowStart' },
         'host.serviceStateChanged': { actions: 'followService' },
+        'host.serviceStateReported': { actions: 'learnService' },
       },
     },
   },

@@ -3,10 +3,8 @@
  * `Resource` table keyed by SIP URI, RTCConfig `PoolSettings` keyed by pool, RTCDyn `Endpoint` ...).
  * Plain data and pure functions; the machine only decides when they run.
  */
-import type { AnyActorRef } from 'xstate';
 import { fail, ok, type Result } from '../../sim/result.js';
-import type { ServiceState, ServiceStatus } from '../host/host.events.js';
-import { hostId } from '../host/host.events.js';
+import type { ServiceState } from '../host/host.events.js';
 import { POOL_DATABASES, SQL_DEFAULT_INSTANCE, SQL_SERVICE, type SqlFailure, type SqlRow } from './sql.events.js';
 
 export interface SqlDatabase {
@@ -128,26 +126,11 @@ export function readRows(store: SqlStore, database: string, table: string, key?:
   return ok(Object.entries(rows).map(([k, row]) => ({ key: k, row })));
 }
 
-/** What the store needs of an actor system: finding the host actor. */
-export interface SystemLike {
-  get(systemId: string): AnyActorRef | undefined;
-}
-
-/**
- * The state of `service` on `host` as this component knows it: what the last `host.serviceStateChanged`
- * said, otherwise what the host's snapshot shows; no host actor (a machine test) counts as Running, a host
- * without the service as Stopped.
- */
-export function serviceStateOn(system: SystemLike | undefined, host: string, service: string, heard: ServiceState | null): ServiceState {
-  if (heard) return heard;
-  const ref = system?.get(hostId(host));
-  if (!ref) return 'Running';
-  const services = (ref.getSnapshot() as { context?: { services?: ServiceStatus[] } }).context?.services ?? [];
-  return services.find((s) => s.name.toLowerCase() === service.toLowerCase())?.state ?? 'Stopped';
-}
-
 /** MSSQLSERVER for the default instance, MSSQL$NAME for a named one. */
 export const serviceKey = (instance: string): string => (instance.toUpperCase() === SQL_DEFAULT_INSTANCE ? SQL_SERVICE : `MSSQL$${instance.toUpperCase()}`);
 
-export const sqlServiceState = (system: SystemLike | undefined, store: SqlStore, heard: ServiceState | null): ServiceState =>
-  serviceStateOn(system, store.host, serviceKey(store.instance), heard);
+/**
+ * The instance's service state, as its host last told it (at lab start, on install, on every change);
+ * never told (a machine test with no host) counts as Running.
+ */
+export const sqlServiceState = (heard: ServiceState | null): ServiceState => heard ?? 'Running';
