@@ -92,3 +92,8 @@ export function kernel<TContext, TEvent extends EventObject, TEmitted extends Ev
     tell: (to, event) => put({ type: 'lab.tell', params: { to, event } }),
   };
 }
+
+/** The environment of the component an action runs in (its systemId is its label in the lab). */
+export function environmentOf({ system, self }: { system: object; self: { systemId?: string | undefined; id: string } }): LabEnv {
+  return environment(system, self.systemId ?? self.id);
+}

@@ -3,13 +3,11 @@
  * emulators and steps use these types; `iis.machine.ts` is the only thing that handles them.
  */
 import type { EventLogWrite } from '../../sim/journal.js';
-import type { LabEnv } from '../../sim/emulator.js';
 import type { Failure, Result } from '../../sim/result.js';
 import type { ServiceStartingQuery, ServiceStateChanged } from '../host/host.events.js';
 import type { AppPoolState, Binding, HttpResponse, VirtualDirectory, WebComponentsInstall } from './iis.store.js';
 
 export interface IisInput {
-  env: LabEnv;
   /** Short host name, e.g. "ocsfe01". */
   host: string;
   hostFqdn: string;

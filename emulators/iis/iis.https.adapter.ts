@@ -185,7 +185,7 @@ export async function startIisHttps(lab: Lab, options: IisHttpsOptions = {}): Pr
     const ref = iis();
     if (!ref || !iisInstalled(ref)) return { https: false, http: false };
     const ctx = (ref.getSnapshot() as { context: IisContext }).context;
-    const running = w3svcState({ get: (id) => lab.get(id) }, serverName, ctx.w3svc) === 'Running';
+    const running = w3svcState(ctx.w3svc) === 'Running';
     if (!running) return { https: false, http: false };
     const bindings = allBindings(iisStore(ref));
     const tlsBindings = bindings.filter((b) => b.protocol === 'https' && bindingPort(b) === 443);

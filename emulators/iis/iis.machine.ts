@@ -11,8 +11,8 @@
 import { hostClockSkewed } from '../host/host.client.js';
 import { enqueueActions, not, setup, type AnyActorRef } from 'xstate';
 import { fail, ok } from '../../sim/result.js';
-import type { LabEnv } from '../../sim/emulator.js';
-import { hostId, type HostCertificate, type ServiceState, type ServiceStatus } from '../host/host.events.js';
+import { kernel, kernelActions } from '../../sim/machine.js';
+import { hostId, type HostCertificate, type ServiceState, type ServiceStateReported } from '../host/host.events.js';
 import type { IisCommand, IisEmitted, IisInput } from './iis.events.js';
 import {
   addFeatures,
@@ -42,7 +42,6 @@ export interface SystemLike {
 }
 
 export interface IisContext {
-  env: LabEnv;
   store: IisStore;
   /** The W3SVC state the host last reported; null until it reports one. */
   w3svc: ServiceState | null;
@@ -56,17 +55,9 @@ export function hostCertificates(system: SystemLike | undefined, host: string): 
   return Array.isArray(certs) ? (certs as HostCertificate[]) : undefined;
 }
 
-/**
- * W3SVC's state: what the host last said, otherwise what the host's snapshot shows; no host actor (a
- * machine test) counts as Running once IIS is installed.
- */
-export function w3svcState(system: SystemLike | undefined, host: string, heard: ServiceState | null): ServiceState {
-  if (heard) return heard;
-  const ref = system?.get(hostId(host)) as AnyActorRef | undefined;
-  if (!ref) return 'Running';
-  const services = (ref.getSnapshot() as { context?: { services?: ServiceStatus[] } }).context?.services;
-  if (!Array.isArray(services)) return 'Running';
-  return services.find((s) => s.name.toLowerCase() === W3SVC.toLowerCase())?.state ?? 'Running';
+/** W3SVC's state as the host last told it; never told (a machine test with no host) counts as Running. */
+export function w3svcState(heard: ServiceState | null): ServiceState {
+  return heard ?? 'Running';
 }
 
 type ConfigCommand = Extract<
@@ -74,11 +65,27 @@ type ConfigCommand = Extract<
   { type: 'iis.installOcsWebComponents' | 'iis.bindCertificate' | 'iis.removeBinding' | 'iis.setWindowsAuthentication' | 'iis.setAppPoolState' | 'iis.publishFiles' }
 >;
 
+type RequestCommand = Extract<IisCommand, { type: 'iis.request' }>;
+
+/** What IIS looks up on its host (LocalMachine\My, the clock) for a command, observed before it is decided. */
+interface HostView {
+  certificates: HostCertificate[] | undefined;
+  clockSkewed: boolean;
+}
+
+type Observed = { type: 'iis.configureObserved'; command: ConfigCommand; host: HostView } | { type: 'iis.requestObserved'; command: RequestCommand; host: HostView };
+
+type IisEvent = IisCommand | ServiceStateReported | Observed;
+
+function observeHost(system: SystemLike, host: string): HostView {
+  return { certificates: hostCertificates(system, host), clockSkewed: hostClockSkewed(system, host) };
+}
+
 export const iisMachine = setup({
   types: {
     context: {} as IisContext,
     input: {} as IisInput,
-    events: {} as IisCommand,
+    events: {} as IisEvent,
     emitted: {} as IisEmitted,
   },
   guards: {
@@ -86,8 +93,16 @@ export const iisMachine = setup({
     w3svcRunning: ({ context }) => (context.w3svc ?? 'Running') === 'Running',
   },
   actions: {
+    ...kernelActions<IisContext, IisEvent, IisEmitted>(),
+    /** Looks at the host's certificate store and clock for a command; reports back to self. */
+    observeHost: ({ context, event, system, self }) => {
+      const host = observeHost(system, context.store.host);
+      if (event.type === 'iis.request') self.send({ type: 'iis.requestObserved', command: event, host });
+      else self.send({ type: 'iis.configureObserved', command: event as ConfigCommand, host });
+    },
     /** Feature lists from the host (deltas) or from the explicit command (the full list). */
-    learnFeatures: enqueueActions(({ context, event, enqueue }) => {
+    learnFeatures: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<IisContext, IisEvent, IisEmitted>(put);
       const { store } = context;
       if (event.type === 'iis.hostFeaturesChanged') {
         enqueue.assign({ store: { ...store, features: normalizeFeatures(event.features) } });
@@ -99,7 +114,8 @@ export const iisMachine = setup({
       }
     }),
     /** A fresh applicationHost.config, as the Web-Server role writes it. */
-    announceInstalled: enqueueActions(({ context, enqueue }) => {
+    announceInstalled: enqueueActions(({ context, enqueue: put }) => {
+      const enqueue = kernel<IisContext, IisEvent, IisEmitted>(put);
       enqueue.assign({ store: { ...context.store, config: defaultConfig(), files: defaultFiles() }, w3svc: null });
       const store = context.store;
       enqueue.emit({
@@ -109,43 +125,49 @@ export const iisMachine = setup({
         summary: `Internet Information Services 7.0 installed on ${store.host}: Default Web Site (http *:80), DefaultAppPool`,
       });
     }),
-    announceRemoved: enqueueActions(({ context, enqueue }) => {
+    announceRemoved: enqueueActions(({ context, enqueue: put }) => {
+      const enqueue = kernel<IisContext, IisEvent, IisEmitted>(put);
       const { webComponents: _dropped, ...rest } = context.store;
       enqueue.assign({ store: { ...rest, config: defaultConfig(), files: defaultFiles() }, w3svc: null });
       enqueue.emit({ type: 'iis.removed', host: context.store.host, summary: `Internet Information Services removed from ${context.store.host}` });
     }),
-    refuseNotInstalled: enqueueActions(({ context, event, enqueue }) => {
+    refuseNotInstalled: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<IisContext, IisEvent, IisEmitted>(put);
       if (event.type === 'iis.request') {
         enqueue.emit({ type: 'iis.reply', requestId: event.requestId, result: decideRequest({ installed: false, w3svc: 'Stopped', store: context.store }, event) });
         return;
       }
       enqueue.emit({ type: 'iis.reply', requestId: (event as ConfigCommand).requestId, result: fail(notInstalled(context.store)) });
     }),
-    configure: enqueueActions(({ context, event, system, enqueue }) => {
-      const command = event as ConfigCommand;
-      const r = apply(context.store, command, system);
+    configure: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<IisContext, IisEvent, IisEmitted>(put);
+      if (event.type !== 'iis.configureObserved') return;
+      const { command } = event;
+      const r = apply(context.store, command, event.host);
       if (r.result.ok) {
         enqueue.assign({ store: r.store });
         for (const e of r.events) enqueue.emit(e);
       }
       enqueue.emit({ type: 'iis.reply', requestId: command.requestId, result: r.result });
     }),
-    serve: enqueueActions(({ context, event, system, enqueue }) => {
-      if (event.type !== 'iis.request') return;
-      const view = {
-        installed: true,
-        w3svc: w3svcState(system, context.store.host, context.w3svc),
-        store: context.store,
-        certificates: hostCertificates(system, context.store.host),
-        clockSkewed: hostClockSkewed(system, context.store.host),
-      };
-      enqueue.emit({ type: 'iis.reply', requestId: event.requestId, result: decideRequest(view, event) });
+    serve: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<IisContext, IisEvent, IisEmitted>(put);
+      if (event.type !== 'iis.requestObserved') return;
+      const view = { installed: true, w3svc: w3svcState(context.w3svc), store: context.store, certificates: event.host.certificates, clockSkewed: event.host.clockSkewed };
+      enqueue.emit({ type: 'iis.reply', requestId: event.command.requestId, result: decideRequest(view, event.command) });
     }),
-    allowStart: enqueueActions(({ event, enqueue }) => {
+    allowStart: enqueueActions(({ event, enqueue: put }) => {
+      const enqueue = kernel<IisContext, IisEvent, IisEmitted>(put);
       if (event.type !== 'host.serviceStarting') return;
       enqueue.emit({ type: 'iis.reply', requestId: event.requestId, result: ok(undefined) });
     }),
-    followService: enqueueActions(({ context, event, enqueue }) => {
+    learnService: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<IisContext, IisEvent, IisEmitted>(put);
+      if (event.type !== 'host.serviceStateReported') return;
+      if (event.host.toLowerCase() === context.store.host && event.service.toLowerCase() === W3SVC.toLowerCase()) enqueue.assign({ w3svc: event.state });
+    }),
+    followService: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<IisContext, IisEvent, IisEmitted>(put);
       if (event.type !== 'host.serviceStateChanged') return;
       if (event.host.toLowerCase() !== context.store.host || event.service.toLowerCase() !== W3SVC.toLowerCase()) return;
       enqueue.assign({ w3svc: event.to });
@@ -153,7 +175,7 @@ export const iisMachine = setup({
   },
 }).createMachine({
   id: 'iis',
-  context: ({ input }) => ({ env: input.env, store: initialStore(input), w3svc: null }),
+  context: ({ input }) => ({ store: initialStore(input), w3svc: null }),
   initial: 'boot',
   on: {
     'iis.hostFeaturesChanged': { actions: 'learnFeatures' },
@@ -161,6 +183,7 @@ export const iisMachine = setup({
     'host.featuresRemoved': { actions: 'learnFeatures' },
     'host.serviceStarting': { actions: 'allowStart' },
     'host.serviceStateChanged': { actions: 'followService' },
+    'host.serviceStateReported': { actions: 'learnService' },
   },
   states: {
     boot: {
@@ -182,13 +205,15 @@ export const iisMachine = setup({
       always: { guard: not('webServerInstalled'), target: 'notInstalled', actions: 'announceRemoved' },
       initial: 'running',
       on: {
-        'iis.installOcsWebComponents': { actions: 'configure' },
-        'iis.bindCertificate': { actions: 'configure' },
-        'iis.removeBinding': { actions: 'configure' },
-        'iis.setWindowsAuthentication': { actions: 'configure' },
-        'iis.setAppPoolState': { actions: 'configure' },
-        'iis.publishFiles': { actions: 'configure' },
-        'iis.request': { actions: 'serve' },
+        'iis.installOcsWebComponents': { actions: 'observeHost' },
+        'iis.bindCertificate': { actions: 'observeHost' },
+        'iis.removeBinding': { actions: 'observeHost' },
+        'iis.setWindowsAuthentication': { actions: 'observeHost' },
+        'iis.setAppPoolState': { actions: 'observeHost' },
+        'iis.publishFiles': { actions: 'observeHost' },
+        'iis.request': { actions: 'observeHost' },
+        'iis.configureObserved': { actions: 'configure' },
+        'iis.requestObserved': { actions: 'serve' },
       },
       states: {
         running: { always: { guard: not('w3svcRunning'), target: 'stopped' } },
@@ -198,12 +223,12 @@ export const iisMachine = setup({
   },
 });
 
-function apply(store: IisStore, command: ConfigCommand, system: SystemLike): Outcome<unknown> {
+function apply(store: IisStore, command: ConfigCommand, host: HostView): Outcome<unknown> {
   switch (command.type) {
     case 'iis.installOcsWebComponents':
       return installOcsWebComponents(store, command);
     case 'iis.bindCertificate':
-      return bindCertificate(store, command, hostCertificates(system, store.host));
+      return bindCertificate(store, command, host.certificates);
     case 'iis.removeBinding':
       return removeBinding(store, command);
     case 'iis.setWindowsAuthentication':

@@ -9,12 +9,12 @@ import { iisStepList } from './iis.steps.js';
 
 export const iisEmulator: EmulatorDefinition = {
   kind: 'iis',
-  instances: (topology, env) =>
+  instances: (topology) =>
     topology.hosts
       .filter((h) => h.roles.includes('ocsFrontEnd'))
       .map((h) => {
         const systemId = iisId(h.name);
-        const input: IisInput = { env: env(systemId), host: h.name, hostFqdn: h.fqdn, netbios: topology.forest.netbios, installedFeatures: h.features };
+        const input: IisInput = { host: h.name, hostFqdn: h.fqdn, netbios: topology.forest.netbios, installedFeatures: h.features };
         return { systemId, logic: iisMachine, input };
       }),
 };
