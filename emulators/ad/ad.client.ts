@@ -7,7 +7,8 @@ import { request } from '../../sim/emulator.js';
 import type { AdModification, AdNewUser, AdResult, AdScope, AdSearchEntry, GlobalSettingsLocation, PrepState } from './ad.events.js';
 import { dcNamed, findRtcService, pdc, pendingCount, prepState } from './ad.forest.js';
 import type { AdContext } from './ad.machine.js';
-import { dnKey, findBySam, type AdEntry } from './ad.store.js';
+import { dnKey } from './ad.dn.js';
+import { findBySam, type AdEntry } from './ad.store.js';
 
 type Ref = AnyActorRef | undefined;
 

@@ -19,31 +19,33 @@ import {
   type GlobalSettingsLocation,
   type PrepState,
 } from './ad.events.js';
-import { BASE_ATTRIBUTES, BASE_CLASSES, RTC_CLASSES, RTC_EXTENDED_CLASSES, RTC_SERVICE_ATTRIBUTES, RTC_USER_ATTRIBUTES } from './ad.schema.js';
 import {
-  addAces,
-  addEntry,
-  adFailure,
-  adFailures,
-  applyChange,
-  ownReplica,
+  BASE_ATTRIBUTES,
+  BASE_CLASSES,
+  RTC_CLASSES,
+  RTC_EXTENDED_CLASSES,
+  RTC_SERVICE_ATTRIBUTES,
+  RTC_USER_ATTRIBUTES,
   attributeSchemaEntry,
   classSchemaEntry,
-  deleteEntry,
+  schemaFromDefs,
+} from './ad.schema.js';
+import { applyChange, type ChangeRecord } from './ad.replication.js';
+import {
+  adFailure,
+  adFailures,
+  ownReplica,
   fileTime,
   fileTimeToMs,
   findBySam,
   findByUpn,
   first,
   isMember,
-  modifyEntry,
-  schemaFromDefs,
   type AdEntry,
-  type ChangeRecord,
   type NamingContexts,
   type Replica,
-  type WriteEnv,
 } from './ad.store.js';
+import { addAces, addEntry, deleteEntry, modifyEntry, type WriteEnv } from './ad.writes.js';
 
 export interface DcState {
   /** Short host name, "dc01". */

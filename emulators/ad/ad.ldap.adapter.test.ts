@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adFindUser } from './ad.client.js';
 import { bytesToGuid, bytesToSid, frameLength, guidToBytes, sidToBytes, MAX_MESSAGE_BYTES } from './ad.ldap.adapter.js';
-import { BASE, Client, prepareDirectory, bindRequest, exchange, msg, searchRequest, startLdapLab, str, tlv, type LdapLab } from '../../test/support/wire-ldap.js';
+import { BASE, Client, prepareDirectory, bindRequest, exchange, searchRequest, startLdapLab, type LdapLab } from '../../test/support/wire-ldap.js';
+import { message, octets, tlv } from './ldap.ber.js';
 
 const USERS = `CN=Users,${BASE}`;
 const ADMIN_DN = `CN=Administrator,${USERS}`;
@@ -81,7 +82,7 @@ describe('bind', () => {
   });
 
   it('SASL binds get authMethodNotSupported (7) and the connection stays usable', async () => {
-    const sasl = msg(1, tlv(0x60, tlv(0x02, Buffer.from([3])), str(''), tlv(0xa3, str('GSSAPI'))));
+    const sasl = message(1, tlv(0x60, tlv(0x02, Buffer.from([3])), octets(''), tlv(0xa3, octets('GSSAPI'))));
     const { responses } = await exchange(env.server.port, [sasl, bindRequest(2, 'CORP\\Administrator', env.adminPassword)], (r) => r.length === 2);
     expect(responses.map((r) => r.resultCode)).toEqual([7, 0]);
   });
@@ -227,7 +228,7 @@ describe('add, modify, delete', () => {
       env.server.port,
       [
         bindRequest(1, 'CORP\\Administrator', env.adminPassword),
-        msg(2, tlv(0x66, str(userDn), tlv(0x30, tlv(0x30, tlv(0x0a, Buffer.from([2])), tlv(0x30, str('unicodePwd'), tlv(0x31, tlv(0x04, Buffer.from('"N3w-Passw0rd!"', 'utf16le')))))))),
+        message(2, tlv(0x66, octets(userDn), tlv(0x30, tlv(0x30, tlv(0x0a, Buffer.from([2])), tlv(0x30, octets('unicodePwd'), tlv(0x31, tlv(0x04, Buffer.from('"N3w-Passw0rd!"', 'utf16le')))))))),
         bindRequest(3, 'CORP\\pwdtest', 'N3w-Passw0rd!'),
       ],
       (r) => r.length === 3,
@@ -244,7 +245,7 @@ describe('operations the lab does not emulate', () => {
   });
 
   it('answers WhoAmI, refuses StartTLS (52) and unknown extended operations (2)', async () => {
-    const ext = (id: number, oid: string) => msg(id, tlv(0x77, str(oid, 0x80)));
+    const ext = (id: number, oid: string) => message(id, tlv(0x77, octets(oid, 0x80)));
     const { responses } = await exchange(
       env.server.port,
       [bindRequest(1, 'Administrator@corp.example.net', env.adminPassword), ext(2, '1.3.6.1.4.1.4203.1.11.3'), ext(3, '1.3.6.1.4.1.1466.20037'), ext(4, '1.2.3.4')],
@@ -260,7 +261,7 @@ describe('operations the lab does not emulate', () => {
   });
 
   it('answers a critical control it does not know with unavailableCriticalExtension (12)', async () => {
-    const controls = tlv(0xa0, tlv(0x30, str('1.2.840.113556.1.4.805'), tlv(0x01, Buffer.from([0xff]))));
+    const controls = tlv(0xa0, tlv(0x30, octets('1.2.840.113556.1.4.805'), tlv(0x01, Buffer.from([0xff]))));
     const search = searchRequest(2, BASE, 0);
     const withControl = tlv(0x30, search.subarray(2), controls);
     const { responses } = await exchange(env.server.port, [bindRequest(1, ADMIN_DN, env.adminPassword), withControl], (r) => r.length === 2);

@@ -35,7 +35,8 @@ import {
   type DcState,
   type ForestState,
 } from './ad.forest.js';
-import { adFailures, findBySam, generalizedTime, search } from './ad.store.js';
+import { search } from './ad.search.js';
+import { adFailures, findBySam, generalizedTime } from './ad.store.js';
 
 export interface AdContext {
   env: LabEnv;

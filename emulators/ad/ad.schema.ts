@@ -1,12 +1,14 @@
 /**
  * Schema definitions: the base schema a new Windows Server 2008 forest holds (the part the lab needs) and
  * the Office Communications Server 2007 R2 extension that SchemaPrep adds. Each definition becomes an
- * attributeSchema / classSchema object in CN=Schema,CN=Configuration; the DC's schema cache is compiled
- * back from those objects, so a DC only knows what has replicated to it.
+ * attributeSchema / classSchema object in CN=Schema,CN=Configuration; the DC's schema cache (below) is
+ * compiled back from those objects, so a DC only knows what has replicated to it.
  *
  * attributeID / governsID are given only where they are known (ocs-facts §2 for the msRTCSIP-*
  * attributes); the lab never invents an OID.
  */
+import { dnKey, firstRdn } from './ad.dn.js';
+import { attr, first, type AdEntry, type Directory, type NamingContexts } from './ad.store.js';
 
 /** attributeSyntax values (the 2.5.5.x syntaxes AD uses). */
 export const SYNTAX = {
@@ -302,3 +304,184 @@ export const OM_SYNTAX: Record<string, number> = {
   '2.5.5.16': 65,
   '2.5.5.17': 4,
 };
+
+// ---------------------------------------------------------------------------------------------------
+// Schema cache: what one DC knows of the schema, compiled from the attributeSchema / classSchema objects
+// that have reached it.
+
+export interface SchemaIndex {
+  attributes: Record<string, AttributeDef>;
+  classes: Record<string, ClassDef>;
+}
+
+export function schemaFromDefs(attributes: readonly AttributeDef[], classes: readonly ClassDef[]): SchemaIndex {
+  const index: SchemaIndex = { attributes: {}, classes: {} };
+  for (const a of attributes) index.attributes[a.name.toLowerCase()] = a;
+  for (const c of classes) index.classes[c.name.toLowerCase()] = c;
+  return index;
+}
+
+const values = (e: AdEntry, n: string) => attr(e, n) ?? [];
+
+/** The schema cache with one attributeSchema / classSchema object (added or modified) taken in. */
+/** The attribute or class definition a schema object describes, if it describes one. */
+function schemaDefinition(e: AdEntry): { attribute: AttributeDef } | { class: ClassDef } | undefined {
+  const classes = values(e, 'objectClass').map((x) => x.toLowerCase());
+  const name = first(e, 'lDAPDisplayName');
+  const cn = first(e, 'cn');
+  if (!name || !cn) return undefined;
+  const isAttribute = classes.includes('attributeschema');
+  const oidValue = first(e, isAttribute ? 'attributeID' : 'governsID');
+  const oid = oidValue ? { oid: oidValue } : {};
+  if (isAttribute) {
+    return {
+      attribute: {
+        name,
+        cn,
+        syntax: first(e, 'attributeSyntax') ?? SYNTAX.unicode,
+        single: first(e, 'isSingleValued') === 'TRUE',
+        ...oid,
+        ...(first(e, 'systemOnly') === 'TRUE' ? { systemOnly: true } : {}),
+      },
+    };
+  }
+  if (!classes.includes('classschema')) return undefined;
+  const category = Number(first(e, 'objectClassCategory') ?? '1');
+  const catDn = first(e, 'defaultObjectCategory');
+  const catCn = catDn ? firstRdn(catDn)?.value : undefined;
+  return {
+    class: {
+      name,
+      cn,
+      superior: first(e, 'subClassOf') ?? 'top',
+      category: category === 2 || category === 3 ? category : 1,
+      must: [...values(e, 'systemMustContain'), ...values(e, 'mustContain')],
+      may: [...values(e, 'systemMayContain'), ...values(e, 'mayContain')],
+      aux: [...values(e, 'systemAuxiliaryClass'), ...values(e, 'auxiliaryClass')],
+      ...oid,
+      ...(catCn && catCn !== cn ? { categoryCn: catCn } : {}),
+    },
+  };
+}
+
+/** The schema cache after a schema object was written; in place when the index is privately owned. */
+export function absorbSchemaEntry(index: SchemaIndex, e: AdEntry, inPlace = false): SchemaIndex {
+  const def = schemaDefinition(e);
+  if (!def) return index;
+  if ('attribute' in def) {
+    const key = def.attribute.name.toLowerCase();
+    if (inPlace) return ((index.attributes[key] = def.attribute), index);
+    return { ...index, attributes: { ...index.attributes, [key]: def.attribute } };
+  }
+  const key = def.class.name.toLowerCase();
+  if (inPlace) return ((index.classes[key] = def.class), index);
+  return { ...index, classes: { ...index.classes, [key]: def.class } };
+}
+
+/** Builds a DC's schema cache from the schema objects in its directory. */
+export function compileSchema(directory: Directory, schemaDn: string): SchemaIndex {
+  const schemaKey = dnKey(schemaDn);
+  let index: SchemaIndex = { attributes: {}, classes: {} };
+  for (const [key, e] of Object.entries(directory)) if (key.endsWith(`,${schemaKey}`)) index = absorbSchemaEntry(index, e);
+  return index;
+}
+
+export const inSchema = (key: string, ncs: NamingContexts) => key.endsWith(`,${dnKey(ncs.schema)}`);
+
+/** The attributeSchema object for a definition, as SchemaPrep / the seed write it. */
+export function attributeSchemaEntry(def: AttributeDef, schemaDn: string): { dn: string; attributes: Record<string, string[]> } {
+  return {
+    dn: `CN=${def.cn},${schemaDn}`,
+    attributes: {
+      objectClass: ['attributeSchema'],
+      lDAPDisplayName: [def.name],
+      ...(def.oid ? { attributeID: [def.oid] } : {}),
+      attributeSyntax: [def.syntax],
+      oMSyntax: [String(OM_SYNTAX[def.syntax] ?? 64)],
+      isSingleValued: [def.single ? 'TRUE' : 'FALSE'],
+      ...(def.systemOnly ? { systemOnly: ['TRUE'] } : {}),
+    },
+  };
+}
+
+export function classSchemaEntry(def: ClassDef, schemaDn: string, base = true): { dn: string; attributes: Record<string, string[]> } {
+  const sys = (name: string) => (base ? `system${name}` : name.charAt(0).toLowerCase() + name.slice(1));
+  const list = (name: string, xs: string[]) => (xs.length ? { [name]: [...xs] } : {});
+  return {
+    dn: `CN=${def.cn},${schemaDn}`,
+    attributes: {
+      objectClass: ['classSchema'],
+      lDAPDisplayName: [def.name],
+      ...(def.oid ? { governsID: [def.oid] } : {}),
+      subClassOf: [def.superior],
+      objectClassCategory: [String(def.category)],
+      ...list(sys('MustContain'), def.must),
+      ...list(sys('MayContain'), def.may),
+      ...list(sys('AuxiliaryClass'), def.aux),
+      defaultObjectCategory: [`CN=${def.categoryCn ?? def.cn},${schemaDn}`],
+    },
+  };
+}
+
+/** The class and its superclasses, most specific first. */
+function classChain(schema: SchemaIndex, name: string): ClassDef[] {
+  const chain: ClassDef[] = [];
+  let current = schema.classes[name.toLowerCase()];
+  while (current && !chain.includes(current)) {
+    chain.push(current);
+    if (current.name.toLowerCase() === 'top') break;
+    current = schema.classes[current.superior.toLowerCase()];
+  }
+  return chain;
+}
+
+/** objectClass values as AD stores them (top … structural, then auxiliaries); undefined names the unknown class. */
+export function expandObjectClasses(schema: SchemaIndex, given: readonly string[]): { classes: string[]; structural: ClassDef } | { unknown: string } | { noStructural: true } {
+  const defs: ClassDef[] = [];
+  for (const g of given) {
+    const d = schema.classes[g.toLowerCase()];
+    if (!d) return { unknown: g };
+    defs.push(d);
+  }
+  let structural: ClassDef | undefined;
+  let best = -1;
+  for (const d of defs) {
+    if (d.category !== 1) continue;
+    const len = classChain(schema, d.name).length;
+    if (len > best) {
+      best = len;
+      structural = d;
+    }
+  }
+  if (!structural) return { noStructural: true };
+  const chain = classChain(schema, structural.name).reverse();
+  const names = chain.map((c) => c.name);
+  for (const d of defs) if (d.category === 3 && !names.includes(d.name)) names.push(d.name);
+  return { classes: names, structural };
+}
+
+/** Lower-cased names of every attribute the classes allow. */
+export function allowedAttributes(schema: SchemaIndex, classes: readonly string[]): { may: Set<string>; must: Set<string> } {
+  const may = new Set<string>();
+  const must = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    for (const c of classChain(schema, name)) {
+      if (seen.has(c.name)) continue;
+      seen.add(c.name);
+      for (const m of c.must) {
+        must.add(m.toLowerCase());
+        may.add(m.toLowerCase());
+      }
+      for (const m of c.may) may.add(m.toLowerCase());
+      for (const aux of c.aux) visit(aux);
+    }
+  };
+  for (const c of classes) visit(c);
+  return { may, must };
+}
+
+export function categoryDn(schema: SchemaIndex, ncs: NamingContexts, className: string): string | undefined {
+  const d = schema.classes[className.toLowerCase()];
+  return d ? `CN=${d.categoryCn ?? d.cn},${ncs.schema}` : undefined;
+}

@@ -4,7 +4,10 @@ import { topologyWithUsers } from './ad.testkit.js';
 import { canonicalDn, dnKey, parseDn } from './ad.dn.js';
 import { unescapeValue } from './ad.filter.js';
 import { pdc, seedForest } from './ad.forest.js';
-import { addEntry, compileSchema, deleteEntry, findBySam, findByUpn, modifyEntry, ownReplica, search, type Replica, type WriteEnv } from './ad.store.js';
+import { compileSchema } from './ad.schema.js';
+import { search } from './ad.search.js';
+import { findBySam, findByUpn, ownReplica, type Replica } from './ad.store.js';
+import { addEntry, deleteEntry, modifyEntry, type WriteEnv } from './ad.writes.js';
 
 const D = 'DC=corp,DC=example,DC=net';
 const NOW = Date.UTC(2009, 6, 6, 9, 0, 0);

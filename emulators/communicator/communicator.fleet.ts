@@ -7,7 +7,7 @@ import { createActor, waitFor, type Actor } from 'xstate';
 import type { Lab } from '../../sim/lab.js';
 import { caInfo } from '../ca/ca.client.js';
 import { labNetwork, type LabNetwork } from '../network/lab.network.js';
-import { addressBookFileName } from '../ocs/ocs.wizard.js';
+import { addressBookFileName } from '../ocs/ocs.addressbook.js';
 import type { Resolver } from './communicator.discovery.js';
 import { COMMUNICATOR_MESSAGES } from './communicator.errors.js';
 import type { ClientSettings } from './communicator.events.js';

@@ -16,6 +16,7 @@ import type {
   SetWindowsAuthenticationParams,
 } from './iis.events.js';
 import type { IisContext } from './iis.machine.js';
+import type { HttpResponse } from './iis.requests.js';
 import {
   allBindings,
   authenticationAt,
@@ -23,7 +24,6 @@ import {
   type AppPool,
   type Binding,
   type EffectiveSettings,
-  type HttpResponse,
   type IisStore,
   type VirtualDirectory,
   type WebComponentsInstall,

@@ -5,7 +5,8 @@
 import type { EventLogWrite } from '../../sim/journal.js';
 import type { Failure, Result } from '../../sim/result.js';
 import type { ServiceStartingQuery, ServiceStateChanged } from '../host/host.events.js';
-import type { AppPoolState, Binding, HttpResponse, VirtualDirectory, WebComponentsInstall } from './iis.store.js';
+import type { HttpResponse } from './iis.requests.js';
+import type { AppPoolState, Binding, VirtualDirectory, WebComponentsInstall } from './iis.store.js';
 
 export interface IisInput {
   /** Short host name, e.g. "ocsfe01". */

@@ -51,7 +51,8 @@ import type { HostCertificate } from '../host/host.events.js';
 import type { Credentials, HttpRequest } from './iis.events.js';
 import { iisInstalled, iisRequest, iisStore } from './iis.client.js';
 import { w3svcState, type IisContext } from './iis.machine.js';
-import { allBindings, normalizeThumbprint, type Binding, type HttpResponse } from './iis.store.js';
+import type { HttpResponse } from './iis.requests.js';
+import { allBindings, normalizeThumbprint, type Binding } from './iis.store.js';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_BODY_BYTES = 64 * 1024;

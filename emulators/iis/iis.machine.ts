@@ -15,24 +15,26 @@ import { kernel, kernelActions } from '../../sim/machine.js';
 import { hostId, type HostCertificate, type ServiceState, type ServiceStateReported } from '../host/host.events.js';
 import type { IisCommand, IisEmitted, IisInput } from './iis.events.js';
 import {
-  addFeatures,
   bindCertificate,
-  decideRequest,
-  defaultConfig,
-  defaultFiles,
-  initialStore,
-  installOcsWebComponents,
-  normalizeFeatures,
   notInstalled,
   publishFiles,
   removeBinding,
-  removeFeatures,
   setAppPoolState,
   setWindowsAuthentication,
+  type Outcome,
+} from './iis.commands.js';
+import { decideRequest } from './iis.requests.js';
+import {
+  addFeatures,
+  defaultConfig,
+  defaultFiles,
+  initialStore,
+  normalizeFeatures,
+  removeFeatures,
   webServerInstalled,
   type IisStore,
-  type Outcome,
 } from './iis.store.js';
+import { installOcsWebComponents } from './iis.webcomponents.js';
 
 export const W3SVC = 'W3SVC';
 

@@ -1,13 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import {
-  decideRequest,
-  effectiveSettings,
-  initialStore,
-  installOcsWebComponents,
-  normalizeThumbprint,
-  setWindowsAuthentication,
-  type IisStore,
-} from './iis.store.js';
+import { setWindowsAuthentication } from './iis.commands.js';
+import { decideRequest } from './iis.requests.js';
+import { effectiveSettings, initialStore, normalizeThumbprint, type IisStore } from './iis.store.js';
+import { installOcsWebComponents } from './iis.webcomponents.js';
 
 const FEATURES = ['Web-Server', 'Web-Windows-Auth', 'Web-Metabase', 'Web-WMI', 'Web-Lgcy-Scripting', 'Web-Lgcy-Mgmt-Console'];
 

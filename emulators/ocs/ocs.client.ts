@@ -7,7 +7,8 @@ import type { Result } from '../../sim/result.js';
 import type { AddServerArgs, ConfigurePoolArgs, CreatePoolArgs, EnableUsersArgs, MoveUsersArgs, OcsUpdate, RequestCertificateArgs } from './ocs.events.js';
 import { deploymentPhase, type OcsContext } from './ocs.machine.js';
 import { findPool, findServer, serverPhase, type OcsStore, type PoolRecord, type ServerPhase, type ServerRecord } from './ocs.store.js';
-import type { CertificateWizardResult, UserOutcome } from './ocs.wizard.js';
+import type { CertificateWizardResult } from './ocs.certificates.js';
+import type { UserOutcome } from './ocs.users.js';
 
 type Ref = AnyActorRef | undefined;
 const call = <T>(ref: Ref, cmd: { type: string; [k: string]: unknown }): Result<T> => request<T>(ref, 'ocs.reply', cmd);

@@ -2,8 +2,8 @@
  * Faults of the ocs emulator (see docs/emulator-guide.md, "Faults"). Each changes the lab through ordinary
  * commands (a feature removed, a service stopped, the firewall turned off, an account created) or turns
  * the operator's next step into the mistake (the certificate left named for the server). The behaviour
- * the operator then sees lives in the machines (ocs.wizard.ts `startRefusal`, `applyUpdate`,
- * `frontEndStartedEvents`, the enable/move wizards), driven by that state, never by the fault's id.
+ * the operator then sees lives in the machines (ocs.services.ts `startRefusal`, `frontEndStartedEvents`,
+ * ocs.deployment.ts `applyUpdate`, ocs.users.ts enable/move), driven by that state, never by the fault's id.
  */
 import type { AnyActorRef } from 'xstate';
 import { firstFrontEnd, firstPool, firstUser, hostWithRole, type FaultContext, type FaultDefinition, type FaultOutcome } from '../../sim/faults.js';
@@ -13,7 +13,7 @@ import { hostFeatures, hostFirewallEnabled, hostRemoveFeatures, hostService, hos
 import { adCreateUser, adFindUser, adModify, adPrepState } from '../ad/ad.client.js';
 import { ocsApplyUpdate, ocsRequestCertificate, ocsServer, ocsStore, ocsWizardIdle } from './ocs.client.js';
 import { IIS_PREREQUISITES, MONITORING_AGENT_SERVICE, MSMQ_FEATURE, FRONT_END_SERVICE, findPool, type ServerRecord } from './ocs.store.js';
-import { certificateDefaults } from './ocs.wizard.js';
+import { certificateDefaults } from './ocs.certificates.js';
 
 const lc = (s: unknown) => String(s ?? '').toLowerCase();
 const hostRef = (ctx: FaultContext, name: string): AnyActorRef | undefined => ctx.lab.get(hostId(name));

@@ -8,7 +8,8 @@ import type { Result } from '../../sim/result.js';
 import { ocsMachine, type OcsContext } from './ocs.machine.js';
 import { fakePeers, fakeWorld, type FakeWorld } from './ocs.testkit.js';
 import { serverPhase, findServer, DEFAULT_INSTALL_PATH } from './ocs.store.js';
-import type { CertificateWizardResult, UserOutcome } from './ocs.wizard.js';
+import type { CertificateWizardResult } from './ocs.certificates.js';
+import type { UserOutcome } from './ocs.users.js';
 
 const PASSWORDS = { RTCService: 'Svc-P@ss1', RTCComponentService: 'Svc-P@ss2', RTCGuestAccessUser: 'Svc-P@ss3' };
 

@@ -13,7 +13,13 @@ import type { Topology } from '../../sim/topology.js';
 import type { OcsCommand, OcsEmitted, OcsInput } from './ocs.events.js';
 import type { ActorLookup, OcsPeers } from './ocs.ports.js';
 import { FRONT_END_SERVICE, emptyStore, findServer, serverPhase, withServer, SERVER_PHASES, type OcsStore } from './ocs.store.js';
-import * as wizard from './ocs.wizard.js';
+import { syncAddressBook } from './ocs.addressbook.js';
+import { assignExistingCertificate, completePendingCertificate, requestCertificate } from './ocs.certificates.js';
+import { addServerToPool, applyUpdate, configurePool, createPool } from './ocs.deployment.js';
+import { USER_REPLICATOR_POLL_MS, replicateUsers } from './ocs.replicator.js';
+import { frontEndStartedEvents, startRefusal } from './ocs.services.js';
+import { addContact, enableUsers, moveUsers, removeUsers } from './ocs.users.js';
+import type { Emitted, WizardContext, WizardOutcome } from './ocs.wizard.js';
 
 export interface OcsContext {
   env: LabEnv;
@@ -38,35 +44,35 @@ export function deploymentPhase(store: OcsStore): DeploymentPhase {
 
 type WizardCommand = Extract<OcsCommand, { requestId: string }>;
 
-function runWizard(context: OcsContext, system: ActorLookup, event: WizardCommand): wizard.WizardOutcome<unknown> | { store: OcsStore; emitted: wizard.Emitted[]; result: Result<unknown>; durationMs: number } {
-  const ctx: wizard.WizardContext = { store: context.store, topology: context.topology, env: context.env, peers: context.peersOf(system) };
+function runWizard(context: OcsContext, system: ActorLookup, event: WizardCommand): WizardOutcome<unknown> | { store: OcsStore; emitted: Emitted[]; result: Result<unknown>; durationMs: number } {
+  const ctx: WizardContext = { store: context.store, topology: context.topology, env: context.env, peers: context.peersOf(system) };
   switch (event.type) {
     case 'ocs.createPool':
-      return wizard.createPool(ctx, event);
+      return createPool(ctx, event);
     case 'ocs.configurePool':
-      return wizard.configurePool(ctx, event);
+      return configurePool(ctx, event);
     case 'ocs.addServerToPool':
-      return wizard.addServerToPool(ctx, event);
+      return addServerToPool(ctx, event);
     case 'ocs.requestCertificate':
-      return wizard.requestCertificate(ctx, event);
+      return requestCertificate(ctx, event);
     case 'ocs.completePendingCertificate':
-      return wizard.completePendingCertificate(ctx, event);
+      return completePendingCertificate(ctx, event);
     case 'ocs.assignCertificate':
-      return wizard.assignExistingCertificate(ctx, event);
+      return assignExistingCertificate(ctx, event);
     case 'ocs.enableUsers':
-      return wizard.enableUsers(ctx, event);
+      return enableUsers(ctx, event);
     case 'ocs.moveUsers':
-      return wizard.moveUsers(ctx, event);
+      return moveUsers(ctx, event);
     case 'ocs.applyUpdate':
-      return wizard.applyUpdate(ctx, event);
+      return applyUpdate(ctx, event);
     case 'ocs.removeUsers':
-      return wizard.removeUsers(ctx, event);
+      return removeUsers(ctx, event);
     case 'ocs.addContact':
-      return { ...wizard.addContact(ctx, event), durationMs: 0 };
+      return { ...addContact(ctx, event), durationMs: 0 };
     case 'ocs.syncAddressBook':
-      return wizard.syncAddressBook(ctx, event);
+      return syncAddressBook(ctx, event);
     case 'ocs.replicateNow': {
-      const r = wizard.replicateUsers(ctx);
+      const r = replicateUsers(ctx);
       return { ...r, result: ok(undefined), durationMs: 0 };
     }
     case 'host.serviceStarting':
@@ -120,7 +126,7 @@ export const ocsMachine = setup({
   },
   delays: {
     wizardDuration: ({ context }) => context.running.durationMs,
-    userReplicatorPoll: wizard.USER_REPLICATOR_POLL_MS,
+    userReplicatorPoll: USER_REPLICATOR_POLL_MS,
   },
   actions: {
     refuseBusy: emit(({ context, event }) => ({
@@ -137,20 +143,20 @@ export const ocsMachine = setup({
     }),
     addContact: enqueueActions(({ context, event, system, enqueue }) => {
       if (event.type !== 'ocs.addContact') return;
-      const out = wizard.addContact({ store: context.store, topology: context.topology, env: context.env, peers: context.peersOf(system) }, event);
+      const out = addContact({ store: context.store, topology: context.topology, env: context.env, peers: context.peersOf(system) }, event);
       enqueue.assign({ store: out.store });
       for (const x of out.emitted) enqueue.emit(x);
       enqueue.emit({ type: 'ocs.reply', requestId: event.requestId, result: out.result });
     }),
     replicateNow: enqueueActions(({ context, event, system, enqueue }) => {
-      const out = wizard.replicateUsers({ store: context.store, topology: context.topology, env: context.env, peers: context.peersOf(system) });
+      const out = replicateUsers({ store: context.store, topology: context.topology, env: context.env, peers: context.peersOf(system) });
       enqueue.assign({ store: out.store });
       for (const x of out.emitted) enqueue.emit(x);
       if (event.type === 'ocs.replicateNow') enqueue.emit({ type: 'ocs.reply', requestId: event.requestId, result: ok(undefined) });
     }),
     answerServiceStarting: enqueueActions(({ context, event, system, enqueue }) => {
       if (event.type !== 'host.serviceStarting') return;
-      const refusal = wizard.startRefusal({ store: context.store, topology: context.topology, env: context.env, peers: context.peersOf(system) }, event.host, event.service);
+      const refusal = startRefusal({ store: context.store, topology: context.topology, env: context.env, peers: context.peersOf(system) }, event.host, event.service);
       enqueue.emit({
         type: 'ocs.reply',
         requestId: event.requestId,
@@ -164,7 +170,7 @@ export const ocsMachine = setup({
       const store = withServer(context.store, { ...server, services: { ...server.services, [event.service]: event.to } });
       enqueue.assign({ store });
       if (event.service.toLowerCase() === FRONT_END_SERVICE.toLowerCase() && event.to === 'Running' && server.services[FRONT_END_SERVICE] !== 'Running') {
-        for (const x of wizard.frontEndStartedEvents({ store, topology: context.topology, env: context.env, peers: context.peersOf(system) }, event.host)) enqueue.emit(x);
+        for (const x of frontEndStartedEvents({ store, topology: context.topology, env: context.env, peers: context.peersOf(system) }, event.host)) enqueue.emit(x);
       }
     }),
     finishWizard: enqueueActions(({ context, enqueue }) => {

@@ -1,7 +1,7 @@
 /**
  * What the OCS emulator needs from its neighbours (AD, CA, SQL, DNS, IIS, the hosts), as one interface.
- * `ocs.peers.ts` implements it over the lab's actor system with the neighbours' clients; the wizard code
- * in `ocs.wizard.ts` sees only this.
+ * `ocs.peers.ts` implements it over the lab's actor system with the neighbours' clients; the tools
+ * (`ocs.deployment.ts`, `ocs.certificates.ts`, `ocs.users.ts`, …) see only this.
  */
 import type { SubjectInput } from '../ca/pki.js';
 import type { Result } from '../../sim/result.js';

@@ -15,7 +15,8 @@ import { iisId } from '../iis/iis.events.js';
 import type { Result } from '../../sim/result.js';
 import * as c from './ocs.client.js';
 import { OCS_SERVICES, SERVER_PHASES, sipUri as sipUriOf } from './ocs.store.js';
-import { FIREWALL_RULES, userContacts } from './ocs.wizard.js';
+import { FIREWALL_RULES } from './ocs.deployment.js';
+import { userContacts } from './ocs.users.js';
 
 const WIZARD_LIMIT_MS = 3_600_000;
 const ocs = (lab: Lab) => lab.actor('ocs');

@@ -10,6 +10,7 @@ import { Lab } from '../../sim/lab.js';
 import { defaultTopology } from '../../sim/topology.js';
 import { registry } from '../../emulators/index.js';
 import { startLdapServer, frameLength, type LdapListening } from '../../emulators/ad/ad.ldap.adapter.js';
+import { BerReader, intBytes, message, octets, tlv } from '../../emulators/ad/ldap.ber.js';
 import { adCreateUser, adForestPrep, adSchemaPrep } from '../../emulators/ad/ad.client.js';
 
 export const BASE = 'DC=corp,DC=example,DC=net';
@@ -136,46 +137,23 @@ export class Client {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Raw BER, for requests ldapjs's client will not send (NETBIOS\user bind names, garbage).
+// Raw LDAP messages, for requests ldapjs's client will not send (NETBIOS\user bind names, garbage).
 
-function len(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const b: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) b.unshift(v & 0xff);
-  return Buffer.from([0x80 | b.length, ...b]);
-}
-export const tlv = (tag: number, ...content: Buffer[]): Buffer => {
-  const body = Buffer.concat(content);
-  return Buffer.concat([Buffer.from([tag]), len(body.length), body]);
-};
-const int = (n: number) => {
-  const out: number[] = [];
-  let v = n;
-  do {
-    out.unshift(v & 0xff);
-    v = Math.floor(v / 256);
-  } while (v > 0);
-  if ((out[0] as number) & 0x80) out.unshift(0);
-  return Buffer.from(out);
-};
-export const str = (s: string, tag = 0x04) => tlv(tag, Buffer.from(s, 'utf8'));
-export const msg = (id: number, op: Buffer) => tlv(0x30, tlv(0x02, int(id)), op);
-
-export const bindRequest = (id: number, name: string, password: string) => msg(id, tlv(0x60, tlv(0x02, int(3)), str(name), str(password, 0x80)));
+export const bindRequest = (id: number, name: string, password: string) => message(id, tlv(0x60, tlv(0x02, intBytes(3)), octets(name), octets(password, 0x80)));
 /** searchRequest with a present filter on objectClass (or an equality filter) and an attribute list. */
 export const searchRequest = (id: number, base: string, scope: 0 | 1 | 2, equality?: [string, string], attributes: string[] = []) =>
-  msg(
+  message(
     id,
     tlv(
       0x63,
-      str(base),
-      tlv(0x0a, int(scope)),
-      tlv(0x0a, int(0)),
-      tlv(0x02, int(0)),
-      tlv(0x02, int(0)),
+      octets(base),
+      tlv(0x0a, intBytes(scope)),
+      tlv(0x0a, intBytes(0)),
+      tlv(0x02, intBytes(0)),
+      tlv(0x02, intBytes(0)),
       tlv(0x01, Buffer.from([0])),
-      equality ? tlv(0xa3, str(equality[0]), str(equality[1])) : str('objectClass', 0x87),
-      tlv(0x30, ...attributes.map((a) => str(a))),
+      equality ? tlv(0xa3, octets(equality[0]), octets(equality[1])) : octets('objectClass', 0x87),
+      tlv(0x30, ...attributes.map((a) => octets(a))),
     ),
   );
 
@@ -190,33 +168,16 @@ export interface RawResponse {
 
 /** Reads just enough of a response to test it: message id, protocolOp tag, resultCode and diagnostic. */
 export function parseResponse(bytes: Buffer): RawResponse {
-  let p = 0;
-  const read = (): { tag: number; start: number; end: number } => {
-    const tag = bytes[p++] as number;
-    let l = bytes[p++] as number;
-    if (l & 0x80) {
-      const n = l & 0x7f;
-      l = 0;
-      for (let i = 0; i < n; i++) l = l * 256 + (bytes[p++] as number);
-    }
-    const start = p;
-    return { tag, start, end: start + l };
-  };
-  read();
-  const id = read();
-  let messageId = 0;
-  for (let i = id.start; i < id.end; i++) messageId = messageId * 256 + (bytes[i] as number);
-  p = id.end;
-  const op = read();
+  const outer = new BerReader(bytes);
+  const seq = outer.sub(outer.expect(0x30));
+  const messageId = seq.integer();
+  const op = seq.tlv();
   const out: RawResponse = { messageId, tag: op.tag, bytes };
   if (op.tag !== 0x64) {
-    const rc = read();
-    out.resultCode = bytes[rc.start] as number;
-    p = rc.end;
-    const matched = read();
-    p = matched.end;
-    const diag = read();
-    out.diagnostic = bytes.subarray(diag.start, diag.end).toString('utf8');
+    const result = seq.sub(op);
+    out.resultCode = result.integer(0x0a);
+    result.octets(); // matchedDN
+    out.diagnostic = result.string();
   }
   return out;
 }

@@ -6,7 +6,8 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BASE, bindRequest, exchange, msg, searchRequest, str, tlv, startLdapLab, type LdapLab } from '../support/wire-ldap.js';
+import { BASE, bindRequest, exchange, searchRequest, startLdapLab, type LdapLab } from '../support/wire-ldap.js';
+import { message, octets, tlv } from '../../emulators/ad/ldap.ber.js';
 import net from 'node:net';
 
 const ADMIN_DN = `CN=Administrator,CN=Users,${BASE}`;
@@ -19,7 +20,7 @@ const unexpected: unknown[] = [];
 const onUncaught = (e: unknown) => unexpected.push(e);
 
 function corpus(password: string): Buffer[] {
-  const attr = (type: string, ...values: Buffer[]) => tlv(0x30, str(type), tlv(0x31, ...values.map((v) => tlv(0x04, v))));
+  const attr = (type: string, ...values: Buffer[]) => tlv(0x30, octets(type), tlv(0x31, ...values.map((v) => tlv(0x04, v))));
   const b = (s: string) => Buffer.from(s, 'utf8');
   const fuzzDn = `CN=Fuzz Target,CN=Users,${BASE}`;
   return [
@@ -29,22 +30,22 @@ function corpus(password: string): Buffer[] {
     searchRequest(4, '', 0, undefined, ['defaultNamingContext', '+']),
     searchRequest(5, BASE, 2, ['sAMAccountName', 'Administrator'], ['cn', 'objectGUID', 'objectSid']),
     searchRequest(6, `CN=Users,${BASE}`, 1, ['objectClass', 'user'], ['1.1']),
-    msg(7, tlv(0x68, str(fuzzDn), tlv(0x30, attr('objectClass', b('user')), attr('sAMAccountName', b('fuzztarget')), attr('description', b('a'), b('b'))))),
-    msg(8, tlv(0x66, str(fuzzDn), tlv(0x30, tlv(0x30, tlv(0x0a, Buffer.from([2])), attr('description', b('fuzzed'))), tlv(0x30, tlv(0x0a, Buffer.from([0])), attr('title', b('x')))))),
-    msg(9, tlv(0x4a, b(fuzzDn))),
-    msg(10, tlv(0x77, str('1.3.6.1.4.1.4203.1.11.3', 0x80))),
-    msg(11, tlv(0x6c, str(fuzzDn), str('CN=Other'), tlv(0x01, Buffer.from([0xff])))),
-    msg(12, tlv(0x6e, str(fuzzDn), tlv(0x30, str('cn'), str('Fuzz Target')))),
-    msg(13, tlv(0x50, Buffer.from([4]))),
-    msg(14, tlv(0x63, str(BASE), tlv(0x0a, Buffer.from([2])), tlv(0x0a, Buffer.from([0])), tlv(0x02, Buffer.from([0])), tlv(0x02, Buffer.from([0])), tlv(0x01, Buffer.from([0])),
-      tlv(0xa0, tlv(0xa3, str('cn'), str('x')), tlv(0xa1, tlv(0xa4, str('cn'), tlv(0x30, str('a', 0x80), str('b', 0x82))), tlv(0xa2, tlv(0xa5, str('uSNChanged'), str('1'))))), tlv(0x30))),
+    message(7, tlv(0x68, octets(fuzzDn), tlv(0x30, attr('objectClass', b('user')), attr('sAMAccountName', b('fuzztarget')), attr('description', b('a'), b('b'))))),
+    message(8, tlv(0x66, octets(fuzzDn), tlv(0x30, tlv(0x30, tlv(0x0a, Buffer.from([2])), attr('description', b('fuzzed'))), tlv(0x30, tlv(0x0a, Buffer.from([0])), attr('title', b('x')))))),
+    message(9, tlv(0x4a, b(fuzzDn))),
+    message(10, tlv(0x77, octets('1.3.6.1.4.1.4203.1.11.3', 0x80))),
+    message(11, tlv(0x6c, octets(fuzzDn), octets('CN=Other'), tlv(0x01, Buffer.from([0xff])))),
+    message(12, tlv(0x6e, octets(fuzzDn), tlv(0x30, octets('cn'), octets('Fuzz Target')))),
+    message(13, tlv(0x50, Buffer.from([4]))),
+    message(14, tlv(0x63, octets(BASE), tlv(0x0a, Buffer.from([2])), tlv(0x0a, Buffer.from([0])), tlv(0x02, Buffer.from([0])), tlv(0x02, Buffer.from([0])), tlv(0x01, Buffer.from([0])),
+      tlv(0xa0, tlv(0xa3, octets('cn'), octets('x')), tlv(0xa1, tlv(0xa4, octets('cn'), tlv(0x30, octets('a', 0x80), octets('b', 0x82))), tlv(0xa2, tlv(0xa5, octets('uSNChanged'), octets('1'))))), tlv(0x30))),
   ];
 }
 
 function nestedFilter(depth: number): Buffer {
-  let f = str('objectClass', 0x87);
+  let f = octets('objectClass', 0x87);
   for (let i = 0; i < depth; i++) f = tlv(i % 2 ? 0xa2 : 0xa0, f);
-  return msg(99, tlv(0x63, str(BASE), tlv(0x0a, Buffer.from([2])), tlv(0x0a, Buffer.from([0])), tlv(0x02, Buffer.from([0])), tlv(0x02, Buffer.from([0])), tlv(0x01, Buffer.from([0])), f, tlv(0x30)));
+  return message(99, tlv(0x63, octets(BASE), tlv(0x0a, Buffer.from([2])), tlv(0x0a, Buffer.from([0])), tlv(0x02, Buffer.from([0])), tlv(0x02, Buffer.from([0])), tlv(0x01, Buffer.from([0])), f, tlv(0x30)));
 }
 
 function inputArbitrary(valid: Buffer[]): fc.Arbitrary<Buffer> {

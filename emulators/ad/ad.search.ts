@@ -1,0 +1,108 @@
+/** LDAP search on one DC's directory: base and scope, filters (indexed where it can), attribute selection. */
+import { dnKey, parseDn, isUnder, depth } from './ad.dn.js';
+import { matches, parseFilter, unescapeValue, type FilterNode } from './ad.filter.js';
+import { categoryDn } from './ad.schema.js';
+import type { AdResult, AdScope, AdSearchEntry } from './ad.events.js';
+import { fail, ok } from '../../sim/result.js';
+import { candidateKeys, isIndexed, memberOfIndex } from './ad.index.js';
+import { adFailure, adFailures as failures, attr, bestMatch, first, type AdEntry, type NamingContexts, type Replica } from './ad.store.js';
+
+export interface SearchRequest {
+  base: string;
+  scope: AdScope;
+  filter?: string;
+  attributes?: string[];
+}
+
+/** Constructed attributes, returned only when asked for by name or with "+". */
+const CONSTRUCTED = ['canonicalName', 'createTimeStamp', 'modifyTimeStamp'];
+
+function canonicalName(dn: string): string {
+  const rdns = parseDn(dn) ?? [];
+  const dcs = rdns.filter((r) => r.type.toLowerCase() === 'dc').map((r) => r.value);
+  const rest = rdns.filter((r) => r.type.toLowerCase() !== 'dc').map((r) => r.value).reverse();
+  return [dcs.join('.'), ...rest].join('/') + (rest.length ? '' : '/');
+}
+
+/** An equality on an indexed attribute every match must satisfy: the filter itself, or a clause of its AND. */
+function indexedTerm(node: FilterNode): { attribute: string; value: string } | undefined {
+  if (node.type === 'EqualityFilter' && node.attribute && isIndexed(node.attribute)) return { attribute: node.attribute, value: unescapeValue(String(node.value ?? '')) };
+  if (node.type === 'AndFilter') {
+    for (const c of node.clauses ?? []) {
+      const t = indexedTerm(c);
+      if (t) return t;
+    }
+  }
+  return undefined;
+}
+
+export function search(replica: Replica, req: SearchRequest, ncs: NamingContexts): AdResult<AdSearchEntry[]> {
+  const { directory, schema } = replica;
+  const baseKey = dnKey(req.base);
+  if (baseKey !== '' && !directory[baseKey]) return fail(failures.noSuchObject(bestMatch(directory, req.base)));
+  const filterText = req.filter && req.filter.trim() !== '' ? req.filter.trim() : '(objectClass=*)';
+  const filter = parseFilter(filterText.startsWith('(') ? filterText : `(${filterText})`);
+  if (!filter) return fail(adFailure('ad.unwillingToPerform', 87, `00000057: LdapErr: DSID-0C0C0968, comment: The search filter cannot be recognized, data 0, v1db1`));
+  const baseDepth = depth(baseKey);
+  // The member-of index is built only if a filter or the attribute list needs it.
+  const memberOf = () => memberOfIndex(directory);
+  const requested = (req.attributes ?? []).map((x) => x.toLowerCase());
+  const all = requested.length === 0 || requested.includes('*');
+  const plus = requested.includes('+');
+  const none = requested.length === 1 && requested[0] === '1.1';
+  /** Constructed and back-linked attributes, computed on demand for one entry. */
+  const derived = (key: string, entry: AdEntry, lower: string): { name: string; values: string[] } | undefined => {
+    switch (lower) {
+      case 'memberof': {
+        const groups = memberOf().get(key);
+        return groups?.length ? { name: 'memberOf', values: groups } : undefined;
+      }
+      case 'canonicalname':
+        return { name: 'canonicalName', values: [canonicalName(entry.dn)] };
+      case 'createtimestamp': {
+        const wc = first(entry, 'whenCreated');
+        return wc ? { name: 'createTimeStamp', values: [wc] } : undefined;
+      }
+      case 'modifytimestamp': {
+        const wch = first(entry, 'whenChanged');
+        return wch ? { name: 'modifyTimeStamp', values: [wch] } : undefined;
+      }
+      default:
+        return undefined;
+    }
+  };
+  const out: AdSearchEntry[] = [];
+  // An equality on an indexed attribute (alone or in an AND) narrows the entries to look at; the whole
+  // filter is still evaluated on each.
+  const term = indexedTerm(filter);
+  const keys: Iterable<string> = term ? candidateKeys(directory, term.attribute, term.value) : Object.keys(directory);
+  for (const key of keys) {
+    const entry = directory[key] as AdEntry;
+    if (!isUnder(key, baseKey)) continue;
+    const d = depth(key) - baseDepth;
+    if (req.scope === 'base' && d !== 0) continue;
+    if (req.scope === 'one' && d !== 1) continue;
+    const target = {
+      values: (a: string) => derived(key, entry, a)?.values ?? attr(entry, a),
+      syntax: (a: string) => schema.attributes[a]?.syntax,
+      categoryDn: (short: string) => categoryDn(schema, ncs, short),
+    };
+    if (!matches(filter, target)) continue;
+    const attributes: Record<string, string[]> = {};
+    if (!none) {
+      for (const [n, vs] of Object.entries(entry.attributes)) {
+        const lower = n.toLowerCase();
+        if (all || requested.includes(lower)) attributes[n] = [...vs];
+      }
+      for (const lower of ['memberof', 'canonicalname', 'createtimestamp', 'modifytimestamp']) {
+        const constructed = CONSTRUCTED.some((x) => x.toLowerCase() === lower);
+        const wanted = requested.includes(lower) || (constructed ? plus : all);
+        if (!wanted) continue;
+        const v = derived(key, entry, lower);
+        if (v) attributes[v.name] = [...v.values];
+      }
+    }
+    out.push({ dn: entry.dn, attributes });
+  }
+  return ok(out);
+}
