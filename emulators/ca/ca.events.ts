@@ -5,7 +5,7 @@
 import type { LabEnv } from '../../sim/emulator.js';
 import type { Result } from '../../sim/result.js';
 import type { Topology } from '../../sim/topology.js';
-import type { ServiceSpec, ServiceStartingQuery, ServiceStateChanged } from '../host/host.events.js';
+import type { ServiceSpec, ServiceStartingQuery, ServiceStateChanged, ServiceStateReported } from '../host/host.events.js';
 import type { CaDatabase, RequestStatus } from './ca.store.js';
 import type { RevocationReason, SignatureHash } from './pki.js';
 
@@ -71,7 +71,7 @@ export type CaCommand =
   | { type: 'ca.revoke'; requestId: string; serial: string; reason: RevocationReason }
   | { type: 'ca.setPolicy'; requestId: string; pendAllRequests: boolean };
 
-export type CaEvent = CaCommand | ServiceStartingQuery | ServiceStateChanged | { type: 'host.powerChanged'; host: string; power: 'on' | 'off' };
+export type CaEvent = CaCommand | ServiceStartingQuery | ServiceStateChanged | ServiceStateReported | { type: 'host.powerChanged'; host: string; power: 'on' | 'off' };
 
 export type CaNotice =
   | { type: 'ca.certificateIssued'; requestId: number; serial: string; subject: string; sans: string[]; template: string; summary: string }
@@ -85,13 +85,10 @@ export type CaNotice =
 export type CaEmitted = { type: 'ca.reply'; requestId: string; result: Result<unknown> } | CaNotice;
 
 export interface CaContext {
-  env: LabEnv;
   /** Short name of the CA's host ("dc01"). */
   host: string;
   /** Who denies and approves in the CA snap-in: "CORP\\Administrator". */
   administrator: string;
-  /** What the host said about CertSvc when the CA started: no host actor, running, or not running. */
-  hostAtStart: 'absent' | 'running' | 'down';
   db: CaDatabase;
 }
 

@@ -1,10 +1,10 @@
+import { fakeHostEmulator } from '../hlb/fake-host.testkit.js';
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { createMachine } from 'xstate';
 import { Lab } from '../../sim/lab.js';
 import { request, type EmulatorDefinition } from '../../sim/emulator.js';
 import { defaultTopology } from '../../sim/topology.js';
@@ -177,9 +177,7 @@ describe('the enterprise root CA', () => {
   });
 
   it('starts offline when its host is there with CertSvc stopped', () => {
-    const fakeHost = createMachine({ context: { services: [{ name: 'CertSvc', state: 'Stopped' }] } });
-    const hostDef: EmulatorDefinition = { kind: 'host', instances: () => [{ systemId: 'host:dc01', logic: fakeHost, input: {} }] };
-    const lab = newLab('7', [hostDef, caEmulator]);
+    const lab = newLab('7', [fakeHostEmulator('dc01', [{ name: 'CertSvc', state: 'Stopped', owner: 'ca' }]), caEmulator]);
     expect(caInfo(lab.get('ca')).online).toBe(false);
     expect(submit(lab)).toMatchObject({ ok: false, failure: { kind: 'ca.unavailable' } });
     lab.stop();
