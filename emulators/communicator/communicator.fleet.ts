@@ -137,8 +137,10 @@ export class CommunicatorFleet {
       try {
         raw = await openSocket(dialled.route);
       } catch (e) {
+        dialled.hangUp?.();
         return failed([...lines, `Connect ${host} (${address.address}:443): ${(e as Error).message}`]);
       }
+      if (dialled.hangUp) raw.once('close', dialled.hangUp);
       let secured;
       try {
         secured = await handshake(raw, host);
@@ -159,6 +161,7 @@ export class CommunicatorFleet {
         return failed([...lines, `GET ${base}/${file}: ${(e as Error).message}`]);
       }
       secured.socket.destroy();
+      dialled.hangUp?.();
       const line = `GET ${url.origin}${path}/${file}: HTTP ${answer.status} ${answer.statusText} from ${dialled.route.server}`;
       if (answer.status === 200) return { ok: true, url: `${url.origin}${path}/${file}`, lines: [...lines, line], content: answer.body };
       if (answer.status !== 404) return failed([...lines, line]);

@@ -156,6 +156,8 @@ export interface Connected {
   candidate: Candidate;
   attempt: ConnectionAttempt;
   tls?: TlsCheck;
+  /** Tells the network the connection is closed (the load balancer's table); also done on 'close'. */
+  hangUp?: () => void;
 }
 
 export type ConnectOutcome = { ok: true; connected: Connected; attempts: ConnectionAttempt[] } | { ok: false; attempts: ConnectionAttempt[]; tls?: TlsCheck };
@@ -234,11 +236,14 @@ export async function connectFirst(network: Network, candidates: Candidate[], fr
       try {
         raw = await openSocket(dialled.route);
       } catch (e) {
+        dialled.hangUp?.();
         attempt.error = `${(e as Error).message} (${address}:${candidate.port})`;
         delete attempt.server;
         continue;
       }
-      if (candidate.transport === 'TCP') return { ok: true, attempts, connected: { socket: raw, candidate, attempt } };
+      if (dialled.hangUp) raw.once('close', dialled.hangUp);
+      const hangUp = dialled.hangUp ? { hangUp: dialled.hangUp } : {};
+      if (candidate.transport === 'TCP') return { ok: true, attempts, connected: { socket: raw, candidate, attempt, ...hangUp } };
       let secured: { socket: TLSSocket; peer: PeerCertificate };
       try {
         secured = await handshake(raw, candidate.host);
@@ -253,7 +258,7 @@ export async function connectFirst(network: Network, candidates: Candidate[], fr
         attempt.error = `certificate rejected: ${tls.error ?? ''}`;
         return { ok: false, attempts, tls };
       }
-      return { ok: true, attempts, connected: { socket: secured.socket, candidate, attempt, tls } };
+      return { ok: true, attempts, connected: { socket: secured.socket, candidate, attempt, tls, ...hangUp } };
     }
   }
   return { ok: false, attempts };
@@ -491,6 +496,8 @@ export class SipSession {
     if (this.registerer) await bounded(this.registerer.dispose());
     await bounded(this.ua.stop());
     this.o.connected.socket.destroy();
+    // Now, not when the socket's 'close' event comes round: the next client's dial sees the table as it is.
+    this.o.connected.hangUp?.();
   }
 }
 

@@ -1,7 +1,6 @@
 /**
  * Hardware load balancer in front of the Enterprise pool: commands in, events out, input, failure kinds.
  */
-import type { LabEnv } from '../../sim/emulator.js';
 import type { Failure, Result } from '../../sim/result.js';
 
 export const HLB_ID = 'hlb';
@@ -26,6 +25,14 @@ export function serviceForPort(port: number): string {
 
 export type MemberHealth = 'up' | 'down';
 
+/**
+ * How the virtual server picks a member for a new connection: the fewest open connections (the default;
+ * F5's "Least Connections (member)", what OCS deployment guides configure [U]) or the next member in turn.
+ * Either way an established TCP connection stays on its member (affinity).
+ */
+export const BALANCING_METHODS = ['leastConnections', 'roundRobin'] as const;
+export type BalancingMethod = (typeof BALANCING_METHODS)[number];
+
 export interface HlbPoolInput {
   name: string;
   fqdn: string;
@@ -34,7 +41,6 @@ export interface HlbPoolInput {
 }
 
 export interface HlbInput {
-  env: LabEnv;
   /** The device's name in the topology ("hlb01"). */
   name: string;
   /** Every pool of the topology, configured or not. */
@@ -69,7 +75,7 @@ export interface HlbFailure extends Failure {
 }
 
 export type HlbCommand =
-  | { type: 'hlb.configurePool'; requestId: string; pool: string; idleTimeoutMinutes?: number; ports?: number[]; snat?: boolean }
+  | { type: 'hlb.configurePool'; requestId: string; pool: string; idleTimeoutMinutes?: number; ports?: number[]; snat?: boolean; method?: BalancingMethod }
   | { type: 'hlb.setMemberEnabled'; requestId: string; pool: string; server: string; enabled: boolean }
   | ({ type: 'hlb.connect'; requestId: string } & HlbConnectArgs)
   | ({ type: 'hlb.disconnect'; requestId: string } & HlbConnectArgs);

@@ -4,21 +4,20 @@
  * each 15 s of simulated time and idle connections past the TCP idle timeout are reset.
  */
 import { enqueueActions, setup } from 'xstate';
-import type { AnyActorRef } from 'xstate';
-import type { LabEnv } from '../../sim/emulator.js';
+import { environmentOf, kernel, kernelActions, type SystemLike } from '../../sim/machine.js';
 import { ok } from '../../sim/result.js';
 import { hostId, type ServiceStatus } from '../host/host.events.js';
 import { PROBE_INTERVAL_MS, serviceForPort, type HlbCommand, type HlbEmitted, type HlbInput } from './hlb.events.js';
 import { configurePool, connect, disconnect, expireIdle, initialStore, probe, setMemberEnabled, type HlbStore } from './hlb.store.js';
 
 export interface HlbContext {
-  env: LabEnv;
   store: HlbStore;
 }
 
-interface SystemLike {
-  get(systemId: string): AnyActorRef | undefined;
-}
+/** One round of the health monitor: which member answers on which port ("ocsfe01:5061"). */
+type Probed = { type: 'hlb.probed'; up: string[] };
+
+type HlbEvent = HlbCommand | Probed;
 
 /** What the monitor sees: the front end's service for the port is Running. No host actor: nothing answers. */
 function serviceUp(system: SystemLike, server: string, port: number): boolean {
@@ -33,7 +32,7 @@ export const hlbMachine = setup({
   types: {
     context: {} as HlbContext,
     input: {} as HlbInput,
-    events: {} as HlbCommand,
+    events: {} as HlbEvent,
     emitted: {} as HlbEmitted,
   },
   delays: { probeInterval: PROBE_INTERVAL_MS },
@@ -41,7 +40,15 @@ export const hlbMachine = setup({
     knownPool: ({ context, event }) => event.type === 'hlb.configurePool' && context.store.available.some((p) => p.name === event.pool.toLowerCase()),
   },
   actions: {
-    configure: enqueueActions(({ context, event, enqueue }) => {
+    ...kernelActions<HlbContext, HlbEvent, HlbEmitted>(),
+    /** The health monitor's probes of every member's ports; reports back to self. */
+    probeMembers: ({ context, system, self }) => {
+      const up: string[] = [];
+      for (const pool of context.store.pools) for (const m of pool.members) for (const port of pool.ports) if (serviceUp(system, m.server, port)) up.push(`${m.server}:${port}`);
+      self.send({ type: 'hlb.probed', up });
+    },
+    configure: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<HlbContext, HlbEvent, HlbEmitted>(put);
       if (event.type !== 'hlb.configurePool') return;
       const r = configurePool(context.store, event);
       if (r.result.ok) {
@@ -60,9 +67,12 @@ export const hlbMachine = setup({
       }
       enqueue.emit({ type: 'hlb.reply', requestId: event.requestId, result: r.result });
     }),
-    probe: enqueueActions(({ context, system, enqueue }) => {
-      const expired = expireIdle(context.store, context.env.now());
-      const r = probe(expired.store, (server, port) => serviceUp(system, server, port));
+    probe: enqueueActions(({ context, event, system, self, enqueue: put }) => {
+      const enqueue = kernel<HlbContext, HlbEvent, HlbEmitted>(put);
+      if (event.type !== 'hlb.probed') return;
+      const up = new Set(event.up);
+      const expired = expireIdle(context.store, environmentOf({ system, self }).now());
+      const r = probe(expired.store, (server, port) => up.has(`${server}:${port}`));
       enqueue.assign({ store: r.store });
       for (const x of expired.reset) {
         enqueue.emit({
@@ -77,7 +87,8 @@ export const hlbMachine = setup({
         enqueue.emit({ type: 'hlb.memberStateChanged', ...c, summary: `${c.server} (${c.ip}):${c.ports.join(',')} marked ${c.state}` });
       }
     }),
-    setMemberEnabled: enqueueActions(({ context, event, enqueue }) => {
+    setMemberEnabled: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<HlbContext, HlbEvent, HlbEmitted>(put);
       if (event.type !== 'hlb.setMemberEnabled') return;
       const r = setMemberEnabled(context.store, event);
       if (r.result.ok && r.result.value.changed) {
@@ -93,30 +104,32 @@ export const hlbMachine = setup({
       }
       enqueue.emit({ type: 'hlb.reply', requestId: event.requestId, result: r.result });
     }),
-    connect: enqueueActions(({ context, event, enqueue }) => {
+    connect: enqueueActions(({ context, event, system, self, enqueue: put }) => {
+      const enqueue = kernel<HlbContext, HlbEvent, HlbEmitted>(put);
       if (event.type !== 'hlb.connect' && event.type !== 'hlb.disconnect') return;
-      const r = event.type === 'hlb.connect' ? connect(context.store, event, context.env.now()) : disconnect(context.store, event);
+      const r = event.type === 'hlb.connect' ? connect(context.store, event, environmentOf({ system, self }).now()) : disconnect(context.store, event);
       if (r.result.ok) enqueue.assign({ store: r.store });
       enqueue.emit({ type: 'hlb.reply', requestId: event.requestId, result: r.result });
     }),
   },
 }).createMachine({
   id: 'hlb',
-  context: ({ input }) => ({ env: input.env, store: initialStore(input) }),
+  context: ({ input }) => ({ store: initialStore(input) }),
   initial: 'notConfigured',
   states: {
     notConfigured: {
       on: {
-        'hlb.configurePool': [{ guard: 'knownPool', target: 'configured', actions: ['configure', 'probe'] }, { actions: 'configure' }],
+        'hlb.configurePool': [{ guard: 'knownPool', target: 'configured', actions: ['configure', 'probeMembers'] }, { actions: 'configure' }],
         'hlb.setMemberEnabled': { actions: 'setMemberEnabled' },
         'hlb.connect': { actions: 'connect' },
         'hlb.disconnect': { actions: 'connect' },
       },
     },
     configured: {
-      after: { probeInterval: { target: 'configured', reenter: true, actions: 'probe' } },
+      after: { probeInterval: { target: 'configured', reenter: true, actions: 'probeMembers' } },
       on: {
-        'hlb.configurePool': { actions: ['configure', 'probe'] },
+        'hlb.probed': { actions: 'probe' },
+        'hlb.configurePool': { actions: ['configure', 'probeMembers'] },
         'hlb.setMemberEnabled': { actions: 'setMemberEnabled' },
         'hlb.connect': { actions: 'connect' },
         'hlb.disconnect': { actions: 'connect' },

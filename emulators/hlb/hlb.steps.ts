@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { defineStep, failed, passed, type StepDefinition } from '../../sim/steps.js';
-import { HLB_ID, RECOMMENDED_IDLE_TIMEOUT_MINUTES } from './hlb.events.js';
+import { BALANCING_METHODS, HLB_ID, RECOMMENDED_IDLE_TIMEOUT_MINUTES } from './hlb.events.js';
 import { hlbConfigurePool, hlbMembers, hlbSetMemberEnabled } from './hlb.client.js';
 
 const tcpPort = z.number().int().min(1).max(65535);
@@ -18,6 +18,7 @@ const configurePool = defineStep({
     idleTimeoutMinutes: z.number().positive().default(RECOMMENDED_IDLE_TIMEOUT_MINUTES),
     ports: z.array(tcpPort).min(1).optional(),
     snat: z.boolean().default(true),
+    method: z.enum(BALANCING_METHODS).default('leastConnections'),
   }),
   refs: { pool: 'pool' },
   title: (p, t) => {
@@ -29,7 +30,7 @@ const configurePool = defineStep({
     if (!r.ok) return failed(r.failure.message);
     const { pool, warnings } = r.value;
     return passed([
-      `virtual server ${pool.vip} (${pool.fqdn}), ports ${pool.ports.join(', ')}, TCP affinity, idle timeout ${pool.idleTimeoutMinutes} min, ${pool.snat ? 'SNAT' : 'DNAT'}`,
+      `virtual server ${pool.vip} (${pool.fqdn}), ports ${pool.ports.join(', ')}, ${pool.method === 'roundRobin' ? 'round robin' : 'least connections'}, TCP affinity, idle timeout ${pool.idleTimeoutMinutes} min, ${pool.snat ? 'SNAT' : 'DNAT'}`,
       ...pool.members.map((m) => `member ${m.server} (${m.ip})`),
       ...warnings.map((w) => `Warning: ${w}`),
     ]);

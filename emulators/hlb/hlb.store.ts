@@ -5,6 +5,7 @@ import { fail, ok, type Result } from '../../sim/result.js';
 import {
   RECOMMENDED_IDLE_TIMEOUT_MINUTES,
   REQUIRED_PORTS,
+  type BalancingMethod,
   type HlbConnectArgs,
   type HlbConnection,
   type HlbFailure,
@@ -29,6 +30,9 @@ export interface HlbPool {
   ports: number[];
   /** TCP connection affinity: a connection stays on its member for its life. Always on. */
   affinity: 'tcp';
+  method: BalancingMethod;
+  /** Round robin: the member the next new connection starts looking from. */
+  nextMember: number;
   idleTimeoutMinutes: number;
   snat: boolean;
   members: HlbMember[];
@@ -42,7 +46,7 @@ export interface HlbStore {
   connections: HlbConnection[];
 }
 
-export const initialStore = (input: Omit<HlbInput, 'env'>): HlbStore => ({ name: input.name, available: input.pools, pools: [], connections: [] });
+export const initialStore = (input: HlbInput): HlbStore => ({ name: input.name, available: input.pools, pools: [], connections: [] });
 
 const findPool = (store: HlbStore, pool: string) => store.pools.find((p) => p.name === pool.toLowerCase());
 
@@ -64,7 +68,7 @@ export function configWarnings(pool: Pick<HlbPool, 'ports' | 'idleTimeoutMinutes
 
 export function configurePool(
   store: HlbStore,
-  args: { pool: string; idleTimeoutMinutes?: number; ports?: number[]; snat?: boolean },
+  args: { pool: string; idleTimeoutMinutes?: number; ports?: number[]; snat?: boolean; method?: BalancingMethod },
 ): { store: HlbStore; result: Result<{ pool: HlbPool; warnings: string[] }, HlbFailure> } {
   const spec = store.available.find((p) => p.name === args.pool.toLowerCase());
   if (!spec) return { store, result: fail(noSuchPool(store, args.pool)) };
@@ -75,6 +79,8 @@ export function configurePool(
     vip: spec.vip,
     ports: args.ports ?? before?.ports ?? [...REQUIRED_PORTS],
     affinity: 'tcp',
+    method: args.method ?? before?.method ?? 'leastConnections',
+    nextMember: before?.nextMember ?? 0,
     idleTimeoutMinutes: args.idleTimeoutMinutes ?? before?.idleTimeoutMinutes ?? RECOMMENDED_IDLE_TIMEOUT_MINUTES,
     snat: args.snat ?? before?.snat ?? true,
     // A new virtual server starts with every member down until the first probe.
@@ -138,7 +144,9 @@ const sameConnection = (c: HlbConnection, a: HlbConnectArgs) => c.pool === a.poo
 
 /**
  * A client's TCP connection to the VIP: an existing one stays on its member (TCP affinity); a new one goes
- * to the enabled member that is up on the port with the fewest connections, ties to the first listed.
+ * to an enabled member that is up on the port, by the pool's method: the fewest open connections (ties to
+ * the first listed), or round robin from the member after the last one chosen. The connection is in the
+ * table until the client closes it (`disconnect`) or it is idle past the pool's idle timeout.
  */
 export function connect(store: HlbStore, args: HlbConnectArgs, now: number): { store: HlbStore; result: Result<HlbConnection, HlbFailure> } {
   const pool = findPool(store, args.pool);
@@ -151,18 +159,15 @@ export function connect(store: HlbStore, args: HlbConnectArgs, now: number): { s
   if (!pool.ports.includes(args.port)) {
     return { store, result: fail({ kind: 'hlb.portNotBalanced', message: `Connection refused (RST from ${pool.vip}:${args.port}): port ${args.port} is not configured on the virtual server for ${pool.name}`, pool: pool.name, vip: pool.vip, port: args.port }) };
   }
-  const load = (server: string) => store.connections.filter((c) => c.pool === pool.name && c.server === server).length;
-  let best: HlbMember | undefined;
-  for (const m of pool.members) {
-    if (!m.enabled || m.health[String(args.port)] !== 'up') continue;
-    if (!best || load(m.server) < load(best.server)) best = m;
-  }
-  if (!best) {
+  const healthy = pool.members.map((m, i) => ({ m, i })).filter(({ m }) => m.enabled && m.health[String(args.port)] === 'up');
+  const chosen = pool.method === 'roundRobin' ? nextInTurn(healthy, pool.nextMember, pool.members.length) : fewestConnections(store, pool, healthy);
+  if (!chosen) {
     return {
       store,
       result: fail({ kind: 'hlb.noHealthyMember', message: `Connection refused (RST from ${pool.vip}:${args.port}): no member of pool ${pool.name} is up on port ${args.port}`, pool: pool.name, vip: pool.vip, port: args.port }),
     };
   }
+  const best = chosen.m;
   const conn: HlbConnection = {
     pool: pool.name,
     vip: pool.vip,
@@ -174,7 +179,28 @@ export function connect(store: HlbStore, args: HlbConnectArgs, now: number): { s
     sourceSeenByServer: pool.snat ? pool.vip : args.clientAddress,
     lastActivity: now,
   };
-  return { store: { ...store, connections: [...store.connections, conn] }, result: ok(conn) };
+  const pools = pool.method === 'roundRobin' ? store.pools.map((p) => (p === pool ? { ...p, nextMember: (chosen.i + 1) % p.members.length } : p)) : store.pools;
+  return { store: { ...store, pools, connections: [...store.connections, conn] }, result: ok(conn) };
+}
+
+type Candidate = { m: HlbMember; i: number };
+
+function fewestConnections(store: HlbStore, pool: HlbPool, healthy: readonly Candidate[]): Candidate | undefined {
+  const load = new Map<string, number>();
+  for (const c of store.connections) if (c.pool === pool.name) load.set(c.server, (load.get(c.server) ?? 0) + 1);
+  let best: Candidate | undefined;
+  for (const h of healthy) if (!best || (load.get(h.m.server) ?? 0) < (load.get(best.m.server) ?? 0)) best = h;
+  return best;
+}
+
+function nextInTurn(healthy: readonly Candidate[], from: number, members: number): Candidate | undefined {
+  let best: Candidate | undefined;
+  let bestDistance = Infinity;
+  for (const h of healthy) {
+    const distance = (h.i - from + members) % members;
+    if (distance < bestDistance) [best, bestDistance] = [h, distance];
+  }
+  return best;
 }
 
 export function disconnect(store: HlbStore, args: HlbConnectArgs): { store: HlbStore; result: Result<{ server: string }, HlbFailure> } {

@@ -46,7 +46,7 @@ describe('the hardware load balancer', () => {
     const ctx = { lab, topology: lab.topology };
     const out = run('hlb.configurePool', ctx, { pool: 'pool01' });
     expect(out.ok).toBe(true);
-    expect(out.details?.[0]).toBe('virtual server 127.0.10.30 (pool01.corp.example.net), ports 5060, 5061, 135, 443, 444, 5065, 5069, 5071, 5072, 5073, 5074, 80, TCP affinity, idle timeout 30 min, SNAT');
+    expect(out.details?.[0]).toBe('virtual server 127.0.10.30 (pool01.corp.example.net), ports 5060, 5061, 135, 443, 444, 5065, 5069, 5071, 5072, 5073, 5074, 80, least connections, TCP affinity, idle timeout 30 min, SNAT');
     expect(hlbConfig(lab.get('hlb')).state).toBe('configured');
     const summaries = () => lab.journal.entries.filter((e) => e.event.type === 'hlb.memberStateChanged').map((e) => e.event.summary);
     expect(summaries()).toEqual(['ocsfe01 (127.0.10.31):5060,5061,135,444,5065,5069,5071,5072,5073,5074 marked up', 'ocsfe01 (127.0.10.31):443,80 marked down']);
@@ -95,6 +95,22 @@ describe('the hardware load balancer', () => {
     expect(server(hlbConnect(hlb, client(50005)))).toBe('ocsfe01');
     expect(hlbConnect(hlb, client(50006, 3389))).toMatchObject({ ok: false, failure: { kind: 'hlb.portNotBalanced' } });
     expect(hlbSetMemberEnabled(hlb, { pool: 'pool01', server: 'dc01', enabled: false })).toMatchObject({ ok: false, failure: { kind: 'hlb.noSuchMember' } });
+    lab.stop();
+  });
+
+  it('takes members in turn with round robin, skipping one that is down, and keeps affinity', () => {
+    const lab = new Lab(twoFrontEnds(), [frontEnd('ocsfe01', 'Running'), frontEnd('ocsfe02', 'Running'), hlbEmulator], { seed: 'h' });
+    const hlb = lab.get('hlb');
+    expect(run('hlb.configurePool', { lab, topology: lab.topology }, { pool: 'pool01', method: 'roundRobin' })).toMatchObject({ ok: true, details: expect.arrayContaining([expect.stringContaining('round robin')]) });
+    const server = (r: ReturnType<typeof hlbConnect>) => (r.ok ? r.value.server : r.failure.kind);
+    // Round robin ignores load: a closed connection does not change whose turn it is.
+    expect(server(hlbConnect(hlb, client(50001)))).toBe('ocsfe01');
+    expect(hlbDisconnect(hlb, client(50001)).ok).toBe(true);
+    expect([2, 3, 4].map((n) => server(hlbConnect(hlb, client(50000 + n))))).toEqual(['ocsfe02', 'ocsfe01', 'ocsfe02']);
+    expect(server(hlbConnect(hlb, client(50003)))).toBe('ocsfe01');
+    lab.send('host:ocsfe02', setFakeService('RtcSrv', 'Stopped'));
+    lab.advance(15_000);
+    expect([5, 6].map((n) => server(hlbConnect(hlb, client(50000 + n))))).toEqual(['ocsfe01', 'ocsfe01']);
     lab.stop();
   });
 

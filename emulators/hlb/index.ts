@@ -9,10 +9,9 @@ export * from './hlb.events.js';
 /** The one hardware load balancer of the lab, able to front every pool of the topology. */
 export const hlbEmulator: EmulatorDefinition = {
   kind: 'hlb',
-  instances: (topology, env) => {
+  instances: (topology) => {
     const ipOf = (name: string) => topology.hosts.find((h) => h.name === name.toLowerCase())?.ip ?? '';
     const input: HlbInput = {
-      env: env(HLB_ID),
       name: topology.hlb.name,
       pools: topology.pools.map((p) => ({ name: p.name.toLowerCase(), fqdn: p.fqdn, vip: p.vip, members: p.frontEnds.map((fe) => ({ server: fe.toLowerCase(), ip: ipOf(fe) })) })),
     };

@@ -57,7 +57,12 @@ export interface Route {
   server: string;
 }
 
-export type DialResult = { ok: true; route: Route } | { ok: false; error: 'refused' | 'timeout'; detail: string };
+/**
+ * Where a dial leads. `hangUp`, when the network gives one, is for the caller to call once its connection
+ * to the route has closed (or was never made): the load balancer keeps the connection in its table, and
+ * counts it, until then.
+ */
+export type DialResult = { ok: true; route: Route; hangUp?: () => void } | { ok: false; error: 'refused' | 'timeout'; detail: string };
 
 export interface DialFrom {
   /** The client's own lab address and source port (the load balancer's affinity key). */
@@ -176,16 +181,30 @@ export class LabNetwork implements Network {
   async dial(address: string, port: number, from: DialFrom): Promise<DialResult> {
     const t = this.lab.topology;
     let server: string | undefined;
+    let hangUp: (() => void) | undefined;
     const pool = t.pools.find((p) => p.vip === address);
     if (pool) {
       const args = { pool: pool.name, clientAddress: from.address, clientPort: from.port, port };
       const r = hlbConnect(this.lab.get('hlb'), args);
       if (!r.ok) return { ok: false, error: 'refused', detail: `${address}:${port} (${pool.fqdn}): ${r.failure.message}` };
-      hlbDisconnect(this.lab.get('hlb'), args);
+      let open = true;
+      hangUp = () => {
+        if (!open) return;
+        open = false;
+        if (!this.closed) hlbDisconnect(this.lab.get('hlb'), args);
+      };
       server = (r.value.server.split('.')[0] ?? r.value.server).toLowerCase();
     } else {
       server = t.hosts.find((h) => h.ip === address)?.name.toLowerCase();
     }
+    const routed = await this.route(address, port, server);
+    if (!routed.ok) hangUp?.();
+    return routed.ok && hangUp ? { ...routed, hangUp } : routed;
+  }
+
+  /** The listener behind a host's address and port. */
+  private async route(address: string, port: number, server: string | undefined): Promise<DialResult> {
+    const t = this.lab.topology;
     if (!server) return { ok: false, error: 'timeout', detail: `no answer from ${address}:${port}: no host has this address` };
     const spec = t.hosts.find((h) => h.name.toLowerCase() === server);
     const roles = spec?.roles ?? [];
