@@ -7,13 +7,9 @@
  * - `replication`: converged / pending (a timer for the next due change) / stalled (changes wait for
  *   a DC that is down).
  */
-import { enqueueActions, setup, type AnyActorRef } from 'xstate';
-
-/** What the machine needs of the actor system: finding another component by systemId. */
-export interface SystemLike {
-  get(systemId: string): AnyActorRef | undefined;
-}
+import { enqueueActions, setup } from 'xstate';
 import type { LabEnv } from '../../sim/emulator.js';
+import { environmentOf, kernel, kernelActions, type SystemLike } from '../../sim/machine.js';
 import { fail, ok } from '../../sim/result.js';
 import type { ServiceStatus } from '../host/host.events.js';
 import type { AdCommand, AdCommandType, AdEmitted, AdEvent, AdFailure, AdInput, AdResult, AdSearchEntry } from './ad.events.js';
@@ -39,9 +35,18 @@ import { search } from './ad.search.js';
 import { adFailures, findBySam, generalizedTime } from './ad.store.js';
 
 export interface AdContext {
-  env: LabEnv;
   forest: ForestState;
 }
+
+/** What a command needs to know from outside the forest, observed before it is decided. */
+export interface Observed {
+  /** SchemaPrep: whether Remote Registry runs on the Schema Master (it reads the schema through it). */
+  remoteRegistry: boolean;
+}
+
+type SchemaPrepObserved = { type: 'ad.schemaPrepObserved'; command: Extract<AdCommand, { type: 'ad.schemaPrep' }>; observed: Observed };
+
+type AdMachineEvent = AdEvent | SchemaPrepObserved;
 
 export const DEFAULT_REPLICATION_DELAY_MS = 15_000;
 
@@ -102,10 +107,10 @@ function remoteRegistryRunning(system: SystemLike, host: string): boolean {
 const reply = (requestId: string, result: AdResult<unknown>): AdEmitted => ({ type: 'ad.reply', requestId, result });
 
 /** Performs one command against the forest; returns the new state, the reply and the journal events. */
-export function handleCommand(context: AdContext, command: AdCommand, system: SystemLike): Handled {
+export function handleCommand(context: AdContext, command: AdCommand, env: LabEnv, observed: Observed = { remoteRegistry: true }): Handled {
   const f = context.forest;
-  const now = context.env.now();
-  const txn = new ForestTxn(f, context.env);
+  const now = env.now();
+  const txn = new ForestTxn(f, env);
   const done = (result: AdResult<unknown>, commit = result.ok): Handled => ({
     forest: commit ? txn.state : f,
     emitted: [...(commit ? txn.emitted : []), reply(command.requestId, result)],
@@ -174,7 +179,7 @@ export function handleCommand(context: AdContext, command: AdCommand, system: Sy
       return done(r.ok ? ok({ dn: r.value.dn }) : r);
     }
     case 'ad.schemaPrep': {
-      const r = schemaPrep(txn, command.runAs, remoteRegistryRunning(system, pdc(f).name));
+      const r = schemaPrep(txn, command.runAs, observed.remoteRegistry);
       return prepOutcome(done, txn, 'SchemaPrep', r, (log) => ({ type: 'ad.schemaPrepared', dc: pdc(f).name, log, summary: `LCSCmd /Forest /Action:SchemaPrep succeeded on the Schema Master ${pdc(f).fqdn}` }));
     }
     case 'ad.forestPrep': {
@@ -251,13 +256,13 @@ function on<A extends string>(action: A): Record<AdCommandType, { actions: A }> 
   return Object.fromEntries(COMMAND_TYPES.map((t) => [t, { actions: action }])) as Record<AdCommandType, { actions: A }>;
 }
 
-const isCommand = (e: AdEvent): e is AdCommand => (COMMAND_TYPES as readonly string[]).includes(e.type);
+const isCommand = (e: AdMachineEvent): e is AdCommand => (COMMAND_TYPES as readonly string[]).includes(e.type);
 
 export const adMachine = setup({
   types: {
     context: {} as AdContext,
     input: {} as AdInput,
-    events: {} as AdEvent,
+    events: {} as AdMachineEvent,
     emitted: {} as AdEmitted,
   },
   guards: {
@@ -268,29 +273,44 @@ export const adMachine = setup({
     waitingForDc: ({ context }) => pendingCount(context.forest) > 0 && nextDue(context.forest) === undefined,
   },
   delays: {
-    replicationDue: ({ context }) => Math.max(0, (nextDue(context.forest) ?? context.env.now()) - context.env.now()),
+    // The lab clock is not in the context: the emulator definition provides this delay (adMachineFor).
+    replicationDue: (): number => {
+      throw new Error('adMachine: replicationDue needs the lab clock; create the machine with adMachineFor(env)');
+    },
   },
   actions: {
-    handleCommand: enqueueActions(({ context, event, enqueue, system }) => {
-      if (!isCommand(event)) return;
-      const h = handleCommand(context, event, system);
+    ...kernelActions<AdContext, AdMachineEvent, AdEmitted>(),
+    /** What SchemaPrep looks at on the Schema Master before it runs; reports back to self. */
+    observeSchemaMaster: ({ context, event, system, self }) => {
+      if (event.type !== 'ad.schemaPrep') return;
+      self.send({ type: 'ad.schemaPrepObserved', command: event, observed: { remoteRegistry: remoteRegistryRunning(system, pdc(context.forest).name) } });
+    },
+    handleCommand: enqueueActions(({ context, event, system, self, enqueue: put }) => {
+      const enqueue = kernel<AdContext, AdMachineEvent, AdEmitted>(put);
+      const env = environmentOf({ system, self });
+      const h = event.type === 'ad.schemaPrepObserved' ? handleCommand(context, event.command, env, event.observed) : isCommand(event) ? handleCommand(context, event, env) : undefined;
+      if (!h) return;
       enqueue.assign({ forest: h.forest });
       for (const e of h.emitted) enqueue.emit(e);
     }),
-    replyUnavailable: enqueueActions(({ context, event, enqueue }) => {
+    replyUnavailable: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<AdContext, AdMachineEvent, AdEmitted>(put);
       if (!isCommand(event)) return;
       enqueue.emit(reply(event.requestId, fail(unavailable(context.forest.forestFqdn))));
     }),
-    replicateDue: enqueueActions(({ context, enqueue }) => {
-      const r = replicate(context.forest, context.env.now(), false);
+    replicateDue: enqueueActions(({ context, system, self, enqueue: put }) => {
+      const enqueue = kernel<AdContext, AdMachineEvent, AdEmitted>(put);
+      const r = replicate(context.forest, environmentOf({ system, self }).now(), false);
       enqueue.assign({ forest: r.state });
       for (const e of r.emitted) enqueue.emit(e);
     }),
-    answerServiceStarting: enqueueActions(({ event, enqueue }) => {
+    answerServiceStarting: enqueueActions(({ event, enqueue: put }) => {
+      const enqueue = kernel<AdContext, AdMachineEvent, AdEmitted>(put);
       if (event.type !== 'host.serviceStarting') return;
       enqueue.emit(reply(event.requestId, ok(undefined)));
     }),
-    trackNtds: enqueueActions(({ context, event, enqueue }) => {
+    trackNtds: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<AdContext, AdMachineEvent, AdEmitted>(put);
       if (event.type !== 'host.serviceStateChanged' || event.service.toUpperCase() !== 'NTDS') return;
       const f = context.forest;
       const dc = dcNamed(f, event.host);
@@ -304,7 +324,7 @@ export const adMachine = setup({
 }).createMachine({
   id: 'ad',
   type: 'parallel',
-  context: ({ input }) => ({ env: input.env, forest: seedForest(input.topology, input.env, input.replicationDelayMs ?? DEFAULT_REPLICATION_DELAY_MS) }),
+  context: ({ input }) => ({ forest: seedForest(input.topology, input.env, input.replicationDelayMs ?? DEFAULT_REPLICATION_DELAY_MS) }),
   on: {
     'host.serviceStarting': { actions: 'answerServiceStarting' },
     'host.serviceStateChanged': { actions: 'trackNtds' },
@@ -313,7 +333,10 @@ export const adMachine = setup({
     directory: {
       initial: 'online',
       states: {
-        online: { always: { guard: 'noDcAvailable', target: 'offline' }, on: on('handleCommand') },
+        online: {
+          always: { guard: 'noDcAvailable', target: 'offline' },
+          on: { ...on('handleCommand'), 'ad.schemaPrep': { actions: 'observeSchemaMaster' }, 'ad.schemaPrepObserved': { actions: 'handleCommand' } },
+        },
         offline: { always: { guard: 'someDcAvailable', target: 'online' }, on: on('replyUnavailable') },
       },
     },
@@ -343,3 +366,8 @@ export const adMachine = setup({
     },
   },
 });
+
+/** The AD machine on a lab's clock: replication waits for the next due change in lab time. */
+export function adMachineFor(env: LabEnv) {
+  return adMachine.provide({ delays: { replicationDue: ({ context }) => Math.max(0, (nextDue(context.forest) ?? env.now()) - env.now()) } });
+}

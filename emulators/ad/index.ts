@@ -1,5 +1,5 @@
 import type { EmulatorDefinition } from '../../sim/emulator.js';
-import { adMachine, DEFAULT_REPLICATION_DELAY_MS } from './ad.machine.js';
+import { adMachineFor, DEFAULT_REPLICATION_DELAY_MS } from './ad.machine.js';
 import type { AdInput } from './ad.events.js';
 import { adSteps } from './ad.steps.js';
 
@@ -8,7 +8,7 @@ export const adEmulator: EmulatorDefinition = {
   kind: 'ad',
   instances: (topology, env) => {
     const input: AdInput = { env: env('ad'), topology, replicationDelayMs: DEFAULT_REPLICATION_DELAY_MS };
-    return [{ systemId: 'ad', logic: adMachine, input }];
+    return [{ systemId: 'ad', logic: adMachineFor(input.env), input }];
   },
 };
 
