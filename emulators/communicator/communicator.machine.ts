@@ -6,6 +6,7 @@
  * writes the client's Application log.
  */
 import { enqueueActions, setup } from 'xstate';
+import { kernel, kernelActions } from '../../sim/machine.js';
 import { ok } from '../../sim/result.js';
 import type { CommunicatorCommand, CommunicatorEmitted, CommunicatorInput, ClientSettings, ClientSettingsPatch } from './communicator.events.js';
 import { CLIENT_EVENT_LOG, CLIENT_EVENT_SOURCE, DEFAULT_A_FALLBACKS } from './communicator.discovery.js';
@@ -47,7 +48,9 @@ export const communicatorMachine = setup({
     emitted: {} as CommunicatorEmitted,
   },
   actions: {
-    configure: enqueueActions(({ context, event, enqueue }) => {
+    ...kernelActions<CommunicatorContext, CommunicatorCommand, CommunicatorEmitted>(),
+    configure: enqueueActions(({ context, event, enqueue: put }) => {
+      const enqueue = kernel<CommunicatorContext, CommunicatorCommand, CommunicatorEmitted>(put);
       if (event.type !== 'communicator.configure') return;
       const who = event.user === undefined ? 'Communicator on every client' : `Communicator on ${clientHost(event.user)}`;
       if (event.user === undefined) {
@@ -60,12 +63,14 @@ export const communicatorMachine = setup({
       enqueue.emit({ type: 'communicator.settingsChanged', user: event.user ?? '*', summary: `${who}: ${describePatch(event.settings)}` });
       enqueue.emit({ type: 'communicator.reply', requestId: event.requestId, result: ok(undefined) });
     }),
-    record: enqueueActions(({ event, enqueue }) => {
+    record: enqueueActions(({ event, enqueue: put }) => {
+      const enqueue = kernel<CommunicatorContext, CommunicatorCommand, CommunicatorEmitted>(put);
       if (event.type !== 'communicator.record') return;
       enqueue.emit(event.event);
       enqueue.emit({ type: 'communicator.reply', requestId: event.requestId, result: ok(undefined) });
     }),
-    writeEvents: enqueueActions(({ event, enqueue }) => {
+    writeEvents: enqueueActions(({ event, enqueue: put }) => {
+      const enqueue = kernel<CommunicatorContext, CommunicatorCommand, CommunicatorEmitted>(put);
       if (event.type !== 'communicator.logEvents') return;
       for (const e of event.entries) {
         enqueue.emit({ type: 'eventlog.write', entry: { host: clientHost(event.user), log: CLIENT_EVENT_LOG, source: CLIENT_EVENT_SOURCE, eventId: e.eventId, level: e.level, message: e.message } });

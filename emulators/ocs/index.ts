@@ -1,6 +1,6 @@
 import type { EmulatorDefinition } from '../../sim/emulator.js';
 import type { OcsInput } from './ocs.events.js';
-import { ocsMachine } from './ocs.machine.js';
+import { ocsMachineFor } from './ocs.machine.js';
 import { systemPeers } from './ocs.peers.js';
 
 export { ocsSteps } from './ocs.steps.js';
@@ -12,8 +12,9 @@ export type * from './ocs.events.js';
 export const ocsEmulator: EmulatorDefinition = {
   kind: 'ocs',
   instances: (topology, env) => {
-    const e = env('ocs');
-    const input: OcsInput = { env: e, topology, peers: systemPeers(topology, e.ids.fork('certificate-keys')) };
-    return [{ systemId: 'ocs', logic: ocsMachine, input }];
+    const input: OcsInput = { topology };
+    // The certificate keys' stream is the one `ocs`'s environment forked as 'certificate-keys' before.
+    const logic = ocsMachineFor({ env: env('ocs'), peers: systemPeers(topology, env('ocs/certificate-keys').ids) });
+    return [{ systemId: 'ocs', logic, input }];
   },
 };

@@ -3,12 +3,10 @@
  * failure kinds. Steps and other tools use these types through `ocs.client.ts`; only `ocs.machine.ts`
  * handles them.
  */
-import type { LabEnv } from '../../sim/emulator.js';
 import type { EventLogWrite, LabEvent } from '../../sim/journal.js';
 import type { Failure, Result } from '../../sim/result.js';
 import type { Topology } from '../../sim/topology.js';
 import type { ServiceStartingQuery, ServiceStateChanged } from '../host/host.events.js';
-import type { ActorLookup, OcsPeers } from './ocs.ports.js';
 
 
 export type OcsFailureKind =
@@ -120,8 +118,5 @@ export interface OcsEvent extends LabEvent {
 export type OcsEmitted = { type: 'ocs.reply'; requestId: string; result: Result<unknown> } | OcsEvent | EventLogWrite;
 
 export interface OcsInput {
-  env: LabEnv;
   topology: Topology;
-  /** How the machine reaches its neighbours; default `systemPeers` (the real emulators by systemId). */
-  peers: (system: ActorLookup) => OcsPeers;
 }

@@ -5,7 +5,7 @@ import { IdSource } from '../../sim/ids.js';
 import { request } from '../../sim/emulator.js';
 import { defaultTopology } from '../../sim/topology.js';
 import type { Result } from '../../sim/result.js';
-import { ocsMachine, type OcsContext } from './ocs.machine.js';
+import { ocsMachineFor, type OcsContext } from './ocs.machine.js';
 import { fakePeers, fakeWorld, type FakeWorld } from './ocs.testkit.js';
 import { serverPhase, findServer, DEFAULT_INSTALL_PATH } from './ocs.store.js';
 import type { CertificateWizardResult } from './ocs.certificates.js';
@@ -16,7 +16,8 @@ const PASSWORDS = { RTCService: 'Svc-P@ss1', RTCComponentService: 'Svc-P@ss2', R
 function start(world: FakeWorld = fakeWorld(), seed = '1') {
   const clock = new SimClock();
   const ids = new IdSource(seed);
-  const actor = createActor(ocsMachine, { clock, input: { env: { now: () => clock.now(), ids: ids.fork('ocs') }, topology: defaultTopology(), peers: () => fakePeers(world) } });
+  const machine = ocsMachineFor({ env: { now: () => clock.now(), ids: ids.fork('ocs') }, peers: () => fakePeers(world) });
+  const actor = createActor(machine, { clock, input: { topology: defaultTopology() } });
   const emitted: { type: string; [k: string]: unknown }[] = [];
   actor.on('*', (e) => {
     if (e.type !== 'ocs.reply') emitted.push(e as { type: string });

@@ -4,7 +4,7 @@
  */
 import type { EventLogWrite } from '../../sim/journal.js';
 import type { StartRefusal } from '../host/host.events.js';
-import { FRONT_END_SERVICE, MONITORING_AGENT_SERVICE, MSMQ_FEATURE, OCS_SERVICES, findPool, findServer, type CertificateRecord, type PoolRecord } from './ocs.store.js';
+import { FRONT_END_SERVICE, MONITORING_AGENT_SERVICE, MSMQ_FEATURE, OCS_SERVICES, findPool, findServer, type CertificateRecord, type OcsStore, type PoolRecord } from './ocs.store.js';
 import type { Emitted, WizardContext } from './ocs.wizard.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -73,9 +73,9 @@ export function certificateCoversPool(cert: CertificateRecord, pool: PoolRecord)
  * own outgoing MTLS connections to the pool (conferencing servers, web components, other front ends) fail
  * the name check, event 14428 (ocs-facts §4, §8.7 [V]).
  */
-export function frontEndStartedEvents(ctx: WizardContext, host: string): Emitted[] {
-  const server = findServer(ctx.store, host);
-  const pool = server ? findPool(ctx.store, server.pool) : undefined;
+export function frontEndStartedEvents(store: OcsStore, host: string): Emitted[] {
+  const server = findServer(store, host);
+  const pool = server ? findPool(store, server.pool) : undefined;
   if (!server?.certificate || !pool || certificateCoversPool(server.certificate, pool)) return [];
   const cert = server.certificate;
   return [
