@@ -5,6 +5,5 @@ export default defineConfig({
     include: ['sim/**/*.test.ts', 'emulators/**/*.test.ts', 'scenarios/**/*.test.ts', 'cli/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 20000,
     pool: 'forks',
-    setupFiles: ['test/support/xstate-warnings.ts'],
   },
 });

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { projectRoot } from './support/scenarios.js';
 import { run, shippedDocuments } from './support/shipped.js';
 
@@ -13,6 +13,16 @@ const goldenDir = join(projectRoot, 'test', 'golden');
 const update = process.env.OCSLAB_UPDATE_GOLDEN === '1';
 
 describe('golden traces of the shipped scenarios', () => {
+  // XState's development build warns when a transition does work it should not (decision 0011): none may.
+  let warn: MockInstance<typeof console.warn>;
+  beforeEach(() => {
+    warn = vi.spyOn(console, 'warn');
+  });
+  afterEach(() => {
+    expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([]);
+    warn.mockRestore();
+  });
+
   for (const doc of shippedDocuments()) {
     const id = doc.header?.id ?? doc.file;
     it(`${id} gives the committed trace`, async () => {
