@@ -51,6 +51,8 @@ export interface Served {
 }
 
 export interface Endpoints {
+  /** The serving process (the node process, whatever launched it: npx, npm run, a supervisor). */
+  pid: number;
   dns: { host: string; port: number };
   ldap: string;
   /** IIS on the front end: the address book and the other Web Components (port stands for 443). */
@@ -182,6 +184,7 @@ export async function serve(o: ServeOptions): Promise<Served> {
   const abs = iis ? iisNewestFile(iis, '/Abs/Int/Handler', '.lsabs') : undefined;
   const absHost = t.pools[0]?.fqdn ?? '127.0.0.1';
   const endpoints: Endpoints = {
+    pid: process.pid,
     dns: { host: dns.host, port: dns.port },
     ldap: ldap.url ?? `ldap://${ldap.host}:${ldap.port}`,
     https: https.url,
