@@ -12,8 +12,8 @@ const dir = mkdtempSync(join(tmpdir(), 'ocslab-serve-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 
-async function startServe(file: string): Promise<{ child: ChildProcess; endpoints: Endpoints; output: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file], { cwd: projectRoot, env: { ...process.env, NO_COLOR: '1' } });
+async function startServe(file: string, extra: string[] = []): Promise<{ child: ChildProcess; endpoints: Endpoints; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file, ...extra], { cwd: projectRoot, env: { ...process.env, NO_COLOR: '1' } });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -146,6 +146,44 @@ async function until(condition: () => boolean, ms: number): Promise<boolean> {
   }
   return true;
 }
+
+/** The example commands the table printed, each after the service's address. */
+const printedExamples = (output: string) => output.split('\n').flatMap((line) => {
+  const m = /^ {2}(DNS|LDAP|HTTPS|SIP) .*? {3}((?:dig|ldapsearch|curl|openssl) .*)$/.exec(line);
+  return m?.[1] && m[2] ? [{ service: m[1], command: m[2] }] : [];
+});
+
+describe('the example commands ocslab serve prints', () => {
+  for (const [scenario, dnsQuestion] of [
+    ['seed-part3', /-t A pool01\.corp\.example\.net$/],
+    ['full-deployment', /-t SRV _sipinternaltls\._tcp\.example\.com$/],
+  ] as const) {
+    it(`each works, pasted into a shell, against the lab it serves (${scenario})`, async () => {
+      const file = join(dir, `examples-${scenario}.json`);
+      const { child, output, exited } = await startServe(file, ['--scenario', scenario]);
+      try {
+        const examples = printedExamples(output());
+        expect(examples.map((e) => e.service), output()).toEqual(['DNS', 'LDAP', 'HTTPS', 'SIP']);
+        expect(examples[0]?.command).toMatch(dnsQuestion);
+        for (const { service, command } of examples) {
+          // Nothing to fill in (no <user>:<password>); the machine's own resolver is never asked (dig @, curl --resolve).
+          expect(command).not.toMatch(/<[a-z]+>|…|\.\.\./i);
+          const r = spawnSync('sh', ['-c', command], { encoding: 'utf8', timeout: 15_000, env: { ...process.env, LDAPNOINIT: '1' } });
+          expect(r.status, `${service}: ${command}\n${r.stdout}\n${r.stderr}`).toBe(0);
+          if (service === 'DNS') {
+            expect(r.stdout).toContain('status: NOERROR');
+            expect(r.stdout).toMatch(/ANSWER: [1-9]/);
+          }
+          if (service === 'LDAP') expect(r.stdout).toContain('msRTCSIP-PrimaryUserAddress: sip:ocsuser1@example.com');
+          if (service === 'SIP') expect(r.stdout).toContain('Verify return code: 0 (ok)');
+        }
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+    }, 60_000);
+  }
+});
 
 describe.runIf(process.platform === 'linux')('ocslab serve started through npm, stopped by the PID a supervisor knows (the launcher)', () => {
   const launchers: Array<[string, string, string[]]> = [
