@@ -4,9 +4,15 @@ import { watchLaunchers } from './launcher.js';
 import { runCli } from './program.js';
 
 const config = configFromProcess();
+// A reader that went away (`ocslab steps | head`) is no error of ocslab's: nothing more is written to it.
+let stdoutClosed = false;
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  stdoutClosed = true;
+});
 process.exitCode = await runCli(process.argv.slice(2), {
   config,
-  io: { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) },
+  io: { stdout: (s) => void (stdoutClosed || process.stdout.write(s)), stderr: (s) => process.stderr.write(s) },
   loadRegistry: async () => (await import('../emulators/index.js')).registry,
   // SIGINT, SIGTERM, or (started through npm or tsx) the launcher a supervisor stopped: cli/launcher.ts.
   untilStopped: () =>

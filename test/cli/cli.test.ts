@@ -71,6 +71,13 @@ describe('ocslab as a process: bad usage and bad input exit 2, without a stack t
     noStack(r.stderr);
   });
 
+  it('stops writing, without a stack trace, when its reader goes away (ocslab steps | head -1)', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" bin/ocslab.js steps | head -1`], { cwd: projectRoot, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l)).toHaveLength(1);
+    expect(r.stderr).toBe('');
+  });
+
   it('answers --help with exit 0 on stdout', () => {
     const r = ocslabProcess(['run', '--help']);
     expect(r.code).toBe(0);
