@@ -321,7 +321,7 @@ async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
   }
   const verdict = r.status === 'passed' ? 'rehearsed' : 'rehearsed with failures (serving its end state as it is)';
   io.stdout(`ocslab serve: ${scenario.id} ${verdict}: ${r.totals.passed} passed, ${r.totals.failed} failed, ${r.totals.skipped} skipped; listening after ${Math.round(performance.now() - started)} ms\n`);
-  for (const line of endpointsTable(served.endpoints)) io.stdout(`  ${line}\n`);
+  for (const line of endpointsTable(served.endpoints, served.examples)) io.stdout(`  ${line}\n`);
   if (served.sipProblem) io.stdout(`  (SIP is not listening: ${served.sipProblem})\n`);
   if (flags.endpointsFile) io.stdout(`  endpoints written to ${flags.endpointsFile}\n`);
   const signal = await deps.untilStopped();

@@ -20,8 +20,14 @@ import { labNetwork } from '../emulators/network/lab.network.js';
 import { caInfo } from '../emulators/ca/ca.client.js';
 import { adFindUser } from '../emulators/ad/ad.client.js';
 import { attributeValues } from '../emulators/ad/ad.store.js';
-import { iisNewestFile } from '../emulators/iis/iis.client.js';
+import { iisNewestFile, iisRequest } from '../emulators/iis/iis.client.js';
 import { iisId } from '../emulators/iis/iis.events.js';
+import { adAuthenticate } from '../emulators/ad/ad.client.js';
+import { dnsQuery } from '../emulators/dns/dns.client.js';
+import { DNS_ID, type DnsQueryType } from '../emulators/dns/dns.events.js';
+import { hostCertificates } from '../emulators/host/host.client.js';
+import { hostId } from '../emulators/host/host.events.js';
+import { ocsServer } from '../emulators/ocs/ocs.client.js';
 
 export interface ServeOptions {
   scenario: Scenario;
@@ -41,16 +47,31 @@ export interface ServeOptions {
 /** Where each listener goes relative to --port-base. */
 export const PORT_OFFSETS = { dns: 0, ldap: 1, https: 2, http: 3, caHttp: 4, sipTls: 5, sipTcp: 6, sipWss: 7 } as const;
 
+/**
+ * The example commands `serve` prints, one per service, each chosen from what the served lab answers
+ * (a record its DNS holds, an account AD accepts, a page IIS serves with 200, the certificate the front
+ * end presents), so a newcomer can paste every one of them. A service with nothing to show has none.
+ */
+export interface ServeExamples {
+  dns?: string;
+  ldap?: string;
+  https?: string;
+  sip?: string;
+}
+
 export interface Served {
   /** Why the front end's SIP is not listening, when it is not. */
   sipProblem?: string;
   report: RunReport;
   endpoints: Endpoints;
+  examples: ServeExamples;
   listeners: Listening[];
   stop(): Promise<void>;
 }
 
 export interface Endpoints {
+  /** The serving process (the node process, whatever launched it: npx, npm run, a supervisor). */
+  pid: number;
   dns: { host: string; port: number };
   ldap: string;
   /** IIS on the front end: the address book and the other Web Components (port stands for 443). */
@@ -182,6 +203,7 @@ export async function serve(o: ServeOptions): Promise<Served> {
   const abs = iis ? iisNewestFile(iis, '/Abs/Int/Handler', '.lsabs') : undefined;
   const absHost = t.pools[0]?.fqdn ?? '127.0.0.1';
   const endpoints: Endpoints = {
+    pid: process.pid,
     dns: { host: dns.host, port: dns.port },
     ldap: ldap.url ?? `ldap://${ldap.host}:${ldap.port}`,
     https: https.url,
@@ -205,7 +227,7 @@ export async function serve(o: ServeOptions): Promise<Served> {
     writeFileSync(partial, `${JSON.stringify(endpoints, null, 2)}\n`);
     renameSync(partial, o.endpointsFile);
   }
-  return { report, endpoints, listeners, stop: stopAll, ...(sipProblem ? { sipProblem } : {}) };
+  return { report, endpoints, examples: examplesFor(lab, endpoints, frontEnd), listeners, stop: stopAll, ...(sipProblem ? { sipProblem } : {}) };
   } catch (e) {
     // Whatever fails after the first listener opened, nothing may be left listening.
     await stopAll();
@@ -213,13 +235,67 @@ export async function serve(o: ServeOptions): Promise<Served> {
   }
 }
 
-/** The table `ocslab serve` prints once everything listens. */
-export function endpointsTable(e: Endpoints): string[] {
+/** A word for a POSIX shell: as it is when it is safe, else in single quotes. */
+export function shellWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+const command = (words: readonly string[]) => words.map(shellWord).join(' ');
+
+/** The example commands for the served lab (see ServeExamples), from its state once it listens. */
+export function examplesFor(lab: Lab, e: Endpoints, frontEnd: string): ServeExamples {
+  const t = lab.topology;
+  const examples: ServeExamples = {};
+  // DNS: the automatic sign-in SRV record when the zone has it, else an A record it has.
+  const candidates: Array<{ name: string; type: DnsQueryType }> = [
+    { name: `_sipinternaltls._tcp.${e.sipDomain}`, type: 'SRV' },
+    { name: `sip.${e.sipDomain}`, type: 'A' },
+    { name: e.poolFqdn, type: 'A' },
+    ...t.hosts.map((h) => ({ name: h.fqdn, type: 'A' as const })),
+  ];
+  const dnsRef = lab.get(DNS_ID);
+  const answered = candidates.find((c) => {
+    const r = dnsQuery(dnsRef, c);
+    return r.ok && r.value.rcode === 'NOERROR' && r.value.answers.some((a) => a.type === c.type);
+  });
+  if (answered) examples.dns = command(['dig', `@${e.dns.host}`, '-p', String(e.dns.port), '-t', answered.type, answered.name]);
+  // LDAP: the administrator's simple bind, when AD accepts it.
+  if (adAuthenticate(lab.get('ad'), { name: e.bindDn, password: e.bindPassword }).ok) {
+    examples.ldap = command(['ldapsearch', '-x', '-H', e.ldap, '-D', e.bindDn, '-w', e.bindPassword, '-b', e.baseDn, '(msRTCSIP-UserEnabled=TRUE)', 'msRTCSIP-PrimaryUserAddress']);
+  }
+  // HTTPS: a page IIS answers 200 for a SIP user (else the administrator), named as the certificate names it.
+  const httpsPort = new URL(e.https).port;
+  const iis = lab.get(iisId(frontEnd));
+  const account = e.users[0] ? { sam: e.users[0].sam, password: e.users[0].password } : { sam: t.administrator.sam, password: t.administrator.password };
+  const user = `${t.forest.netbios}\\${account.sam}`;
+  const pages = ['/GroupExpansion/Int/service.asmx', ...(e.addressBook ? [new URL(e.addressBook).pathname] : [])];
+  const page = iis ? pages.find((path) => {
+    const r = iisRequest(iis, { scheme: 'https', path, hostHeader: e.poolFqdn, credentials: { user, password: account.password } });
+    return r.ok && r.value.status === 200;
+  }) : undefined;
+  if (page) examples.https = command(['curl', '--fail', '--cacert', e.caCertFile, '--resolve', `${e.poolFqdn}:${httpsPort}:127.0.0.1`, '-u', `${user}:${account.password}`, `https://${e.poolFqdn}:${httpsPort}${page}`]);
+  // SIP over TLS: the handshake with the certificate the front end presents, verified when the lab's
+  // root issued it, it is valid now and it carries the name (sip.<domain>, else the pool FQDN, else its CN).
+  const assigned = ocsServer(lab.get('ocs'), frontEnd)?.certificate;
+  const presented = assigned && hostCertificates(lab.get(hostId(frontEnd))).find((c) => c.thumbprint === assigned.thumbprint);
+  if (e.sipTls && presented) {
+    const names = [presented.subjectCN, ...presented.sans].map((n) => n.toLowerCase());
+    const name = [`sip.${e.sipDomain}`, e.poolFqdn].find((n) => names.includes(n.toLowerCase())) ?? presented.subjectCN;
+    const now = Date.now();
+    const verifiable = Date.parse(presented.notBefore) <= now && now < Date.parse(presented.notAfter) && presented.issuer.includes(`CN=${t.ca.name}`);
+    const connect = ['openssl', 's_client', '-connect', `${e.sipTls.host}:${e.sipTls.port}`, '-servername', name];
+    examples.sip = `${command(verifiable ? [...connect, '-CAfile', e.caCertFile, '-verify_return_error', '-verify_hostname', name] : [...connect, '-showcerts'])} </dev/null`;
+  }
+  return examples;
+}
+
+/** The table `ocslab serve` prints once everything listens: each service, and an example command that works on it. */
+export function endpointsTable(e: Endpoints, examples: ServeExamples = {}): string[] {
+  const example = (text: string | undefined) => (text ? `   ${text}` : '');
   return [
-    `DNS     ${e.dns.host}:${e.dns.port} (UDP and TCP)   dig @${e.dns.host} -p ${e.dns.port} -t SRV _sipinternaltls._tcp.${e.sipDomain}`,
-    `LDAP    ${e.ldap}   ldapsearch -x -H ${e.ldap} -D '${e.bindDn}' -w '${e.bindPassword}' -b '${e.baseDn}' '(msRTCSIP-UserEnabled=TRUE)' msRTCSIP-PrimaryUserAddress`,
-    `HTTPS   ${e.https}   curl --cacert ${e.caCertFile} --resolve ${e.poolFqdn}:${new URL(e.https).port}:127.0.0.1 -u '${e.bindDn.split('\\')[0] ?? ''}\\<user>:<password>' https://${e.poolFqdn}:${new URL(e.https).port}/GroupExpansion/Int/service.asmx`,
-    `SIP     ${e.sipTls ? `TLS ${e.sipTls.host}:${e.sipTls.port}, TCP ${e.sipTcp?.host}:${e.sipTcp?.port}, ${e.sipWss}` : 'not listening'}`,
+    `DNS     ${e.dns.host}:${e.dns.port} (UDP and TCP)${example(examples.dns)}`,
+    `LDAP    ${e.ldap}${example(examples.ldap)}`,
+    `HTTPS   ${e.https}${example(examples.https)}`,
+    `SIP     ${e.sipTls ? `TLS ${e.sipTls.host}:${e.sipTls.port}, TCP ${e.sipTcp?.host}:${e.sipTcp?.port}, ${e.sipWss}${example(examples.sip)}` : 'not listening'}`,
     `CA      ${e.caHttp}/CertEnroll/ (CRL, root certificate), ${e.caHttp}/certsrv/ (web enrollment); root certificate in ${e.caCertFile}`,
     `Users   ${usersLine(e)}`,
   ];

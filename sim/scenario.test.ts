@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { compileFixture, fixtureCatalog } from '../test/support/scenarios.js';
-import { closest, formatScenarioError, readScenarioDocument, type ScenarioError } from './scenario.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { closest, formatScenarioError, loadScenarioFile, readScenarioDocument, SCENARIO_LIMITS, type ScenarioError } from './scenario.js';
 
 const at = (e: ScenarioError) => `${e.file.replace('test/fixtures/scenarios/', '')}:${e.line}:${e.column}`;
 
@@ -103,5 +106,53 @@ describe('reading a scenario', () => {
   it('suggests close names by edit distance', () => {
     expect(closest('ocs.addServerToPol', ['ocs.addServerToPool', 'ocs.prepareSchema'])).toEqual(['ocs.addServerToPool']);
     expect(closest('zzz', ['ocs.addServerToPool'])).toEqual([]);
+  });
+});
+
+describe('a scenario file built to exhaust the reader', () => {
+  const problems = (text: string) => readScenarioDocument('x.yaml', text).errors.map((e) => `${e.line}:${e.column}: ${e.message}`);
+
+  it('refuses a "billion laughs" alias bomb at the alias that repeats other aliases, as input', () => {
+    const bomb = [
+      'id: laughs',
+      'title: Billion laughs',
+      'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+      'steps: [*d, *d, *d, *d, *d, *d, *d, *d, *d]',
+      '',
+    ].join('\n');
+    const d = readScenarioDocument('x.yaml', bomb);
+    expect(d.header).toBeUndefined();
+    expect(problems(bomb)).toEqual([`5:8: YAML aliases expand too far: *b repeats a node that holds aliases itself (more than ${SCENARIO_LIMITS.maxAliasCount} alias expansions); write the values out`]);
+  });
+
+  it('still reads a plain alias', () => {
+    const d = readScenarioDocument('x.yaml', 'id: x\ntitle: &t The title\ndescription: *t\n');
+    expect(d.errors).toEqual([]);
+    expect(d.header).toMatchObject({ id: 'x', title: 'The title', description: 'The title' });
+  });
+
+  it('refuses nesting too deep for the parser, and nesting deeper than a scenario ever needs, at its position', () => {
+    const parserDeep = problems(`id: x\ntitle: X\nsteps: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`);
+    expect(parserDeep).toHaveLength(1);
+    expect(parserDeep[0]).toMatch(/^3:\d+: YAML nesting too deep to read/);
+    const deep = problems(`id: x\ntitle: X\nsteps: ${'['.repeat(200)}${']'.repeat(200)}\n`);
+    expect(deep).toEqual([`3:${7 + SCENARIO_LIMITS.maxDepth}: YAML nesting deeper than ${SCENARIO_LIMITS.maxDepth} levels; a scenario needs far fewer`]);
+  });
+
+  it('refuses a file larger than a scenario can be, without parsing it (or, from disk, reading it)', () => {
+    const huge = `id: x\ntitle: X\ndescription: "${'x'.repeat(SCENARIO_LIMITS.maxBytes)}"\n`;
+    expect(problems(huge)).toEqual([`1:1: the file is ${Buffer.byteLength(huge)} bytes; a scenario file is at most ${SCENARIO_LIMITS.maxBytes} bytes`]);
+    const dir = mkdtempSync(join(tmpdir(), 'ocslab-scenario-'));
+    try {
+      const file = join(dir, 'huge.yaml');
+      writeFileSync(file, huge);
+      const d = loadScenarioFile(file, 'huge.yaml');
+      expect(d.errors.map((e) => `${e.file}:${e.line}:${e.column}: ${e.message}`)).toEqual([`huge.yaml:1:1: the file is ${Buffer.byteLength(huge)} bytes; a scenario file is at most ${SCENARIO_LIMITS.maxBytes} bytes`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -8,7 +8,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { refChoices, type RefKind, type StepDefinition } from './steps.js';
 import { DEFAULT_TOPOLOGY, resolveTopology, type Topology } from './topology.js';
@@ -223,20 +223,97 @@ function unionExpectations(issue: z.core.$ZodIssueInvalidUnion): string {
   return `expected ${[...new Set(expected)].join(' or ')}`;
 }
 
+/**
+ * What a scenario file may cost to read. A file past them is bad input (a "billion laughs" alias bomb,
+ * nesting built to exhaust the stack, a file of gigabytes), reported like any other, never a crash.
+ */
+export const SCENARIO_LIMITS = {
+  /** The largest file: the biggest shipped scenario is a few KiB. */
+  maxBytes: 1024 * 1024,
+  /** Collections inside collections: a scenario needs about six (steps, a step, its params, a list). */
+  maxDepth: 64,
+  /** Alias expansions (the `yaml` library's own default, stated so the message can say it). */
+  maxAliasCount: 100,
+} as const;
+
+const tooLarge = (file: string, bytes: number): ScenarioError => ({ file, line: 1, column: 1, message: `the file is ${bytes} bytes; a scenario file is at most ${SCENARIO_LIMITS.maxBytes} bytes` });
+
+/** The first collection nested deeper than the limit (walked without recursing past it). */
+function tooDeep(doc: Document): YamlNode | undefined {
+  const stack: Array<{ node: unknown; depth: number }> = [{ node: doc.contents, depth: 1 }];
+  let found: YamlNode | undefined;
+  while (stack.length) {
+    const { node, depth } = stack.pop() as { node: unknown; depth: number };
+    if (!isCollection(node)) continue;
+    if (depth > SCENARIO_LIMITS.maxDepth) {
+      if (!found || (node.range?.[0] ?? 0) < (found.range?.[0] ?? 0)) found = node;
+      continue;
+    }
+    for (const item of node.items) {
+      if (isPair(item)) stack.push({ node: item.key, depth: depth + 1 }, { node: item.value, depth: depth + 1 });
+      else stack.push({ node: item, depth: depth + 1 });
+    }
+  }
+  return found;
+}
+
+/** Where an alias bomb shows: the first alias of a node that holds aliases itself, else the first alias. */
+function aliasBombAt(doc: Document): { offset: number; alias: string } {
+  let first: { offset: number; alias: string } | undefined;
+  let nested: { offset: number; alias: string } | undefined;
+  visit(doc, {
+    Alias(_, alias) {
+      const here = { offset: alias.range?.[0] ?? 0, alias: `*${alias.source}` };
+      first ??= here;
+      let holdsAliases = false;
+      const target = alias.resolve(doc);
+      if (target) visit(target, { Alias: () => ((holdsAliases = true), visit.BREAK) });
+      if (holdsAliases) {
+        nested = here;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return nested ?? first ?? { offset: 0, alias: 'an alias' };
+}
+
 /** Parses one file: YAML syntax, the top-level keys and the header. Needs no step vocabulary. */
 export function readScenarioDocument(file: string, text: string): ScenarioDocument {
   const lines = new LineCounter();
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > SCENARIO_LIMITS.maxBytes) return { file, doc: parseDocument(''), lines, errors: [tooLarge(file, bytes)] };
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const d: ScenarioDocument = { file, doc, lines, errors: [] };
   if (doc.errors.length) {
-    for (const err of doc.errors) {
+    // The parser ran out of stack (nesting built to exhaust it): it reports that at every level it
+    // unwinds, and what else it saw is noise. The innermost report is the one to read.
+    const exhausted = doc.errors.filter((e) => e.code === 'RESOURCE_EXHAUSTION').sort((a, b) => a.pos[0] - b.pos[0])[0];
+    for (const err of exhausted ? [exhausted] : doc.errors) {
       const { line, col } = lines.linePos(err.pos[0]);
-      d.errors.push({ file, line, column: col, message: `YAML syntax: ${err.message.split('\n')[0] ?? err.code}` });
+      const text = err.message.split('\n')[0] ?? err.code;
+      d.errors.push({ file, line, column: col, message: exhausted ? `YAML nesting too deep to read (${text})` : `YAML syntax: ${text}` });
     }
     d.errors = sortErrors(d.errors);
     return d;
   }
-  const value: unknown = doc.toJS();
+  const deep = tooDeep(doc);
+  if (deep) {
+    const { line, col } = lines.linePos(deep.range?.[0] ?? 0);
+    d.errors.push({ file, line, column: col, message: `YAML nesting deeper than ${SCENARIO_LIMITS.maxDepth} levels; a scenario needs far fewer` });
+    return d;
+  }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: SCENARIO_LIMITS.maxAliasCount });
+  } catch (error) {
+    // `yaml` refuses to expand aliases past maxAliasCount ("Excessive alias count …"): bad input.
+    if (!(error instanceof ReferenceError)) throw error;
+    const at = aliasBombAt(doc);
+    const { line, col } = lines.linePos(at.offset);
+    d.errors.push({ file, line, column: col, message: `YAML aliases expand too far: ${at.alias} repeats a node that holds aliases itself (more than ${SCENARIO_LIMITS.maxAliasCount} alias expansions); write the values out` });
+    return d;
+  }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     d.errors.push(errorAt(d, [], 'a scenario is a YAML mapping with id, title, steps and expect'));
     return d;
@@ -286,6 +363,8 @@ export function discoverScenarioFiles(dir: string): string[] {
 
 /** Reads and parses one file; `display` is the name errors use (a path relative to the working directory). */
 export function loadScenarioFile(path: string, display: string = path): ScenarioDocument {
+  const bytes = statSync(path).size;
+  if (bytes > SCENARIO_LIMITS.maxBytes) return { file: display, doc: parseDocument(''), lines: new LineCounter(), errors: [tooLarge(display, bytes)] };
   return readScenarioDocument(display, readFileSync(path, 'utf8'));
 }
 
@@ -523,7 +602,7 @@ function compileWithChain(d: ScenarioDocument, catalog: ScenarioCatalog, vocabul
     cache.set(d, r);
     return r;
   }
-  const raw = d.doc.toJS() as Record<string, unknown>;
+  const raw = d.doc.toJS({ maxAliasCount: SCENARIO_LIMITS.maxAliasCount }) as Record<string, unknown>;
 
   let base: Scenario | undefined;
   let topology: Topology | undefined;

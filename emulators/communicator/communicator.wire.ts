@@ -385,6 +385,7 @@ export class SipSession {
       delegate: {
         onMessage: (m: Message) => this.receive(m),
         onDisconnect: (error?: Error) => {
+          this.failUnanswered('the connection to the server was lost');
           if (!this.closed) o.onDisconnect?.(error);
         },
       },
@@ -494,10 +495,29 @@ export class SipSession {
     for (const s of this.subscribers.values()) await bounded(s.unsubscribe());
     this.subscribers.clear();
     if (this.registerer) await bounded(this.registerer.dispose());
+    // A goodbye still unanswered now never will be: end it before the user agent stops (which drops its
+    // transaction silently), or the Registerer keeps its refresh and expiry timers for an hour.
+    this.failUnanswered('signing out');
     await bounded(this.ua.stop());
     this.o.connected.socket.destroy();
     // Now, not when the socket's 'close' event comes round: the next client's dial sees the table as it is.
     this.o.connected.hangUp?.();
+  }
+
+  /**
+   * Ends every request still waiting for its answer with the 503 that sip.js gives a request it could not
+   * send (RFC 3261 §8.1.3.1: a transport failure is a 503). Over TCP and TLS the answer can only come back
+   * on the same connection (RFC 3261 §18.2.2), so once that connection is lost, or the client is leaving,
+   * nothing will answer them; and sip.js ends a registration (clears its wall-clock refresh and expiry
+   * timers) only when a REGISTER is answered.
+   */
+  private failUnanswered(reason: string): void {
+    for (const uac of [...this.ua.userAgentCore.userAgentClients.values()]) {
+      const response = new Core.IncomingResponseMessage();
+      response.statusCode = 503;
+      response.reasonPhrase = `Service Unavailable (${reason})`;
+      uac.transaction.receiveResponse(response);
+    }
   }
 }
 

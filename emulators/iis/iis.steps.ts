@@ -9,7 +9,8 @@ import type { Topology } from '../../sim/topology.js';
 import { iisId, type Credentials, type HttpRequest } from './iis.events.js';
 import { iisBindCertificate, iisBindings, iisRequest, iisSetAppPoolState, iisSetWindowsAuthentication, iisWebComponents } from './iis.client.js';
 import { hostCertificates } from './iis.machine.js';
-import { DEFAULT_SITE, describeBinding, normalizeThumbprint } from './iis.store.js';
+import { chooseCertificate, certificateReference, POOL_CERTIFICATE, thumbprintOf } from '../host/host.certificates.js';
+import { DEFAULT_SITE, describeBinding } from './iis.store.js';
 
 const server = z.string().min(1);
 
@@ -29,32 +30,29 @@ export const bindCertificateStep = defineStep({
   summary: 'IIS Manager → Default Web Site → Bindings: add https with a certificate (the pool certificate by default)',
   params: z.strictObject({
     server,
-    /** "pool": the certificate in LocalMachine\My whose subject CN is the server's pool FQDN; otherwise a thumbprint. */
-    certificate: z.string().min(1).default('pool'),
+    /** `pool`, a thumbprint or a subject name of a certificate in the server's LocalMachine\My (host.certificates.ts). */
+    certificate: certificateReference(),
     ip: z.string().default('All Unassigned'),
     port: z.number().int().min(1).max(65535).default(443),
     site: z.string().default(DEFAULT_SITE),
   }),
   refs: { server: 'frontEnd' },
-  title: (p) => `Bind ${p.certificate === 'pool' ? 'the pool certificate' : `certificate ${p.certificate}`} to ${p.site} (https, ${p.ip}:${p.port}) on ${p.server}`,
+  title: (p) => `Bind ${p.certificate === POOL_CERTIFICATE ? 'the pool certificate' : `certificate ${p.certificate}`} to ${p.site} (https, ${p.ip}:${p.port}) on ${p.server}`,
   emulated: (ctx, p) => {
     const ref = iisRef(ctx, p.server);
     if (!ref) return noIis(p.server);
-    let thumbprint = p.certificate;
-    if (p.certificate.toLowerCase() === 'pool') {
-      const pool = poolOf(ctx.topology, p.server);
-      if (!pool) return failed(`${p.server} is not a front end of any pool in the topology`);
-      const certs = hostCertificates(ctx.lab, p.server);
-      if (!certs) return failed(`cannot choose the pool certificate: the lab has no host actor host:${p.server} to read LocalMachine\\My from; give a thumbprint instead`);
-      const matching = certs.filter((c) => c.subjectCN.toLowerCase() === pool.fqdn.toLowerCase());
-      const chosen = matching[matching.length - 1];
-      if (!chosen) {
-        return failed(
-          `no certificate with subject CN=${pool.fqdn} in LocalMachine\\My on ${p.server}; run the OCS Certificate Wizard first`,
-          certs.map((c) => `${normalizeThumbprint(c.thumbprint)}  ${c.subject}`),
-        );
-      }
-      thumbprint = chosen.thumbprint;
+    const pool = poolOf(ctx.topology, p.server);
+    const certs = hostCertificates(ctx.lab, p.server);
+    let thumbprint: string;
+    if (certs) {
+      const chosen = chooseCertificate(certs, p.certificate, { server: p.server, ...(pool ? { poolFqdn: pool.fqdn } : {}) });
+      if (!chosen.ok) return failed(chosen.message, chosen.choices);
+      thumbprint = chosen.certificate.thumbprint;
+    } else {
+      // No host actor to read LocalMachine\My from: only a thumbprint can be handed to IIS as is.
+      const given = thumbprintOf(p.certificate);
+      if (!given) return failed(`cannot choose ${p.certificate === POOL_CERTIFICATE ? 'the pool certificate' : `the certificate ${p.certificate}`}: the lab has no host actor host:${p.server} to read LocalMachine\\My from; give a thumbprint instead`);
+      thumbprint = given;
     }
     const r = iisBindCertificate(ref, { site: p.site, ip: p.ip, port: p.port, thumbprint });
     if (!r.ok) return failed(r.failure.message);

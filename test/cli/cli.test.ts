@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -40,11 +40,42 @@ describe('ocslab as a process: bad usage and bad input exit 2, without a stack t
     noStack(r.stderr);
   });
 
+  it('reports a YAML alias bomb ("billion laughs") and nesting built to exhaust the parser as input at file:line:column, exit 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ocslab-bomb-'));
+    try {
+      const bomb = join(dir, 'laughs.yaml');
+      const levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]'];
+      for (const [name, prev] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e']] as const) levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+      writeFileSync(bomb, ['id: laughs', 'title: Billion laughs', ...levels, `steps: [${Array(9).fill('*f').join(', ')}]`, ''].join('\n'));
+      const deep = join(dir, 'deep.yaml');
+      writeFileSync(deep, `id: deep\ntitle: Deep\nsteps: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`);
+      for (const [file, message] of [
+        [bomb, /^\S*laughs\.yaml:5:8: YAML aliases expand too far: \*b /],
+        [deep, /^\S*deep\.yaml:3:\d+: YAML nesting too deep to read/],
+      ] as const) {
+        const r = ocslabProcess(['run', file]);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).not.toContain('internal error');
+        noStack(r.stderr);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports a fault that is not in the catalogue at file:line:column', () => {
     const r = ocslabProcess(['run', 'bad-faults']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('test/fixtures/scenarios/bad/faults.yaml:9:12: unknown fault "no-such-fault"');
     noStack(r.stderr);
+  });
+
+  it('stops writing, without a stack trace, when its reader goes away (ocslab steps | head -1)', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" bin/ocslab.js steps | head -1`], { cwd: projectRoot, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l)).toHaveLength(1);
+    expect(r.stderr).toBe('');
   });
 
   it('answers --help with exit 0 on stdout', () => {

@@ -1,6 +1,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createSocket as createUdpSocket } from 'node:dgram';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +12,8 @@ const dir = mkdtempSync(join(tmpdir(), 'ocslab-serve-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 
-async function startServe(file: string): Promise<{ child: ChildProcess; endpoints: Endpoints; output: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file], { cwd: projectRoot, env: { ...process.env, NO_COLOR: '1' } });
+async function startServe(file: string, extra: string[] = []): Promise<{ child: ChildProcess; endpoints: Endpoints; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file, ...extra], { cwd: projectRoot, env: { ...process.env, NO_COLOR: '1' } });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -93,6 +94,144 @@ describe('ocslab serve', () => {
 });
 
 
+/** A process's state letter from /proc (Z: exited, not yet reaped), or undefined when it is gone. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+const running = (pid: number) => {
+  const state = processState(pid);
+  return state !== undefined && state !== 'Z';
+};
+
+/** The processes a process started (esbuild's service under tsx), read from /proc. */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** Whether this process can bind the port now (TCP, or UDP for DNS): nothing holds it any more. */
+function bindable(port: number, kind: 'tcp' | 'udp'): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (kind === 'udp') {
+      const socket = createUdpSocket('udp4');
+      socket.once('error', () => (socket.close(), resolve(false)));
+      socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+      return;
+    }
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+async function until(condition: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
+}
+
+/** The example commands the table printed, each after the service's address. */
+const printedExamples = (output: string) => output.split('\n').flatMap((line) => {
+  const m = /^ {2}(DNS|LDAP|HTTPS|SIP) .*? {3}((?:dig|ldapsearch|curl|openssl) .*)$/.exec(line);
+  return m?.[1] && m[2] ? [{ service: m[1], command: m[2] }] : [];
+});
+
+describe('the example commands ocslab serve prints', () => {
+  for (const [scenario, dnsQuestion] of [
+    ['seed-part3', /-t A pool01\.corp\.example\.net$/],
+    ['full-deployment', /-t SRV _sipinternaltls\._tcp\.example\.com$/],
+  ] as const) {
+    it(`each works, pasted into a shell, against the lab it serves (${scenario})`, async () => {
+      const file = join(dir, `examples-${scenario}.json`);
+      const { child, output, exited } = await startServe(file, ['--scenario', scenario]);
+      try {
+        const examples = printedExamples(output());
+        expect(examples.map((e) => e.service), output()).toEqual(['DNS', 'LDAP', 'HTTPS', 'SIP']);
+        expect(examples[0]?.command).toMatch(dnsQuestion);
+        for (const { service, command } of examples) {
+          // Nothing to fill in (no <user>:<password>); the machine's own resolver is never asked (dig @, curl --resolve).
+          expect(command).not.toMatch(/<[a-z]+>|…|\.\.\./i);
+          const r = spawnSync('sh', ['-c', command], { encoding: 'utf8', timeout: 15_000, env: { ...process.env, LDAPNOINIT: '1' } });
+          expect(r.status, `${service}: ${command}\n${r.stdout}\n${r.stderr}`).toBe(0);
+          if (service === 'DNS') {
+            expect(r.stdout).toContain('status: NOERROR');
+            expect(r.stdout).toMatch(/ANSWER: [1-9]/);
+          }
+          if (service === 'LDAP') expect(r.stdout).toContain('msRTCSIP-PrimaryUserAddress: sip:ocsuser1@example.com');
+          if (service === 'SIP') expect(r.stdout).toContain('Verify return code: 0 (ok)');
+        }
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+    }, 60_000);
+  }
+});
+
+describe.runIf(process.platform === 'linux')('ocslab serve started through npm, stopped by the PID a supervisor knows (the launcher)', () => {
+  const launchers: Array<[string, string, string[]]> = [
+    ['npx ocslab serve', 'npx', ['ocslab', 'serve']],
+    ['npm run ocslab -- serve', 'npm', ['run', '--silent', 'ocslab', '--', 'serve']],
+  ];
+  for (const [name, command, args] of launchers) {
+    it(`${name}: SIGTERM to npm's PID leaves no process serving and every port free`, async () => {
+      const file = join(dir, `${command}-endpoints.json`);
+      const launcher = spawn(command, [...args, '--port-base', '0', '--endpoints-file', file], { cwd: projectRoot, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      launcher.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      launcher.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const launcherExited = new Promise<void>((resolve) => launcher.on('exit', () => resolve()));
+      let servingPid: number | undefined;
+      try {
+        expect(await until(() => existsSync(file) || launcher.exitCode !== null, 60_000), `no endpoints file:\n${out}`).toBe(true);
+        const endpoints = JSON.parse(readFileSync(file, 'utf8')) as Endpoints;
+        servingPid = endpoints.pid;
+        expect(servingPid).not.toBe(launcher.pid);
+        expect(running(servingPid)).toBe(true);
+        const helpers = childrenOf(servingPid);
+        const ports: Array<[number, 'tcp' | 'udp']> = [
+          [endpoints.dns.port, 'tcp'],
+          [endpoints.dns.port, 'udp'],
+          [Number(new URL(endpoints.ldap).port), 'tcp'],
+          [Number(new URL(endpoints.https).port), 'tcp'],
+          [Number(new URL(endpoints.caHttp).port), 'tcp'],
+          [endpoints.sipTls?.port ?? 0, 'tcp'],
+          [endpoints.sipTcp?.port ?? 0, 'tcp'],
+          [Number(new URL(endpoints.sipWss ?? 'wss://x:0').port), 'tcp'],
+        ];
+        expect(await bindable(Number(new URL(endpoints.ldap).port), 'tcp')).toBe(false);
+
+        launcher.kill('SIGTERM');
+        await launcherExited;
+        const pid = servingPid;
+        expect(await until(() => !running(pid), 10_000), `PID ${pid} still serving after its launcher stopped:\n${out}`).toBe(true);
+        for (const helper of helpers) expect(await until(() => !running(helper), 10_000), `PID ${helper} (started by ${pid}) still running`).toBe(true);
+        for (const [port, kind] of ports) expect(await bindable(port, kind), `${kind} port ${port} still held`).toBe(true);
+      } finally {
+        if (launcher.exitCode === null) launcher.kill('SIGKILL');
+        if (servingPid !== undefined && running(servingPid)) process.kill(servingPid, 'SIGKILL');
+      }
+    }, 90_000);
+  }
+});
+
 async function holdPortBelowEphemeral(holder: ReturnType<typeof createServer>): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     const candidate = 20_000 + Math.floor(Math.random() * 12_000);
@@ -111,6 +250,7 @@ async function holdPortBelowEphemeral(holder: ReturnType<typeof createServer>): 
 
 describe('the endpoints table', () => {
   const endpoints = (users: number): Endpoints => ({
+    pid: 1,
     dns: { host: '127.0.0.1', port: 53 },
     ldap: 'ldap://127.0.0.1:389',
     https: 'https://127.0.0.1:443',
