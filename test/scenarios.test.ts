@@ -103,3 +103,16 @@ steps:
     expect(() => compile('id: x\ntitle: x\ntopology: default\nsteps:\n  - action: ocs.createPool\n    pool: pool9\n')).toThrow(/inline.yaml:6:11: .*pool9.*pool01/);
   });
 });
+
+describe('a pool of two front ends', () => {
+  it('shares its users: the load balancer spreads the sign-ins, and an IM crosses from one front end to the other', async () => {
+    const report = await run('front-end-failover');
+    expect(report.status).toBe('passed');
+    const signIns = report.trace.split('\n').filter((l) => l.includes('"type":"communicator.signedIn"'));
+    const where = signIns.map((l) => /\((ocsfe0\d)\)/.exec(l)?.[1]);
+    // Before ocsfe01 is shut down, one user on each front end; after, both on ocsfe02.
+    expect(where).toEqual(['ocsfe01', 'ocsfe02', 'ocsfe02', 'ocsfe02']);
+    const crossing = report.steps.find((s) => s.name === 'communicator.sendIm');
+    expect(crossing?.status).toBe('passed');
+  });
+});

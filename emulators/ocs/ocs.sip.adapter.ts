@@ -253,6 +253,30 @@ function listen(server: TcpServer | TlsServer | HttpsServer, port: number, host:
  * Starts the front end's SIP listeners. Rejects when the front end is unknown, has no assigned
  * certificate, or its Front-End service (RtcSrv) is not Running.
  */
+/** The registrar state the front ends of one pool share; cleared with the lab. */
+interface PoolRegistrar {
+  bindings: Map<string, Binding>;
+  pending: Map<string, Pending>;
+  subscriptions: Map<string, Subscription>;
+  published: Map<string, string>;
+}
+
+function poolRegistrar(lab: Lab, pool: string): PoolRegistrar {
+  return lab.resource(`sip-registrar:${pool.toLowerCase()}`, () => {
+    const r: PoolRegistrar = { bindings: new Map(), pending: new Map(), subscriptions: new Map(), published: new Map() };
+    const close = async () => {
+      for (const p of r.pending.values()) clearTimeout(p.timer);
+      for (const b of r.bindings.values()) clearTimeout(b.timer);
+      for (const x of r.subscriptions.values()) clearTimeout(x.timer);
+      r.pending.clear();
+      r.bindings.clear();
+      r.subscriptions.clear();
+      r.published.clear();
+    };
+    return { value: r, close };
+  });
+}
+
 export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {}): Promise<SipListening> {
   const bindHost = options.host ?? '127.0.0.1';
   const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -271,10 +295,9 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   const tlsOptions = { key: keyById(cert.keyId).privateKeyPem, cert: cert.certPem };
   const viaHost = server.fqdn;
 
-  const bindings = new Map<string, Binding>();
-  const pending = new Map<string, Pending>();
-  const subscriptions = new Map<string, Subscription>();
-  const published = new Map<string, string>();
+  // Registrations, presence and requests in flight belong to the pool, not to one front end: every front
+  // end of a pool reaches a user signed in through another, as the pool's back end (RTCDyn) lets them.
+  const { bindings, pending, subscriptions, published } = poolRegistrar(lab, server.pool);
   const nonces = new Map<string, number>();
   const connections = new Set<Connection>();
   let nextConnId = 1;
@@ -799,17 +822,19 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     if (stopped) return;
     stopped = true;
     unwatch();
-    for (const c of [...connections]) {
+    const own = new Set(connections);
+    for (const c of own) {
       c.close();
       dropConnection(c);
     }
     for (const ws of wss.clients) ws.terminate();
-    for (const p of pending.values()) clearTimeout(p.timer);
-    pending.clear();
-    for (const b of bindings.values()) clearTimeout(b.timer);
-    bindings.clear();
-    for (const s of subscriptions.values()) clearTimeout(s.timer);
-    subscriptions.clear();
+    // What this front end's connections had in the pool's registrar (their bindings and subscriptions
+    // went with each connection); the other front ends' stays.
+    for (const [branch, p] of [...pending]) {
+      if (!own.has(p.caller)) continue;
+      clearTimeout(p.timer);
+      pending.delete(branch);
+    }
     await new Promise<void>((r) => wss.close(() => r()));
     httpsServer.closeAllConnections();
     await Promise.all(servers.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))));
@@ -869,7 +894,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     tls: { host: bindHost, port: tlsPort },
     tcp: { host: bindHost, port: tcpPort },
     wss: wssUrl,
-    registrations: () => [...bindings.keys()].sort(),
+    registrations: () => [...bindings.values()].filter((b) => connections.has(b.conn)).map((b) => b.aor).sort(),
     stop: closeAll,
   };
 }
