@@ -61,6 +61,18 @@ export class SimClock implements XStateClock {
     if (typeof id === 'number') this.timers.delete(id);
   }
 
+  /** The clock's reading, for a lab snapshot (timers are saved by who set them). */
+  position(): { start: number; now: number } {
+    return { start: this.start, now: this.current };
+  }
+
+  /** A clock at a saved reading, with no timers. */
+  static at(position: { start: number; now: number }): SimClock {
+    const clock = new SimClock(position.start);
+    clock.current = position.now;
+    return clock;
+  }
+
   /** Number of timers waiting to fire. */
   pending(): number {
     return this.timers.size;

@@ -150,11 +150,17 @@ export class PendingRewrites {
 }
 
 /** Injects one fault into a lab; what it changes is journalled with its cause and kept from the operator. */
-export function injectFault(lab: Lab, topology: Topology, plan: FaultPlan, rewrites: PendingRewrites, injectedAt: string): FaultRecord {
+/**
+ * Injects a fault now. `current` gives the lab a later rewrite acts on (the runner's lab, which a restart
+ * from a snapshot replaces); by default the lab it was injected into.
+ */
+export function injectFault(lab: Lab, topology: Topology, plan: FaultPlan, rewrites: PendingRewrites, injectedAt: string, current: () => Lab = () => lab): FaultRecord {
   const t = lab.clock.elapsed();
   const outcome = lab.journal.withCause(`fault:${plan.definition.id}`, () =>
     plan.definition.inject({
-      lab,
+      get lab() {
+        return current();
+      },
       topology,
       target: plan.target,
       rewriteNext: (stepName, rewrite) => rewrites.add(plan.definition.id, stepName, rewrite),

@@ -24,6 +24,11 @@ function hash128(text: string): [number, number, number, number] {
   return [(h1 ^ h2 ^ h3 ^ h4) >>> 0, (h2 ^ h1) >>> 0, (h3 ^ h1) >>> 0, (h4 ^ h1) >>> 0];
 }
 
+export interface IdPosition {
+  seed: string;
+  state: [number, number, number, number];
+}
+
 export class IdSource {
   private a: number;
   private b: number;
@@ -33,6 +38,17 @@ export class IdSource {
   constructor(readonly seed: string) {
     [this.a, this.b, this.c, this.d] = hash128(seed);
     for (let i = 0; i < 12; i++) this.uint32();
+  }
+
+  /** Where the stream is: the seed and the generator's four words (a lab snapshot saves it). */
+  position(): IdPosition {
+    return { seed: this.seed, state: [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0] };
+  }
+
+  /** Puts the stream back where `position()` found it. */
+  moveTo(position: IdPosition): void {
+    if (position.seed !== this.seed) throw new Error(`IdSource.moveTo: position of seed "${position.seed}", not "${this.seed}"`);
+    [this.a, this.b, this.c, this.d] = position.state;
   }
 
   /** An independent stream for one component: same parent seed and label, same values. */

@@ -55,6 +55,11 @@ export interface Clockish {
   elapsed(): number;
 }
 
+export interface SavedJournal {
+  entries: JournalEntry[];
+  logs: Record<string, WindowsEventRecord[]>;
+}
+
 export class Journal {
   readonly entries: JournalEntry[] = [];
   private readonly logs = new Map<string, WindowsEventRecord[]>();
@@ -76,6 +81,18 @@ export class Journal {
     if (event.type === 'eventlog.write') this.writeEventLog((event as EventLogWrite).entry, entry.at);
     for (const l of this.listeners) l(entry);
     return entry;
+  }
+
+  /** Everything recorded so far, for a lab snapshot. */
+  save(): SavedJournal {
+    return { entries: this.entries, logs: Object.fromEntries(this.logs) };
+  }
+
+  /** Puts back what `save()` returned, on an empty journal. */
+  restore(saved: SavedJournal): void {
+    if (this.entries.length) throw new Error('Journal.restore: the journal is not empty');
+    this.entries.push(...saved.entries);
+    for (const [host, records] of Object.entries(saved.logs)) this.logs.set(host, [...records]);
   }
 
   /** Runs `fn`, tagging every entry recorded meanwhile with `cause`. */

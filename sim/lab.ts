@@ -1,10 +1,13 @@
 /**
  * A lab: the actors of one topology in one XState system, on one simulated clock, writing one journal.
+ * A lab saves to JSON and restores (`save()`, `Lab.restore()`): every actor's persisted snapshot, the
+ * clock, every seeded id stream's position, the delayed events waiting on the clock, and the journal; a
+ * restored lab continues exactly as the saved one would have.
  */
-import { createActor, createMachine, type AnyActorRef, type AnyMachineSnapshot, type AnyActor } from 'xstate';
+import { createActor, createMachine, type AnyActorRef, type AnyMachineSnapshot, type AnyActor, type EventObject } from 'xstate';
 import { SimClock, type RunUntilResult } from './clock.js';
-import { IdSource } from './ids.js';
-import { Journal, type LabEvent } from './journal.js';
+import { IdSource, type IdPosition } from './ids.js';
+import { Journal, type LabEvent, type SavedJournal } from './journal.js';
 import type { ComponentInstance, EmulatorDefinition, LabEnv } from './emulator.js';
 import type { Topology } from './topology.js';
 import { bindEnvironment } from './machine.js';
@@ -16,6 +19,36 @@ export interface LabOptions {
   seed: string;
   clock?: SimClock;
 }
+
+/** The format of a saved lab; a snapshot of another format is refused, not guessed at. */
+export const LAB_SNAPSHOT_FORMAT = 'ocslab.lab/1';
+
+/** A delayed event waiting on the clock: who set it, for whom, when it is due. */
+interface ScheduledEvent {
+  source: string;
+  target: string;
+  event: EventObject;
+  id: string;
+  due: number;
+}
+
+export interface LabSnapshot {
+  format: typeof LAB_SNAPSHOT_FORMAT;
+  seed: string;
+  topology: Topology;
+  clock: { start: number; now: number };
+  ids: { root: IdPosition; streams: Record<string, IdPosition> };
+  /** The root actor's persisted snapshot: every component's state and context. */
+  actors: unknown;
+  /** In the order they were scheduled (equal due times fire in that order). */
+  scheduled: ScheduledEvent[];
+  journal: SavedJournal;
+}
+
+const systemIdOf = (ref: AnyActorRef): string | undefined => (ref as { systemId?: string }).systemId;
+
+/** Why a lab cannot be saved right now (said to the caller, never a crash). */
+export class LabSnapshotError extends Error {}
 
 /** The root of a lab's actor system: it only invokes the components, each under its systemId. */
 function labMachine(components: readonly ComponentInstance[]) {
@@ -34,21 +67,89 @@ export class Lab {
   private readonly unsubscribe: Array<() => void> = [];
   private readonly resources = new Map<string, { value: unknown; close: () => Promise<void> }>();
   private readonly environments = new Map<string, LabEnv>();
+  /** Delayed events the actors scheduled, by XState's scheduled-event id, in scheduling order. */
+  private readonly scheduled = new Map<string, ScheduledEvent>();
 
-  constructor(readonly topology: Topology, registry: readonly EmulatorDefinition[], options: LabOptions) {
-    this.clock = options.clock ?? new SimClock();
+  constructor(readonly topology: Topology, registry: readonly EmulatorDefinition[], options: LabOptions, saved?: LabSnapshot) {
+    this.clock = saved ? SimClock.at(saved.clock) : (options.clock ?? new SimClock());
     this.ids = new IdSource(options.seed);
     this.journal = new Journal(this.clock);
     const env = (label: string): LabEnv => this.environment(label);
     this.components = registry.flatMap((d) => d.instances(topology, env));
+    if (saved) {
+      this.ids.moveTo(saved.ids.root);
+      for (const [label, position] of Object.entries(saved.ids.streams)) this.environment(label).ids.moveTo(position);
+      this.journal.restore(saved.journal);
+    }
     // Components are created inside createActor and only started by start(): bind the environment and
     // subscribe in between, so nothing a component emits while starting is missed.
-    this.root = createActor(labMachine(this.components), { clock: this.clock });
+    this.root = createActor(labMachine(this.components), saved ? { clock: this.clock, snapshot: saved.actors as AnyMachineSnapshot } : { clock: this.clock });
     bindEnvironment(this.root.system, env);
+    this.recordSchedule();
     for (const c of this.components) this.watch(this.actor(c.systemId));
     this.root.start();
+    if (saved) {
+      // XState does not keep delayed events in a persisted snapshot: set them again, in their order.
+      for (const s of saved.scheduled) {
+        const source = this.get(s.source);
+        const target = this.get(s.target);
+        if (!source || !target) throw new LabSnapshotError(`the snapshot has a delayed event from ${s.source} to ${s.target}, which this lab does not have`);
+        this.root.system.scheduler.schedule(source, target, s.event, Math.max(0, s.due - this.clock.now()), s.id);
+      }
+      return;
+    }
     // Every component now exists and runs: those that tell others something at start do it now.
     for (const c of this.components) this.send(c.systemId, LAB_STARTED);
+  }
+
+  /** A lab continuing from `saved`, with the same topology, emulators and seed it was saved with. */
+  static restore(topology: Topology, registry: readonly EmulatorDefinition[], saved: LabSnapshot): Lab {
+    if (saved.format !== LAB_SNAPSHOT_FORMAT) throw new LabSnapshotError(`not an ocslab lab snapshot (format ${String(saved.format)}, expected ${LAB_SNAPSHOT_FORMAT})`);
+    if (JSON.stringify(saved.topology) !== JSON.stringify(topology)) throw new LabSnapshotError('the snapshot was saved from another topology');
+    return new Lab(topology, registry, { seed: saved.seed }, saved);
+  }
+
+  /**
+   * Saves the lab as JSON-ready data. Connections on real sockets are not state that saves: a lab with
+   * open wire resources (listeners, signed-in clients) refuses, naming them.
+   */
+  save(): LabSnapshot {
+    if (this.resources.size) throw new LabSnapshotError(`the lab has open connections (${[...this.resources.keys()].join(', ')}); a snapshot holds no sockets`);
+    const waiting = this.root.system.getSnapshot()._scheduledEvents;
+    const unknown = Object.keys(waiting).filter((key) => !this.scheduled.has(key));
+    if (unknown.length) throw new LabSnapshotError(`${unknown.length} delayed event(s) have no id or no systemId to save them by (${unknown.join(', ')})`);
+    const scheduled = [...this.scheduled].filter(([key]) => key in waiting).map(([, s]) => s);
+    const streams: Record<string, IdPosition> = {};
+    for (const [label, env] of this.environments) streams[label] = env.ids.position();
+    return {
+      format: LAB_SNAPSHOT_FORMAT,
+      seed: this.ids.seed,
+      topology: this.topology,
+      clock: this.clock.position(),
+      ids: { root: this.ids.position(), streams },
+      actors: this.root.getPersistedSnapshot(),
+      scheduled,
+      journal: this.journal.save(),
+    };
+  }
+
+  /** Notes every delayed event an actor schedules (XState keeps who and what, not when it is due). */
+  private recordSchedule(): void {
+    const scheduler = this.root.system.scheduler;
+    const schedule = scheduler.schedule.bind(scheduler);
+    const cancel = scheduler.cancel.bind(scheduler);
+    scheduler.schedule = (source, target, event, delay, id) => {
+      const key = `${source.sessionId}.${id}`;
+      this.scheduled.delete(key);
+      const from = systemIdOf(source);
+      const to = systemIdOf(target);
+      if (id !== undefined && from && to) this.scheduled.set(key, { source: from, target: to, event, id, due: this.clock.now() + Math.max(0, delay) });
+      schedule(source, target, event, delay, id);
+    };
+    scheduler.cancel = (source, id) => {
+      this.scheduled.delete(`${source.sessionId}.${id}`);
+      cancel(source, id);
+    };
   }
 
   /** One environment per component label: the lab's clock and the label's own seeded id stream. */

@@ -11,7 +11,7 @@
 import type { EmulatorDefinition } from './emulator.js';
 import type { EventLevel, EventLogWrite, JournalEntry, JsonValue, WindowsEventRecord } from './journal.js';
 import { traceText } from './journal.js';
-import { Lab } from './lab.js';
+import { Lab, LabSnapshotError, type LabSnapshot } from './lab.js';
 import type { Scenario, ScenarioStep, SourcePosition } from './scenario.js';
 import type { StepDefinition, StepOutcome } from './steps.js';
 import { EmulatedTarget, type Target } from './target.js';
@@ -90,6 +90,8 @@ export interface RunReport {
   faults: FaultRecord[];
   /** One JSON line per journal entry. */
   trace: string;
+  /** With `restartAt`: what became of each restart. */
+  restarts?: RestartRecord[];
 }
 
 export type ProgressEvent =
@@ -110,7 +112,20 @@ export interface RunOptions {
    * as `ocslab serve` does; by default the runner builds a fresh lab and stops it.
    */
   lab?: Lab;
+  /**
+   * Before each of these steps (0-based, setup steps counted first), save the lab to JSON, stop it and go
+   * on with a lab restored from that JSON: the trace must not tell. A lab that cannot be saved there (it
+   * has open connections) goes on as it is; `report.restarts` says which happened.
+   */
+  restartAt?: readonly number[];
   onProgress?: (event: ProgressEvent) => void;
+}
+
+/** A restart the run was asked for: before which step, and whether the lab was saved and restored. */
+export interface RestartRecord {
+  before: number;
+  restored: boolean;
+  reason?: string;
 }
 
 interface PhaseStep {
@@ -157,29 +172,46 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
   const plans = [...[...scenario.from].reverse().flatMap((b) => b.faults), ...scenario.faults, ...(options.faults ?? [])];
   const injected: FaultRecord[] = [];
   const rewrites = new PendingRewrites();
-  /** Faults timed on the simulated clock that have not fired yet, by timer id. */
-  const timed = new Map<number, FaultPlan>();
+  /** Faults timed on the simulated clock that have not fired yet, by timer id, with when they are due. */
+  const timed = new Map<number, { plan: FaultPlan; due: number }>();
+  const restarts: RestartRecord[] = [];
+  const armTimed = (plan: FaultPlan, due: number) => {
+    const when = plan.when;
+    if (!lab || !('afterMs' in when)) return;
+    const id = lab.clock.setTimeout(() => {
+      timed.delete(id);
+      inject(plan, `at ${formatDuration(when.afterMs)}`);
+    }, due - lab.clock.now());
+    timed.set(id, { plan, due });
+  };
+  const inject = (plan: FaultPlan, at: string) => {
+    const current = lab;
+    if (current) injected.push(injectFault(current, scenario.topology, plan, rewrites, at, () => lab ?? current));
+  };
   try {
     lab = options.lab ?? new Lab(scenario.topology, registry.emulators, { seed });
     target = new EmulatedTarget(lab, scenario.topology);
     lab.record('runner', { type: 'runner.runStarted', scenario: scenario.id, seed, target: target.name, from: chain });
-    const inject = (plan: FaultPlan, at: string) => {
-      if (lab) injected.push(injectFault(lab, scenario.topology, plan, rewrites, at));
-    };
     for (const plan of plans) {
       const when = plan.when;
       if ('at' in when) inject(plan, 'start');
-      else if ('afterMs' in when) {
-        const id = lab.clock.setTimeout(() => {
-          timed.delete(id);
-          inject(plan, `at ${formatDuration(when.afterMs)}`);
-        }, when.afterMs);
-        timed.set(id, plan);
-      }
+      else if ('afterMs' in when) armTimed(plan, lab.clock.now() + when.afterMs);
     }
+    const restartBefore = new Set(options.lab ? [] : (options.restartAt ?? []));
     let stoppedBy: string | undefined;
     let setupDone = setup.length === 0;
-    for (const item of all) {
+    for (const [position, item] of all.entries()) {
+      if (restartBefore.has(position) && !stoppedBy) {
+        const restart = restartLab(lab, scenario, registry, position);
+        restarts.push(restart.record);
+        if (restart.lab) {
+          const pendingFaults = [...timed.values()];
+          timed.clear();
+          lab = restart.lab;
+          target = new EmulatedTarget(lab, scenario.topology);
+          for (const t of pendingFaults) armTimed(t.plan, t.due);
+        }
+      }
       if (!setupDone && item.phase !== 'setup') {
         setupDone = true;
         onProgress?.({ type: 'setup.finished', results: [...results], durationMs: target.elapsed(), from: chain });
@@ -214,7 +246,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
 
   // A timed fault the run never reached is cancelled (a lab that keeps running must not get it later)
   // and reported as not injected, so a fault asked for is never silently lost.
-  for (const [id, plan] of timed) {
+  for (const [id, { plan }] of timed) {
     lab?.clock.clearTimeout(id);
     const when = 'afterMs' in plan.when ? formatDuration(plan.when.afterMs) : '';
     const ended = formatDuration(target?.elapsed() ?? 0);
@@ -245,6 +277,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
     eventLogs,
     faults: injected,
     trace: traceText(entries),
+    ...(options.restartAt ? { restarts } : {}),
   };
   try {
     if (!options.lab) await lab?.close();
@@ -253,6 +286,20 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
   }
   onProgress?.({ type: 'run.finished', report });
   return report;
+}
+
+/** Saves the lab, stops it, and restores a new one from the saved JSON (see `RunOptions.restartAt`). */
+function restartLab(lab: Lab, scenario: Scenario, registry: Registry, before: number): { record: RestartRecord; lab?: Lab } {
+  let text: string;
+  try {
+    text = JSON.stringify(lab.save());
+  } catch (e) {
+    if (e instanceof LabSnapshotError) return { record: { before, restored: false, reason: e.message } };
+    throw e;
+  }
+  lab.stop();
+  const restored = Lab.restore(scenario.topology, registry.emulators, JSON.parse(text) as LabSnapshot);
+  return { record: { before, restored: true }, lab: restored };
 }
 
 function stepLabel(item: PhaseStep): string {

@@ -318,8 +318,9 @@ export const ocsFaults: FaultDefinition[] = [
       const user = ctx.topology.users.find((u) => lc(u.sam) === lc(ctx.target));
       if (!user) return { applied: false, note: `no user ${ctx.target}` };
       const address = `sip:${lc(user.mail ?? `${user.sam}@${ctx.topology.sipDomains[0] ?? ctx.topology.forest.fqdn}`)}`;
-      const ad = ctx.lab.get('ad');
       const create = (): string => {
+        // Looked up each time: a later rewrite may run on a lab restored from a snapshot.
+        const ad = ctx.lab.get('ad');
         if (!ad) return 'no directory';
         if (adPrepState(ad).schema !== 'Ready') return 'the schema is not prepared for Communications Server';
         const sam = `${user.sam}-old`.slice(0, 20);

@@ -343,6 +343,8 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     clearTimeout(b.timer);
     bindings.delete(aor);
     b.conn.aors.delete(aor);
+    // Signed out: what the user published goes with the endpoint, and watchers see it offline.
+    published.delete(aor);
     notifyWatchers(aor);
   };
 

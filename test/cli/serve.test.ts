@@ -162,6 +162,8 @@ describe('the example commands ocslab serve prints', () => {
       const file = join(dir, `examples-${scenario}.json`);
       const { child, output, exited } = await startServe(file, ['--scenario', scenario]);
       try {
+        // The endpoints file can appear before the table is on stdout: wait for the table's last row.
+        expect(await until(() => /^ {2}SIP /m.test(output()), 15_000), output()).toBe(true);
         const examples = printedExamples(output());
         expect(examples.map((e) => e.service), output()).toEqual(['DNS', 'LDAP', 'HTTPS', 'SIP']);
         expect(examples[0]?.command).toMatch(dnsQuestion);

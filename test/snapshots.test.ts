@@ -1,0 +1,84 @@
+/**
+ * Lab snapshots: a lab saved to JSON and restored continues byte for byte as the lab that ran straight
+ * through (decision 0012). Every shipped scenario is cut at several points: before each of those steps the
+ * runner saves the lab, stops it and goes on with one restored from the JSON.
+ */
+import { describe, expect, it } from 'vitest';
+import { Lab, LabSnapshotError, type LabSnapshot } from '../sim/lab.js';
+import { runScenario } from '../sim/runner.js';
+import { registry } from '../emulators/index.js';
+import { compile, shippedDocuments } from './support/shipped.js';
+
+describe('a lab restored from a snapshot', () => {
+  for (const doc of shippedDocuments()) {
+    const id = doc.header?.id ?? doc.file;
+    it(`continues ${id} byte for byte at several cut points`, async () => {
+      const scenario = compile(id);
+      const straight = await runScenario({ scenario, registry });
+      const n = straight.setup.length + straight.steps.length;
+      const cuts = [...new Set([1, Math.floor(n / 4), Math.floor(n / 2), Math.floor((3 * n) / 4), n - 1])];
+      const cut = await runScenario({ scenario, registry, restartAt: cuts });
+      expect(cut.restarts?.map((r) => r.before)).toEqual(cuts);
+      // Cuts after the first sign-in meet open connections and are refused, saying so.
+      for (const r of cut.restarts ?? []) if (!r.restored) expect(r.reason).toMatch(/open connections/);
+      expect(cut.restarts?.filter((r) => r.restored).length).toBeGreaterThanOrEqual(2);
+      expect(cut.status).toBe(straight.status);
+      expect(cut.trace).toBe(straight.trace);
+    });
+  }
+});
+
+describe('Lab.save and Lab.restore', () => {
+  const scenario = compile('part2-prepare-environment');
+
+  async function preparedLab(): Promise<Lab> {
+    const lab = new Lab(scenario.topology, registry.emulators, { seed: 's1' });
+    await runScenario({ scenario, registry, lab });
+    return lab;
+  }
+
+  it('round-trips through JSON, and the restored lab saves to the same JSON', async () => {
+    const lab = await preparedLab();
+    const text = JSON.stringify(lab.save());
+    const restored = Lab.restore(scenario.topology, registry.emulators, JSON.parse(text) as LabSnapshot);
+    expect(JSON.stringify(restored.save())).toBe(text);
+    expect(restored.clock.now()).toBe(lab.clock.now());
+    expect(restored.journal.entries.length).toBe(lab.journal.entries.length);
+    await lab.close();
+    await restored.close();
+  });
+
+  it('keeps the delayed events waiting on the clock: AD replication due after the save happens after the restore', async () => {
+    const lab = await preparedLab();
+    const ad = lab.get('ad');
+    ad?.send({ type: 'ad.add', requestId: 'x1', dn: 'CN=Saved Contact,CN=Users,DC=corp,DC=example,DC=net', attributes: { objectClass: ['top', 'contact'], cn: ['Saved Contact'] } });
+    const saved = JSON.parse(JSON.stringify(lab.save())) as LabSnapshot;
+    expect(saved.scheduled.some((s) => s.source === 'ad')).toBe(true);
+    const restored = Lab.restore(scenario.topology, registry.emulators, saved);
+    const replicated = (l: Lab) => l.journal.entries.filter((e) => e.event.type === 'ad.replicated').length;
+    const before = replicated(restored);
+    lab.advance(60_000);
+    restored.advance(60_000);
+    expect(replicated(restored)).toBe(replicated(lab));
+    expect(replicated(restored)).toBeGreaterThan(before);
+    await lab.close();
+    await restored.close();
+  });
+
+  it('refuses a lab with open connections, naming them', async () => {
+    const lab = await preparedLab();
+    lab.resource('network', () => ({ value: 1, close: async () => undefined }));
+    expect(() => lab.save()).toThrow(LabSnapshotError);
+    expect(() => lab.save()).toThrow(/open connections \(network\)/);
+    await lab.close();
+  });
+
+  it('refuses a snapshot of another format or another topology', async () => {
+    const lab = await preparedLab();
+    const saved = lab.save();
+    expect(() => Lab.restore(scenario.topology, registry.emulators, { ...saved, format: 'ocslab.lab/0' } as unknown as LabSnapshot)).toThrow(/not an ocslab lab snapshot/);
+    const other = { ...scenario.topology, sipDomains: ['example.org'] };
+    expect(() => Lab.restore(other, registry.emulators, saved)).toThrow(/another topology/);
+    await lab.close();
+  });
+});
