@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { runScenario } from '../sim/runner.js';
+import { Lab, type LabSnapshot } from '../sim/lab.js';
 import { registry } from '../emulators/index.js';
 import { compile } from '../test/support/shipped.js';
 import { projectRoot } from '../test/support/scenarios.js';
@@ -43,7 +44,31 @@ function wholeProcess(runs: number) {
   return { median: quantile(times, 0.5), p95: quantile(times, 0.95), min: Math.min(...times) };
 }
 
+/** Saving and restoring a lab at the end of Part 2 (the seed's starting point): issue 9's ≤ 50 ms. */
+async function snapshots(runs: number) {
+  const scenario = compile('part2-prepare-environment');
+  const lab = new Lab(scenario.topology, registry.emulators, { seed: '2009' });
+  await runScenario({ scenario, registry, lab });
+  const save: number[] = [];
+  const restore: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < runs; i++) {
+    let t = performance.now();
+    const text = JSON.stringify(lab.save());
+    save.push(performance.now() - t);
+    bytes = text.length;
+    t = performance.now();
+    const restored = Lab.restore(scenario.topology, registry.emulators, JSON.parse(text) as LabSnapshot);
+    restore.push(performance.now() - t);
+    restored.stop();
+  }
+  await lab.close();
+  const stats = (xs: number[]) => ({ median: quantile(xs, 0.5), p95: quantile(xs, 0.95), min: Math.min(...xs) });
+  return { save: stats(save), restore: stats(restore), bytes };
+}
+
 const RUNS = 60;
+const snap = await snapshots(RUNS);
 const seed = await inProcess('seed-part3', RUNS, 10);
 const full = await inProcess('full-deployment', RUNS, 10);
 const proc = wholeProcess(7);
@@ -51,6 +76,8 @@ const rows = [
   ['seed rehearsal in-process (Part 2 + Part 3, 40 steps)', seed, 50],
   ['full deployment in-process (33 steps)', full, 50],
   ['`ocslab run` whole process (node + tsx + seed)', proc, 1500],
+  [`lab snapshot of Part 2's end: save to JSON (${Math.round(snap.bytes / 1024)} KiB)`, snap.save, 50],
+  ["lab snapshot of Part 2's end: restore from JSON", snap.restore, 50],
 ] as const;
 console.log(`ocslab bench — node ${process.version}, ${RUNS} runs in-process (after 10 warm-up), 7 process runs\n`);
 console.log('| measurement | median | p95 | min | target |');

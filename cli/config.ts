@@ -15,6 +15,11 @@ export interface CliConfig {
   color: boolean;
   /** OCSLAB_DEBUG=1: internal errors show their stack. `--debug` does the same per command. */
   debug: boolean;
+  /**
+   * Where `from:` chains' end states are kept (OCSLAB_SNAPSHOT_CACHE: a folder, or `off`); by default
+   * node_modules/.cache/ocslab/setups under the project. Undefined: always replay.
+   */
+  setupCacheDir: string | undefined;
 }
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,7 +39,14 @@ export function resolveConfig({ env, cwd, stdoutIsTTY }: ConfigInputs): CliConfi
     cwd,
     color: stdoutIsTTY && !noColor,
     debug,
+    setupCacheDir: cacheDir(env.OCSLAB_SNAPSHOT_CACHE, cwd),
   };
+}
+
+function cacheDir(setting: string | undefined, cwd: string): string | undefined {
+  if (setting === undefined || setting === '') return resolve(projectRoot, 'node_modules', '.cache', 'ocslab', 'setups');
+  if (['off', '0', 'false', 'no'].includes(setting.toLowerCase())) return undefined;
+  return resolve(cwd, setting);
 }
 
 export function configFromProcess(): CliConfig {

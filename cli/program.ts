@@ -27,6 +27,7 @@ import {
 import type { StepDefinition } from '../sim/steps.js';
 import type { FaultPlan } from '../sim/faults.js';
 import type { CliConfig } from './config.js';
+import { FileSetupCache, labVersion } from './setup-cache.js';
 
 export const DEFAULT_SCENARIO = 'seed-part3';
 
@@ -54,6 +55,7 @@ class UsageError extends Error {
 }
 
 interface RunFlags {
+  cache?: boolean;
   seed?: string;
   trace?: string;
   json?: boolean;
@@ -86,6 +88,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .option('--json', 'print the report as JSON on stdout, nothing else')
     .option('--junit <file>', 'write a JUnit XML report')
     .option('--quiet', 'show only failures and the summary')
+    .option('--no-cache', 'replay every from: chain instead of starting from its saved end state')
     .option('--fault <ID[:target][@when]>', 'inject a fault from the catalogue (ocslab faults): when = start, a step number, a step name or id, or a time such as 15m; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .addOption(debugOption())
     .action(async (scenarios: string[], flags: RunFlags) => {
@@ -340,12 +343,14 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
   const reporter = createConsoleReporter({ write: progressOut, color: config.color && !flags.json, quiet: flags.quiet === true });
   const started = performance.now();
   const reports: RunReport[] = [];
+  const setupCache = flags.cache !== false && config.setupCacheDir ? new FileSetupCache(config.setupCacheDir, labVersion(config.projectRoot)) : undefined;
   for (const scenario of scenarios) {
     const options = {
       scenario,
       registry: { emulators: registry.emulators, steps: vocabulary, faults: registry.faults ?? [] },
       faults: extraFaults.get(scenario) ?? [],
       onProgress: flags.json && flags.quiet ? undefined : reporter.onProgress,
+      ...(setupCache ? { setupCache } : {}),
     };
     reports.push(await runScenario(flags.seed !== undefined ? { ...options, seed: flags.seed } : options));
   }

@@ -96,7 +96,7 @@ export interface RunReport {
 
 export type ProgressEvent =
   | { type: 'run.started'; scenario: Scenario; seed: string; setupSteps: number; steps: number }
-  | { type: 'setup.finished'; results: StepResult[]; durationMs: number; from: string[] }
+  | { type: 'setup.finished'; results: StepResult[]; durationMs: number; from: string[]; restored?: boolean }
   | { type: 'step.started'; phase: StepPhase; step: ScenarioStep }
   | { type: 'step.finished'; result: StepResult }
   | { type: 'run.finished'; report: RunReport };
@@ -118,7 +118,39 @@ export interface RunOptions {
    * has open connections) goes on as it is; `report.restarts` says which happened.
    */
   restartAt?: readonly number[];
+  /**
+   * Start from the saved end state of the `from` chain instead of replaying it, when nothing of this run
+   * acts during the setup (every fault is timed by a step of the scenario itself), and save it when the
+   * replay passes and the lab can be saved.
+   */
+  setupCache?: SetupCache;
   onProgress?: (event: ProgressEvent) => void;
+}
+
+/** What identifies a `from` chain's end state: its scenarios' steps, the topology, the seed. */
+export function setupKey(scenario: Scenario, seed: string): string {
+  const bases = [...scenario.from].reverse().map((b) => ({
+    id: b.id,
+    steps: [...b.steps, ...b.expect].map((s) => ({ name: s.name, params: s.params, expectFailure: s.expectFailure ?? null })),
+    faults: b.faults.map((f) => ({ id: f.definition.id, target: f.target, when: f.when })),
+  }));
+  return JSON.stringify({ seed, topology: scenario.topology, bases });
+}
+
+/**
+ * The end states of `from` chains, saved lab snapshots by key (decision 0012). The runner computes the
+ * key from the chain's scenarios, the topology and the seed; the cache adds what identifies the lab's
+ * code (the CLI's keeps them per lab version) and keeps what it is given, or nothing.
+ */
+export interface SetupCache {
+  get(key: string): CachedSetup | undefined;
+  put(key: string, value: CachedSetup): void;
+}
+
+export interface CachedSetup {
+  snapshot: LabSnapshot;
+  /** The setup steps' results, as the run that saved it had them. */
+  results: StepResult[];
 }
 
 /** A restart the run was asked for: before which step, and whether the lab was saved and restored. */
@@ -192,15 +224,41 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
     lab = options.lab ?? new Lab(scenario.topology, registry.emulators, { seed });
     target = new EmulatedTarget(lab, scenario.topology);
     lab.record('runner', { type: 'runner.runStarted', scenario: scenario.id, seed, target: target.name, from: chain });
+    let setupDone = setup.length === 0;
     for (const plan of plans) {
       const when = plan.when;
       if ('at' in when) inject(plan, 'start');
       else if ('afterMs' in when) armTimed(plan, lab.clock.now() + when.afterMs);
     }
     const restartBefore = new Set(options.lab ? [] : (options.restartAt ?? []));
+    const cacheable =
+      options.setupCache !== undefined && setup.length > 0 && !options.lab && !options.restartAt && plans.every((p) => 'step' in p.when && p.scenario === scenario.id);
+    const key = cacheable ? setupKey(scenario, seed) : '';
+    const cached = cacheable ? options.setupCache?.get(key) : undefined;
+    let skipSetup = false;
+    if (cached) {
+      try {
+        // The saved journal opens with the run that saved it; this run opens with its own (same seq, time).
+        const [opening, ...rest] = cached.snapshot.journal.entries;
+        const mine = lab.journal.entries[0];
+        if (opening?.event.type !== 'runner.runStarted' || !mine) throw new LabSnapshotError('the cached setup does not open with a run');
+        const journal = { ...cached.snapshot.journal, entries: [mine, ...rest] };
+        const restored = Lab.restore(scenario.topology, registry.emulators, { ...cached.snapshot, journal });
+        await lab.close();
+        lab = restored;
+        target = new EmulatedTarget(lab, scenario.topology);
+        results.push(...cached.results);
+        skipSetup = true;
+        setupDone = true;
+        onProgress?.({ type: 'setup.finished', results: [...results], durationMs: target.elapsed(), from: chain, restored: true });
+      } catch (e) {
+        // A snapshot this lab cannot take back is replayed instead, and saved again below.
+        if (!(e instanceof LabSnapshotError)) throw e;
+      }
+    }
     let stoppedBy: string | undefined;
-    let setupDone = setup.length === 0;
     for (const [position, item] of all.entries()) {
+      if (skipSetup && item.phase === 'setup') continue;
       if (restartBefore.has(position) && !stoppedBy) {
         const restart = restartLab(lab, scenario, registry, position);
         restarts.push(restart.record);
@@ -215,6 +273,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
       if (!setupDone && item.phase !== 'setup') {
         setupDone = true;
         onProgress?.({ type: 'setup.finished', results: [...results], durationMs: target.elapsed(), from: chain });
+        if (cacheable && !stoppedBy && results.every((r) => r.status === 'passed')) saveSetup(lab, options.setupCache, key, results);
       }
       current = item;
       if (!stoppedBy) {
@@ -286,6 +345,15 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
   }
   onProgress?.({ type: 'run.finished', report });
   return report;
+}
+
+/** Keeps the end state of a replayed `from` chain, when the lab can be saved there. */
+function saveSetup(lab: Lab, cache: SetupCache | undefined, key: string, results: readonly StepResult[]): void {
+  try {
+    cache?.put(key, { snapshot: lab.save(), results: [...results] });
+  } catch (e) {
+    if (!(e instanceof LabSnapshotError)) throw e;
+  }
 }
 
 /** Saves the lab, stops it, and restores a new one from the saved JSON (see `RunOptions.restartAt`). */

@@ -82,3 +82,56 @@ describe('Lab.save and Lab.restore', () => {
     await lab.close();
   });
 });
+
+describe('a from: chain started from its saved end state', () => {
+  function memoryCache() {
+    const store = new Map<string, string>();
+    const calls = { get: 0, hits: 0, put: 0 };
+    return {
+      calls,
+      get(key: string) {
+        calls.get++;
+        const text = store.get(key);
+        if (text) calls.hits++;
+        return text ? JSON.parse(text) : undefined;
+      },
+      put(key: string, value: unknown) {
+        calls.put++;
+        store.set(key, JSON.stringify(value));
+      },
+    };
+  }
+
+  it('saves the replayed chain, then restores it instead of replaying, and the trace does not tell', async () => {
+    const scenario = compile('seed-part3');
+    const straight = await runScenario({ scenario, registry });
+    const cache = memoryCache();
+    const first = await runScenario({ scenario, registry, setupCache: cache });
+    expect(cache.calls).toEqual({ get: 1, hits: 0, put: 1 });
+    const progress: string[] = [];
+    const second = await runScenario({ scenario, registry, setupCache: cache, onProgress: (e) => e.type === 'setup.finished' && progress.push(String(e.restored ?? false)) });
+    expect(cache.calls).toEqual({ get: 2, hits: 1, put: 1 });
+    expect(progress).toEqual(['true']);
+    expect(first.trace).toBe(straight.trace);
+    expect(second.trace).toBe(straight.trace);
+    expect(second.setup).toEqual(straight.setup);
+    expect(second.steps.map((s) => [s.title, s.status])).toEqual(straight.steps.map((s) => [s.title, s.status]));
+  });
+
+  it('serves another scenario of the same chain and seed, with that scenario opening the trace', async () => {
+    const cache = memoryCache();
+    await runScenario({ scenario: compile('seed-part3'), registry, setupCache: cache });
+    const other = compile('april-2009-update-without-msmq');
+    const straight = await runScenario({ scenario: other, registry });
+    const restored = await runScenario({ scenario: other, registry, setupCache: cache });
+    expect(cache.calls.hits).toBe(1);
+    expect(restored.trace).toBe(straight.trace);
+  });
+
+  it('replays a chain a fault acts on before the scenario\'s own steps, and keeps no snapshot of it', async () => {
+    const cache = memoryCache();
+    const scenario = compile('msmq-not-installed');
+    await runScenario({ scenario, registry, setupCache: cache });
+    expect(cache.calls).toEqual({ get: 0, hits: 0, put: 0 });
+  });
+});

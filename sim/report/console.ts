@@ -59,7 +59,9 @@ export function createConsoleReporter(options: ConsoleOptions): ConsoleReporter 
           if (!event.from.length) break;
           const ok = event.results.every((r) => r.status === 'passed');
           const mark = ok ? paint('green', '✓') : paint('red', '✗');
-          line(`${mark} setup: replayed ${event.results.length} steps of ${[...event.from].reverse().join(' → ')} ${paint('dim', `(${formatDuration(event.durationMs)})`)}`);
+          const chain = [...event.from].reverse().join(' → ');
+          const what = event.restored ? `${event.results.length} steps of ${chain} restored from a snapshot` : `replayed ${event.results.length} steps of ${chain}`;
+          line(`${mark} setup: ${what} ${paint('dim', `(${formatDuration(event.durationMs)})`)}`);
           break;
         }
         case 'step.finished':

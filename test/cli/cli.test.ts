@@ -89,6 +89,18 @@ describe('ocslab run (toy registry)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ocslab-cli-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('keeps a from: chain\'s end state and starts from it the next time, with the same trace; --no-cache replays', async () => {
+    const env = { OCSLAB_SNAPSHOT_CACHE: join(dir, 'setups') };
+    const first = await ocslab(['run', 'toy-chain', '--trace', join(dir, 'first.jsonl')], { env });
+    expect(first.stdout).toContain('✓ setup: replayed 3 steps of toy-base (15 min 30 s)');
+    const second = await ocslab(['run', 'toy-chain', '--trace', join(dir, 'second.jsonl')], { env });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('✓ setup: 3 steps of toy-base restored from a snapshot (15 min 30 s)');
+    expect(readFileSync(join(dir, 'second.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'first.jsonl'), 'utf8'));
+    const replayed = await ocslab(['run', 'toy-chain', '--no-cache'], { env });
+    expect(replayed.stdout).toContain('✓ setup: replayed 3 steps of toy-base');
+  });
+
   it('exits 0 when every expectation holds, printing each step with its simulated duration', async () => {
     const r = await ocslab(['run', 'toy-chain']);
     expect(r.code).toBe(0);

@@ -13,7 +13,8 @@ export interface CliRun {
 export async function ocslab(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
-  const config = resolveConfig({ env: { OCSLAB_SCENARIOS_DIR: fixtureScenariosDir, ...options.env }, cwd: options.cwd ?? projectRoot, stdoutIsTTY: false });
+  // No saved setups unless a test asks for them (OCSLAB_SNAPSHOT_CACHE): each run replays its chain.
+  const config = resolveConfig({ env: { OCSLAB_SCENARIOS_DIR: fixtureScenariosDir, OCSLAB_SNAPSHOT_CACHE: 'off', ...options.env }, cwd: options.cwd ?? projectRoot, stdoutIsTTY: false });
   const code = await runCli(args, {
     config,
     io: { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) },
