@@ -306,6 +306,7 @@ async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
       ...(flags.endpointsFile !== undefined ? { endpointsFile: resolve(config.cwd, flags.endpointsFile) } : {}),
       speed,
       onError: (e) => io.stderr(`ocslab serve: the lab hit an internal error and keeps serving: ${e instanceof Error ? e.message : String(e)}\n`),
+      ...(config.setupCacheDir ? { setupCache: new FileSetupCache(config.setupCacheDir, labVersion(config.projectRoot)) } : {}),
     });
   } catch (e) {
     const code = (e as { code?: string }).code;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { followWallClock, SimClock } from '../sim/clock.js';
 import { Lab } from '../sim/lab.js';
-import { runScenario, type Registry, type RunReport } from '../sim/runner.js';
+import { rehearsalKey, runScenario, type Registry, type RunReport, type SetupCache } from '../sim/runner.js';
 import type { FaultPlan } from '../sim/faults.js';
 import type { Scenario } from '../sim/scenario.js';
 import type { Listening } from '../sim/wire.js';
@@ -42,6 +42,8 @@ export interface ServeOptions {
   speed: number;
   /** Where errors of the running lab go (a timer that throws), instead of ending the process. */
   onError?: (error: unknown) => void;
+  /** Saved `from:` chains and rehearsal lengths (decision 0012): one rehearsal instead of two. */
+  setupCache?: SetupCache;
 }
 
 /** Where each listener goes relative to --port-base. */
@@ -133,7 +135,11 @@ export async function serve(o: ServeOptions): Promise<Served> {
   const seed = o.seed ?? scenario.seed ?? 'ocslab';
   // A rehearsal is deterministic, so a first run on a throwaway lab says how much simulated time it
   // takes; the served lab starts that long (plus a minute) before now, and everything it issues is valid.
-  const rehearsal = (await runScenario({ scenario, registry, seed, faults: o.faults })).totals.simulatedMs;
+  // An earlier serve of the same rehearsal has said already.
+  const lengthKey = rehearsalKey(scenario, seed, o.faults);
+  const cache = o.setupCache;
+  const known = cache?.length?.(lengthKey);
+  const rehearsal = known ?? (await runScenario({ scenario, registry, seed, faults: o.faults, ...(cache ? { setupCache: cache } : {}) })).totals.simulatedMs;
   const clock = new SimClock(Math.floor((Date.now() - rehearsal - 60_000) / 1000) * 1000);
   const lab = new Lab(scenario.topology, registry.emulators, { seed, clock });
   // One network for the lab: the rehearsal's own Communicator clients and the real clients meet the same
@@ -159,6 +165,8 @@ export async function serve(o: ServeOptions): Promise<Served> {
     await lab.close();
     throw e;
   }
+  // Kept for the next serve (again each time, so a changed rehearsal corrects it).
+  if (report.status !== 'error' && report.totals.simulatedMs !== known) cache?.putLength?.(lengthKey, report.totals.simulatedMs);
   const behind = Date.now() - clock.now();
   if (behind > 0) clock.advance(behind);
   const stopFollowing = followWallClock(clock, { speed: o.speed, ...(o.onError ? { onError: o.onError } : {}) });

@@ -40,9 +40,9 @@ export function labVersion(projectRoot: string): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-interface CacheFile {
+interface CacheFile<T> {
   key: string;
-  value: CachedSetup;
+  value: T;
 }
 
 export class FileSetupCache implements SetupCache {
@@ -60,22 +60,39 @@ export class FileSetupCache implements SetupCache {
   }
 
   get(key: string): CachedSetup | undefined {
+    return this.read<CachedSetup>(key);
+  }
+
+  put(key: string, value: CachedSetup): void {
+    this.write(key, value);
+  }
+
+  length(key: string): number | undefined {
+    const ms = this.read<number>(`length:${key}`);
+    return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+  }
+
+  putLength(key: string, simulatedMs: number): void {
+    this.write(`length:${key}`, simulatedMs);
+  }
+
+  private read<T>(key: string): T | undefined {
     try {
-      const saved = JSON.parse(readFileSync(this.file(key), 'utf8')) as CacheFile;
+      const saved = JSON.parse(readFileSync(this.file(key), 'utf8')) as CacheFile<T>;
       return saved.key === key ? saved.value : undefined;
     } catch {
       return undefined;
     }
   }
 
-  put(key: string, value: CachedSetup): void {
+  private write<T>(key: string, value: T): void {
     try {
       mkdirSync(this.dir, { recursive: true });
       // Snapshots of other lab versions can never be restored again.
       for (const name of readdirSync(this.root)) if (join(this.root, name) !== this.dir) rmSync(join(this.root, name), { recursive: true, force: true });
       const file = this.file(key);
       const partial = `${file}.${process.pid}.partial`;
-      writeFileSync(partial, JSON.stringify({ key, value } satisfies CacheFile));
+      writeFileSync(partial, JSON.stringify({ key, value } satisfies CacheFile<T>));
       renameSync(partial, file);
     } catch {
       // Not kept: the next run replays the chain again.

@@ -127,6 +127,16 @@ export interface RunOptions {
   onProgress?: (event: ProgressEvent) => void;
 }
 
+/** What identifies a whole rehearsal: the chain's key, the scenario's own steps and faults, and any added. */
+export function rehearsalKey(scenario: Scenario, seed: string, faults: readonly FaultPlan[] = []): string {
+  const own = (f: FaultPlan) => ({ id: f.definition.id, target: f.target, when: f.when, scenario: f.scenario });
+  return JSON.stringify({
+    setup: setupKey(scenario, seed),
+    steps: [...scenario.steps, ...scenario.expect].map((s) => ({ name: s.name, params: s.params, expectFailure: s.expectFailure ?? null })),
+    faults: [...scenario.faults, ...faults].map(own),
+  });
+}
+
 /** What identifies a `from` chain's end state: its scenarios' steps, the topology, the seed. */
 export function setupKey(scenario: Scenario, seed: string): string {
   const bases = [...scenario.from].reverse().map((b) => ({
@@ -145,6 +155,9 @@ export function setupKey(scenario: Scenario, seed: string): string {
 export interface SetupCache {
   get(key: string): CachedSetup | undefined;
   put(key: string, value: CachedSetup): void;
+  /** How much simulated time a whole rehearsal took (`rehearsalKey`), when a run has said. */
+  length?(key: string): number | undefined;
+  putLength?(key: string, simulatedMs: number): void;
 }
 
 export interface CachedSetup {
