@@ -136,7 +136,7 @@ export async function serve(o: ServeOptions): Promise<Served> {
   // A rehearsal is deterministic, so a first run on a throwaway lab says how much simulated time it
   // takes; the served lab starts that long (plus a minute) before now, and everything it issues is valid.
   // An earlier serve of the same rehearsal has said already.
-  const lengthKey = rehearsalKey(scenario, seed, o.faults);
+  const lengthKey = rehearsalKey(scenario, seed, registry, o.faults);
   const cache = o.setupCache;
   const known = cache?.length?.(lengthKey);
   const rehearsal = known ?? (await runScenario({ scenario, registry, seed, faults: o.faults, ...(cache ? { setupCache: cache } : {}) })).totals.simulatedMs;

@@ -26,9 +26,13 @@ describe('the saved setups on disk', () => {
     cache.put('c', value);
     for (const name of readdirSync(join(root, 'v1'))) writeFileSync(join(root, 'v1', name), '{"key": "c", "value": ');
     expect(cache.get('c')).toBeUndefined();
-    mkdirSync(join(root, 'v0'), { recursive: true });
-    new FileSetupCache(root, 'v2').put('c', value);
-    expect(readdirSync(root)).toEqual(['v2']);
+    const old = '0123456789abcdef';
+    const next = 'fedcba9876543210';
+    mkdirSync(join(root, old), { recursive: true });
+    mkdirSync(join(root, 'not-a-version'), { recursive: true });
+    writeFileSync(join(root, 'notes.txt'), 'the user\'s');
+    new FileSetupCache(root, next).put('c', value);
+    expect(readdirSync(root).sort()).toEqual([next, 'notes.txt', 'not-a-version', 'v1'].sort());
   });
 
   it('names the lab version after the code: the same sources, the same version', () => {

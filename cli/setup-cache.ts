@@ -28,6 +28,9 @@ function labSources(projectRoot: string): string[] {
   return out;
 }
 
+/** How a lab version's folder is named (16 hex digits); nothing else in the cache root is touched. */
+const LAB_VERSION = /^[0-9a-f]{16}$/;
+
 /** The lab version: what the snapshots of this code are kept under. */
 export function labVersion(projectRoot: string): string {
   const hash = createHash('sha256');
@@ -88,8 +91,11 @@ export class FileSetupCache implements SetupCache {
   private write<T>(key: string, value: T): void {
     try {
       mkdirSync(this.dir, { recursive: true });
-      // Snapshots of other lab versions can never be restored again.
-      for (const name of readdirSync(this.root)) if (join(this.root, name) !== this.dir) rmSync(join(this.root, name), { recursive: true, force: true });
+      // Snapshots of other lab versions can never be restored again. Only folders named as a lab version
+      // are removed: the root may be a folder of the user's (OCSLAB_SNAPSHOT_CACHE) holding other things.
+      for (const name of readdirSync(this.root)) {
+        if (LAB_VERSION.test(name) && join(this.root, name) !== this.dir) rmSync(join(this.root, name), { recursive: true, force: true });
+      }
       const file = this.file(key);
       const partial = `${file}.${process.pid}.partial`;
       writeFileSync(partial, JSON.stringify({ key, value } satisfies CacheFile<T>));

@@ -73,6 +73,16 @@ export class SimClock implements XStateClock {
     return clock;
   }
 
+  /** The id the next `setTimeout` will return. */
+  peekNextId(): number {
+    return this.nextId;
+  }
+
+  /** Whether timer `id` is still waiting to fire. */
+  has(id: number): boolean {
+    return this.timers.has(id);
+  }
+
   /** Number of timers waiting to fire. */
   pending(): number {
     return this.timers.size;

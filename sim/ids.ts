@@ -40,6 +40,16 @@ export class IdSource {
     for (let i = 0; i < 12; i++) this.uint32();
   }
 
+  /**
+   * The stream at a saved position: what a machine keeps in its context, so that a transition that draws
+   * ids only computes (it starts a stream here, draws, and assigns the new position).
+   */
+  static at(position: IdPosition): IdSource {
+    const ids = new IdSource(position.seed);
+    ids.moveTo(position);
+    return ids;
+  }
+
   /** Where the stream is: the seed and the generator's four words (a lab snapshot saves it). */
   position(): IdPosition {
     return { seed: this.seed, state: [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0] };

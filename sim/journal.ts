@@ -85,7 +85,7 @@ export class Journal {
 
   /** Everything recorded so far, for a lab snapshot. */
   save(): SavedJournal {
-    return { entries: this.entries, logs: Object.fromEntries(this.logs) };
+    return { entries: [...this.entries], logs: Object.fromEntries([...this.logs].map(([host, records]) => [host, [...records]])) };
   }
 
   /** Puts back what `save()` returned, on an empty journal. */

@@ -67,8 +67,11 @@ export class Lab {
   private readonly unsubscribe: Array<() => void> = [];
   private readonly resources = new Map<string, { value: unknown; close: () => Promise<void> }>();
   private readonly environments = new Map<string, LabEnv>();
-  /** Delayed events the actors scheduled, by XState's scheduled-event id, in scheduling order. */
-  private readonly scheduled = new Map<string, ScheduledEvent>();
+  /**
+   * Delayed events the actors scheduled, by the clock timer that fires each, in scheduling order (an id
+   * scheduled again before it fired has two timers, and XState fires both).
+   */
+  private readonly scheduled = new Map<number, ScheduledEvent & { key: string }>();
 
   constructor(readonly topology: Topology, registry: readonly EmulatorDefinition[], options: LabOptions, saved?: LabSnapshot) {
     this.clock = saved ? SimClock.at(saved.clock) : (options.clock ?? new SimClock());
@@ -93,7 +96,10 @@ export class Lab {
       for (const s of saved.scheduled) {
         const source = this.get(s.source);
         const target = this.get(s.target);
-        if (!source || !target) throw new LabSnapshotError(`the snapshot has a delayed event from ${s.source} to ${s.target}, which this lab does not have`);
+        if (!source || !target) {
+          this.root.stop();
+          throw new LabSnapshotError(`the snapshot has a delayed event from ${s.source} to ${s.target}, which this lab does not have`);
+        }
         this.root.system.scheduler.schedule(source, target, s.event, Math.max(0, s.due - this.clock.now()), s.id);
       }
       return;
@@ -115,10 +121,11 @@ export class Lab {
    */
   save(): LabSnapshot {
     if (this.resources.size) throw new LabSnapshotError(`the lab has open connections (${[...this.resources.keys()].join(', ')}); a snapshot holds no sockets`);
-    const waiting = this.root.system.getSnapshot()._scheduledEvents;
-    const unknown = Object.keys(waiting).filter((key) => !this.scheduled.has(key));
+    for (const timer of [...this.scheduled.keys()]) if (!this.clock.has(timer)) this.scheduled.delete(timer);
+    const known = new Set([...this.scheduled.values()].map((s) => s.key));
+    const unknown = Object.keys(this.root.system.getSnapshot()._scheduledEvents).filter((key) => !known.has(key));
     if (unknown.length) throw new LabSnapshotError(`${unknown.length} delayed event(s) have no id or no systemId to save them by (${unknown.join(', ')})`);
-    const scheduled = [...this.scheduled].filter(([key]) => key in waiting).map(([, s]) => s);
+    const scheduled = [...this.scheduled.values()].map(({ key: _key, ...s }) => s);
     const streams: Record<string, IdPosition> = {};
     for (const [label, env] of this.environments) streams[label] = env.ids.position();
     return {
@@ -137,18 +144,16 @@ export class Lab {
   private recordSchedule(): void {
     const scheduler = this.root.system.scheduler;
     const schedule = scheduler.schedule.bind(scheduler);
-    const cancel = scheduler.cancel.bind(scheduler);
     scheduler.schedule = (source, target, event, delay, id) => {
-      const key = `${source.sessionId}.${id}`;
-      this.scheduled.delete(key);
+      const timer = this.clock.peekNextId();
+      schedule(source, target, event, delay, id);
       const from = systemIdOf(source);
       const to = systemIdOf(target);
-      if (id !== undefined && from && to) this.scheduled.set(key, { source: from, target: to, event, id, due: this.clock.now() + Math.max(0, delay) });
-      schedule(source, target, event, delay, id);
-    };
-    scheduler.cancel = (source, id) => {
-      this.scheduled.delete(`${source.sessionId}.${id}`);
-      cancel(source, id);
+      // A fired or cancelled one is found out by its clock timer being gone (at save, or when many pile up).
+      if (this.scheduled.size > 4096) for (const t of [...this.scheduled.keys()]) if (!this.clock.has(t)) this.scheduled.delete(t);
+      if (id !== undefined && from && to && this.clock.has(timer)) {
+        this.scheduled.set(timer, { key: `${source.sessionId}.${id}`, source: from, target: to, event, id, due: this.clock.now() + Math.max(0, delay) });
+      }
     };
   }
 

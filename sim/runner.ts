@@ -128,24 +128,27 @@ export interface RunOptions {
 }
 
 /** What identifies a whole rehearsal: the chain's key, the scenario's own steps and faults, and any added. */
-export function rehearsalKey(scenario: Scenario, seed: string, faults: readonly FaultPlan[] = []): string {
+export function rehearsalKey(scenario: Scenario, seed: string, registry: Registry, faults: readonly FaultPlan[] = []): string {
   const own = (f: FaultPlan) => ({ id: f.definition.id, target: f.target, when: f.when, scenario: f.scenario });
   return JSON.stringify({
-    setup: setupKey(scenario, seed),
-    steps: [...scenario.steps, ...scenario.expect].map((s) => ({ name: s.name, params: s.params, expectFailure: s.expectFailure ?? null })),
+    setup: setupKey(scenario, seed, registry),
+    steps: [...scenario.steps, ...scenario.expect].map(stepKey),
     faults: [...scenario.faults, ...faults].map(own),
   });
 }
 
 /** What identifies a `from` chain's end state: its scenarios' steps, the topology, the seed. */
-export function setupKey(scenario: Scenario, seed: string): string {
+export function setupKey(scenario: Scenario, seed: string, registry: Registry): string {
   const bases = [...scenario.from].reverse().map((b) => ({
     id: b.id,
-    steps: [...b.steps, ...b.expect].map((s) => ({ name: s.name, params: s.params, expectFailure: s.expectFailure ?? null })),
+    // What the journal and the cached results say of each step: its title and where it is written, too.
+    steps: [...b.steps, ...b.expect].map(stepKey),
     faults: b.faults.map((f) => ({ id: f.definition.id, target: f.target, when: f.when })),
   }));
-  return JSON.stringify({ seed, topology: scenario.topology, bases });
+  return JSON.stringify({ seed, topology: scenario.topology, emulators: registry.emulators.map((e) => e.kind), steps: registry.steps.map((s) => s.name), bases });
 }
+
+const stepKey = (s: ScenarioStep) => ({ name: s.name, title: s.title, params: s.params, expectFailure: s.expectFailure ?? null, position: s.position });
 
 /**
  * The end states of `from` chains, saved lab snapshots by key (decision 0012). The runner computes the
@@ -246,7 +249,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
     const restartBefore = new Set(options.lab ? [] : (options.restartAt ?? []));
     const cacheable =
       options.setupCache !== undefined && setup.length > 0 && !options.lab && !options.restartAt && plans.every((p) => 'step' in p.when && p.scenario === scenario.id);
-    const key = cacheable ? setupKey(scenario, seed) : '';
+    const key = cacheable ? setupKey(scenario, seed, registry) : '';
     const cached = cacheable ? options.setupCache?.get(key) : undefined;
     let skipSetup = false;
     if (cached) {
@@ -264,9 +267,9 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
         skipSetup = true;
         setupDone = true;
         onProgress?.({ type: 'setup.finished', results: [...results], durationMs: target.elapsed(), from: chain, restored: true });
-      } catch (e) {
-        // A snapshot this lab cannot take back is replayed instead, and saved again below.
-        if (!(e instanceof LabSnapshotError)) throw e;
+      } catch {
+        // A saved setup this lab cannot take back (another shape, a damaged file) is replayed instead, and
+        // saved again below.
       }
     }
     let stoppedBy: string | undefined;

@@ -4,6 +4,9 @@
  * runner saves the lab, stops it and goes on with one restored from the JSON.
  */
 import { describe, expect, it } from 'vitest';
+import { enqueueActions, setup } from 'xstate';
+import type { EmulatorDefinition } from '../sim/emulator.js';
+import { kernel, kernelActions } from '../sim/machine.js';
 import { Lab, LabSnapshotError, type LabSnapshot } from '../sim/lab.js';
 import { runScenario } from '../sim/runner.js';
 import { registry } from '../emulators/index.js';
@@ -63,6 +66,49 @@ describe('Lab.save and Lab.restore', () => {
     expect(replicated(restored)).toBeGreaterThan(before);
     await lab.close();
     await restored.close();
+  });
+
+  it('keeps both timers of a delayed event scheduled again before it fired, as XState fires both', () => {
+    // A component that schedules the same id twice without cancelling: XState keeps both clock timers.
+    type E = { type: 'twice' } | { type: 'fired' };
+    type Emitted = { type: 'tick.fired'; summary: string };
+    const ticker = setup({ types: { context: {} as { fired: number }, events: {} as E, emitted: {} as Emitted }, actions: kernelActions<{ fired: number }, E, Emitted>() }).createMachine({
+      context: { fired: 0 },
+      on: {
+        twice: {
+          actions: enqueueActions(({ enqueue: put }) => {
+            const enqueue = kernel<{ fired: number }, E, Emitted>(put);
+            enqueue.schedule({ type: 'fired' }, 2000, 't');
+            enqueue.schedule({ type: 'fired' }, 3000, 't');
+          }),
+        },
+        fired: {
+          actions: enqueueActions(({ context, enqueue: put }) => {
+            const enqueue = kernel<{ fired: number }, E, Emitted>(put);
+            enqueue.assign({ fired: context.fired + 1 });
+            enqueue.emit({ type: 'tick.fired', summary: `fired ${context.fired + 1}` });
+          }),
+        },
+      },
+    });
+    const tickers: EmulatorDefinition[] = [{ kind: 'ticker', instances: () => [{ systemId: 'ticker', logic: ticker, input: {} }] }];
+    const run = (restart: boolean) => {
+      let lab = new Lab(scenario.topology, tickers, { seed: 't' });
+      lab.send('ticker', { type: 'twice' });
+      lab.advance(500);
+      if (restart) {
+        const saved = JSON.parse(JSON.stringify(lab.save())) as LabSnapshot;
+        expect(saved.scheduled.map((x) => [x.id, x.due - lab.clock.now()])).toEqual([['t', 1500], ['t', 2500]]);
+        lab.stop();
+        lab = Lab.restore(scenario.topology, tickers, saved);
+      }
+      lab.advance(5000);
+      const fired = lab.journal.entries.filter((e) => e.event.type === 'tick.fired').map((e) => e.t);
+      lab.stop();
+      return fired;
+    };
+    expect(run(false)).toEqual([2000, 3000]);
+    expect(run(true)).toEqual([2000, 3000]);
   });
 
   it('refuses a lab with open connections, naming them', async () => {

@@ -146,11 +146,13 @@ export class CommunicatorFleet {
         secured = await handshake(raw, host);
       } catch (e) {
         raw.destroy();
+        dialled.hangUp?.();
         return failed([...lines, `TLS with ${dialled.route.server} for ${host}: ${(e as Error).message}`]);
       }
       const tls = checkCertificate(secured.peer, host, dialled.route.server, c.runtime.trust);
       if (!tls.ok) {
         secured.socket.destroy();
+        dialled.hangUp?.();
         return failed([...lines, `TLS certificate from ${dialled.route.server} for ${host}: ${tls.certificate?.subject ?? '?'} — ${tls.error ?? 'rejected'}`]);
       }
       let answer;
@@ -158,6 +160,7 @@ export class CommunicatorFleet {
         answer = await httpsGet(secured.socket, host, `${path}/${file}`, credentials);
       } catch (e) {
         secured.socket.destroy();
+        dialled.hangUp?.();
         return failed([...lines, `GET ${base}/${file}: ${(e as Error).message}`]);
       }
       secured.socket.destroy();

@@ -249,12 +249,14 @@ export async function connectFirst(network: Network, candidates: Candidate[], fr
         secured = await handshake(raw, candidate.host);
       } catch (e) {
         raw.destroy();
+        dialled.hangUp?.();
         attempt.error = (e as Error).message;
         return { ok: false, attempts, tls: { ok: false, host: candidate.host, server: dialled.route.server, error: (e as Error).message, handshakeFailed: true } };
       }
       const tls = checkCertificate(secured.peer, candidate.host, dialled.route.server, trust);
       if (!tls.ok) {
         secured.socket.destroy();
+        dialled.hangUp?.();
         attempt.error = `certificate rejected: ${tls.error ?? ''}`;
         return { ok: false, attempts, tls };
       }
