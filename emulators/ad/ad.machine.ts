@@ -9,6 +9,7 @@
  */
 import { enqueueActions, setup } from 'xstate';
 import type { LabEnv } from '../../sim/emulator.js';
+import { IdSource, type IdPosition } from '../../sim/ids.js';
 import { environmentOf, kernel, kernelActions, type SystemLike } from '../../sim/machine.js';
 import { fail, ok } from '../../sim/result.js';
 import type { ServiceStatus } from '../host/host.events.js';
@@ -36,6 +37,8 @@ import { adFailures, findBySam, generalizedTime } from './ad.store.js';
 
 export interface AdContext {
   forest: ForestState;
+  /** Where AD's seeded id stream is (GUIDs, SIDs): drawn in transitions, so it lives in the context. */
+  ids: IdPosition;
 }
 
 /** What a command needs to know from outside the forest, observed before it is decided. */
@@ -287,10 +290,11 @@ export const adMachine = setup({
     },
     handleCommand: enqueueActions(({ context, event, system, self, enqueue: put }) => {
       const enqueue = kernel<AdContext, AdMachineEvent, AdEmitted>(put);
-      const env = environmentOf({ system, self });
+      const ids = IdSource.at(context.ids);
+      const env = { now: environmentOf({ system, self }).now, ids };
       const h = event.type === 'ad.schemaPrepObserved' ? handleCommand(context, event.command, env, event.observed) : isCommand(event) ? handleCommand(context, event, env) : undefined;
       if (!h) return;
-      enqueue.assign({ forest: h.forest });
+      enqueue.assign({ forest: h.forest, ids: ids.position() });
       for (const e of h.emitted) enqueue.emit(e);
     }),
     replyUnavailable: enqueueActions(({ context, event, enqueue: put }) => {
@@ -324,7 +328,10 @@ export const adMachine = setup({
 }).createMachine({
   id: 'ad',
   type: 'parallel',
-  context: ({ input }) => ({ forest: seedForest(input.topology, input.env, input.replicationDelayMs ?? DEFAULT_REPLICATION_DELAY_MS) }),
+  context: ({ input }) => {
+    const forest = seedForest(input.topology, input.env, input.replicationDelayMs ?? DEFAULT_REPLICATION_DELAY_MS);
+    return { forest, ids: input.env.ids.position() };
+  },
   on: {
     'host.serviceStarting': { actions: 'answerServiceStarting' },
     'host.serviceStateChanged': { actions: 'trackNtds' },

@@ -3,6 +3,7 @@
  * out, input, failure kinds. Other emulators import this module and `ca.client.ts`, never the machine.
  */
 import type { LabEnv } from '../../sim/emulator.js';
+import type { IdPosition } from '../../sim/ids.js';
 import type { Result } from '../../sim/result.js';
 import type { Topology } from '../../sim/topology.js';
 import type { ServiceSpec, ServiceStartingQuery, ServiceStateChanged, ServiceStateReported } from '../host/host.events.js';
@@ -85,6 +86,8 @@ export type CaNotice =
 export type CaEmitted = { type: 'ca.reply'; requestId: string; result: Result<unknown> } | CaNotice;
 
 export interface CaContext {
+  /** Where the CA's seeded id stream is (serial numbers): drawn in transitions, so it lives in the context. */
+  ids: IdPosition;
   /** Short name of the CA's host ("dc01"). */
   host: string;
   /** Who denies and approves in the CA snap-in: "CORP\\Administrator". */

@@ -9,6 +9,7 @@
  * (RPC server unavailable). The database and the last CRL survive going offline.
  */
 import { assertEvent, enqueueActions, setup } from 'xstate';
+import { IdSource } from '../../sim/ids.js';
 import { environmentOf, kernel, kernelActions, type Kernel } from '../../sim/machine.js';
 import { fail, ok } from '../../sim/result.js';
 import { CERTSVC, type CaContext, type CaEmitted, type CaEvent, type CaInput, type CaNotice } from './ca.events.js';
@@ -57,7 +58,7 @@ function initialContext(input: CaInput): CaContext {
     pendAllRequests: input.pendAllRequests ?? false,
   });
   const host = topology.ca.host.toLowerCase();
-  return { host, administrator: `${topology.forest.netbios}\\${topology.administrator.sam}`, db };
+  return { ids: env.ids.position(), host, administrator: `${topology.forest.netbios}\\${topology.administrator.sam}`, db };
 }
 
 const isCertSvc = (context: CaContext, e: { host: string; service: string }) =>
@@ -81,8 +82,8 @@ export const caMachine = setup({
     submit: enqueueActions(({ context, event, system, self, enqueue: put }) => {
       const enqueue = kernel<CaContext, CaEvent, CaEmitted>(put);
       assertEvent(event, 'ca.submitRequest');
-      const env = environmentOf({ system, self });
-      apply(enqueue, event.requestId, submitRequest(context.db, { ...event, now: env.now(), nextSerial: () => env.ids.serial() }));
+      const ids = IdSource.at(context.ids);
+      apply(enqueue, event.requestId, submitRequest(context.db, { ...event, now: environmentOf({ system, self }).now(), nextSerial: () => ids.serial() }), ids);
     }),
     retrieve: enqueueActions(({ context, event, enqueue: put }) => {
       const enqueue = kernel<CaContext, CaEvent, CaEmitted>(put);
@@ -92,8 +93,8 @@ export const caMachine = setup({
     approve: enqueueActions(({ context, event, system, self, enqueue: put }) => {
       const enqueue = kernel<CaContext, CaEvent, CaEmitted>(put);
       assertEvent(event, 'ca.approve');
-      const env = environmentOf({ system, self });
-      apply(enqueue, event.requestId, approveRequest(context.db, { requestId: event.certRequestId, now: env.now(), nextSerial: () => env.ids.serial() }));
+      const ids = IdSource.at(context.ids);
+      apply(enqueue, event.requestId, approveRequest(context.db, { requestId: event.certRequestId, now: environmentOf({ system, self }).now(), nextSerial: () => ids.serial() }), ids);
     }),
     deny: enqueueActions(({ context, event, system, self, enqueue: put }) => {
       const enqueue = kernel<CaContext, CaEvent, CaEmitted>(put);
@@ -171,8 +172,8 @@ export const caMachine = setup({
 type Enqueue = Pick<Kernel<CaContext, CaEvent, CaEmitted>, 'assign' | 'emit'>;
 
 /** Stores the new database, journals the notices, then replies (so a caller's reply follows the journal). */
-function apply<T>(enqueue: Enqueue, requestId: string, outcome: StoreOutcome<T>): void {
-  enqueue.assign({ db: outcome.db });
+function apply<T>(enqueue: Enqueue, requestId: string, outcome: StoreOutcome<T>, ids?: IdSource): void {
+  enqueue.assign({ db: outcome.db, ...(ids ? { ids: ids.position() } : {}) });
   outcome.notices.forEach((n: CaNotice) => enqueue.emit(n));
   enqueue.emit({ type: 'ca.reply', requestId, result: outcome.result });
 }
