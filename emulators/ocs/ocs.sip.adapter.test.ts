@@ -120,6 +120,20 @@ describe('MESSAGE and OPTIONS', () => {
     expect(answer.all('via')).toHaveLength(1);
   });
 
+  it('answers 408 at once when the callee\'s connection closes before it answers', async () => {
+    const a = await tls();
+    const b = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    expect((await b.register(user(1).aor, user(1).sam, user(1).password)).status).toBe(200);
+    const branch = a.request('MESSAGE', user(1).aor, { from: user(0).aor, to: user(1).aor, body: 'are you there?' });
+    await b.next((m) => m.method === 'MESSAGE');
+    b.close();
+    // Well before Timer F's 32 s: the test's own timeout is far shorter.
+    const answer = await a.next((m) => (m.header('via') ?? '').includes(branch));
+    expect(answer.status).toBe(408);
+    expect(answer.header('warning')).toMatch(/connection closed/);
+  });
+
   it('answers 480 for a known user who is not signed in and 404 for an unknown one', async () => {
     const a = await tls();
     expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);

@@ -131,6 +131,8 @@ interface Binding {
 
 interface Pending {
   caller: Connection;
+  /** The connection the request was forwarded on. */
+  callee: Connection;
   timer: NodeJS.Timeout;
   request: Core.IncomingRequestMessage;
 }
@@ -461,7 +463,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       if (!p.caller.closed) respond(p.caller, p.request, 408);
     }, TIMER_F_MS);
     timer.unref();
-    pending.set(branch, { caller: conn, timer, request: req });
+    pending.set(branch, { caller: conn, callee: target.conn, timer, request: req });
     target.conn.send(out);
   };
 
@@ -719,6 +721,15 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     conn.closed = true;
     connections.delete(conn);
     for (const aor of [...conn.aors]) if (bindings.get(aor)?.conn === conn) dropBinding(aor);
+    // A request forwarded on a connection that is gone gets no answer from it: say so now (RFC 3261
+    // §16.7 treats a transport failure as a 408), not when Timer F runs out. The caller may be on
+    // another front end of the pool.
+    for (const [branch, p] of [...pending]) {
+      if (p.callee !== conn) continue;
+      clearTimeout(p.timer);
+      pending.delete(branch);
+      if (!p.caller.closed) respond(p.caller, p.request, 408, { headers: [warning('the callee\'s connection closed before it answered')] });
+    }
     for (const s of [...subscriptions.values()]) if (s.subscriber === conn) endSubscription(s.id);
   };
 
