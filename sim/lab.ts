@@ -32,6 +32,12 @@ interface ScheduledEvent {
   due: number;
 }
 
+/** A timer of the lab's owner (the runner's timed faults): saved by label, set again by whoever restores. */
+interface LabTimer {
+  label: string;
+  due: number;
+}
+
 export interface LabSnapshot {
   format: typeof LAB_SNAPSHOT_FORMAT;
   seed: string;
@@ -42,6 +48,8 @@ export interface LabSnapshot {
   actors: unknown;
   /** In the order they were scheduled (equal due times fire in that order). */
   scheduled: ScheduledEvent[];
+  /** The owner's timers, each with its place among `scheduled` (`after`: how many of them precede it). */
+  timers?: Array<LabTimer & { after: number }>;
   journal: SavedJournal;
 }
 
@@ -72,8 +80,16 @@ export class Lab {
    * scheduled again before it fired has two timers, and XState fires both).
    */
   private readonly scheduled = new Map<number, ScheduledEvent & { key: string }>();
+  /** The owner's timers (`setTimer`), by clock timer. */
+  private readonly timers = new Map<number, LabTimer>();
 
-  constructor(readonly topology: Topology, registry: readonly EmulatorDefinition[], options: LabOptions, saved?: LabSnapshot) {
+  constructor(
+    readonly topology: Topology,
+    registry: readonly EmulatorDefinition[],
+    options: LabOptions,
+    saved?: LabSnapshot,
+    rearm?: (label: string) => (() => void) | undefined,
+  ) {
     this.clock = saved ? SimClock.at(saved.clock) : (options.clock ?? new SimClock());
     this.ids = new IdSource(options.seed);
     this.journal = new Journal(this.clock);
@@ -92,8 +108,18 @@ export class Lab {
     for (const c of this.components) this.watch(this.actor(c.systemId));
     this.root.start();
     if (saved) {
-      // XState does not keep delayed events in a persisted snapshot: set them again, in their order.
-      for (const s of saved.scheduled) {
+      // XState does not keep delayed events in a persisted snapshot: set them again, in their order, with
+      // the owner's timers where they stood among them.
+      const timers = [...(saved.timers ?? [])];
+      const owned = (upTo: number) => {
+        while (timers[0] && timers[0].after <= upTo) {
+          const t = timers.shift() as LabTimer & { after: number };
+          const fn = rearm?.(t.label);
+          if (fn) this.setTimer(t.label, t.due - this.clock.now(), fn);
+        }
+      };
+      for (const [n, s] of saved.scheduled.entries()) {
+        owned(n);
         const source = this.get(s.source);
         const target = this.get(s.target);
         if (!source || !target) {
@@ -102,17 +128,41 @@ export class Lab {
         }
         this.root.system.scheduler.schedule(source, target, s.event, Math.max(0, s.due - this.clock.now()), s.id);
       }
+      owned(Number.POSITIVE_INFINITY);
       return;
     }
     // Every component now exists and runs: those that tell others something at start do it now.
     for (const c of this.components) this.send(c.systemId, LAB_STARTED);
   }
 
-  /** A lab continuing from `saved`, with the same topology, emulators and seed it was saved with. */
-  static restore(topology: Topology, registry: readonly EmulatorDefinition[], saved: LabSnapshot): Lab {
+  /**
+   * A lab continuing from `saved`, with the same topology, emulators and seed it was saved with.
+   * `rearm(label)` gives back what each of the owner's timers (`setTimer`) is to do.
+   */
+  static restore(topology: Topology, registry: readonly EmulatorDefinition[], saved: LabSnapshot, rearm?: (label: string) => (() => void) | undefined): Lab {
     if (saved.format !== LAB_SNAPSHOT_FORMAT) throw new LabSnapshotError(`not an ocslab lab snapshot (format ${String(saved.format)}, expected ${LAB_SNAPSHOT_FORMAT})`);
     if (JSON.stringify(saved.topology) !== JSON.stringify(topology)) throw new LabSnapshotError('the snapshot was saved from another topology');
-    return new Lab(topology, registry, { seed: saved.seed }, saved);
+    return new Lab(topology, registry, { seed: saved.seed }, saved, rearm);
+  }
+
+  /** A timer of the lab's owner on the lab clock, saved by `label` with the lab; returns its id. */
+  setTimer(label: string, delayMs: number, fn: () => void): number {
+    const id = this.clock.setTimeout(() => {
+      this.timers.delete(id);
+      fn();
+    }, delayMs);
+    this.timers.set(id, { label, due: this.clock.now() + Math.max(0, delayMs) });
+    return id;
+  }
+
+  /** The owner's timers still waiting, by id. */
+  ownerTimers(): ReadonlyMap<number, LabTimer> {
+    return this.timers;
+  }
+
+  clearTimer(id: number): void {
+    this.timers.delete(id);
+    this.clock.clearTimeout(id);
   }
 
   /**
@@ -125,7 +175,9 @@ export class Lab {
     const known = new Set([...this.scheduled.values()].map((s) => s.key));
     const unknown = Object.keys(this.root.system.getSnapshot()._scheduledEvents).filter((key) => !known.has(key));
     if (unknown.length) throw new LabSnapshotError(`${unknown.length} delayed event(s) have no id or no systemId to save them by (${unknown.join(', ')})`);
-    const scheduled = [...this.scheduled.values()].map(({ key: _key, ...s }) => s);
+    const ordered = [...this.scheduled.entries()].sort(([a], [b]) => a - b);
+    const scheduled = ordered.map(([, { key: _key, ...s }]) => s);
+    const timers = [...this.timers.entries()].map(([id, t]) => ({ ...t, after: ordered.filter(([x]) => x < id).length }));
     const streams: Record<string, IdPosition> = {};
     for (const [label, env] of this.environments) streams[label] = env.ids.position();
     return {
@@ -136,6 +188,7 @@ export class Lab {
       ids: { root: this.ids.position(), streams },
       actors: this.root.getPersistedSnapshot(),
       scheduled,
+      ...(timers.length ? { timers } : {}),
       journal: this.journal.save(),
     };
   }

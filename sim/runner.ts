@@ -223,13 +223,17 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
   /** Faults timed on the simulated clock that have not fired yet, by timer id, with when they are due. */
   const timed = new Map<number, { plan: FaultPlan; due: number }>();
   const restarts: RestartRecord[] = [];
-  const armTimed = (plan: FaultPlan, due: number) => {
+  /** What a timed fault does when its time comes; its label is its place in `plans`, saved with a lab. */
+  const timedFault = (plan: FaultPlan) => {
     const when = plan.when;
-    if (!lab || !('afterMs' in when)) return;
-    const id = lab.clock.setTimeout(() => {
-      timed.delete(id);
-      inject(plan, `at ${formatDuration(when.afterMs)}`);
-    }, due - lab.clock.now());
+    return () => {
+      for (const [id, t] of timed) if (t.plan === plan) timed.delete(id);
+      if ('afterMs' in when) inject(plan, `at ${formatDuration(when.afterMs)}`);
+    };
+  };
+  const armTimed = (plan: FaultPlan, due: number) => {
+    if (!lab || !('afterMs' in plan.when)) return;
+    const id = lab.setTimer(`fault:${plans.indexOf(plan)}`, due - lab.clock.now(), timedFault(plan));
     timed.set(id, { plan, due });
   };
   const inject = (plan: FaultPlan, at: string) => {
@@ -276,14 +280,22 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
     for (const [position, item] of all.entries()) {
       if (skipSetup && item.phase === 'setup') continue;
       if (restartBefore.has(position) && !stoppedBy) {
-        const restart = restartLab(lab, scenario, registry, position);
+        const planOf = (label: string) => plans[Number(label.replace(/^fault:/, ''))];
+        const restart = restartLab(lab, scenario, registry, position, (label) => {
+          const plan = planOf(label);
+          return plan ? timedFault(plan) : undefined;
+        });
         restarts.push(restart.record);
         if (restart.lab) {
-          const pendingFaults = [...timed.values()];
-          timed.clear();
           lab = restart.lab;
           target = new EmulatedTarget(lab, scenario.topology);
-          for (const t of pendingFaults) armTimed(t.plan, t.due);
+          // The restored lab set the faults' timers again, each in its place among the machines' delayed
+          // events; they are what is still waiting now.
+          timed.clear();
+          for (const [id, t] of lab.ownerTimers()) {
+            const plan = planOf(t.label);
+            if (plan) timed.set(id, { plan, due: t.due });
+          }
         }
       }
       if (!setupDone && item.phase !== 'setup') {
@@ -322,7 +334,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
   // A timed fault the run never reached is cancelled (a lab that keeps running must not get it later)
   // and reported as not injected, so a fault asked for is never silently lost.
   for (const [id, { plan }] of timed) {
-    lab?.clock.clearTimeout(id);
+    lab?.clearTimer(id);
     const when = 'afterMs' in plan.when ? formatDuration(plan.when.afterMs) : '';
     const ended = formatDuration(target?.elapsed() ?? 0);
     injected.push({ id: plan.definition.id, target: plan.target, origin: plan.origin, injectedAt: 'not reached', t: target?.elapsed() ?? 0, applied: false, note: `the run ended at ${ended}, before ${when}` });
@@ -373,7 +385,7 @@ function saveSetup(lab: Lab, cache: SetupCache | undefined, key: string, results
 }
 
 /** Saves the lab, stops it, and restores a new one from the saved JSON (see `RunOptions.restartAt`). */
-function restartLab(lab: Lab, scenario: Scenario, registry: Registry, before: number): { record: RestartRecord; lab?: Lab } {
+function restartLab(lab: Lab, scenario: Scenario, registry: Registry, before: number, rearm: (label: string) => (() => void) | undefined): { record: RestartRecord; lab?: Lab } {
   let text: string;
   try {
     text = JSON.stringify(lab.save());
@@ -382,7 +394,7 @@ function restartLab(lab: Lab, scenario: Scenario, registry: Registry, before: nu
     throw e;
   }
   lab.stop();
-  const restored = Lab.restore(scenario.topology, registry.emulators, JSON.parse(text) as LabSnapshot);
+  const restored = Lab.restore(scenario.topology, registry.emulators, JSON.parse(text) as LabSnapshot, rearm);
   return { record: { before, restored: true }, lab: restored };
 }
 

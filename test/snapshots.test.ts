@@ -68,7 +68,7 @@ describe('Lab.save and Lab.restore', () => {
     await restored.close();
   });
 
-  it('keeps both timers of a delayed event scheduled again before it fired, as XState fires both', () => {
+  it('keeps both timers of a delayed event scheduled again before it fired, as XState fires both, and the owner\'s timers in their place', () => {
     // A component that schedules the same id twice without cancelling: XState keeps both clock timers.
     type E = { type: 'twice' } | { type: 'fired' };
     type Emitted = { type: 'tick.fired'; summary: string };
@@ -92,23 +92,28 @@ describe('Lab.save and Lab.restore', () => {
       },
     });
     const tickers: EmulatorDefinition[] = [{ kind: 'ticker', instances: () => [{ systemId: 'ticker', logic: ticker, input: {} }] }];
+    // The owner's timers (a runner's timed fault) keep their place among them: due at the same instant,
+    // one set before the component's fires before it, one set after fires after.
     const run = (restart: boolean) => {
       let lab = new Lab(scenario.topology, tickers, { seed: 't' });
+      const mark = (label: string) => () => lab.record('runner', { type: 'runner.mark', summary: label });
+      lab.setTimer('early', 2000, mark('early'));
       lab.send('ticker', { type: 'twice' });
+      lab.setTimer('late', 2000, mark('late'));
       lab.advance(500);
       if (restart) {
         const saved = JSON.parse(JSON.stringify(lab.save())) as LabSnapshot;
         expect(saved.scheduled.map((x) => [x.id, x.due - lab.clock.now()])).toEqual([['t', 1500], ['t', 2500]]);
         lab.stop();
-        lab = Lab.restore(scenario.topology, tickers, saved);
+        lab = Lab.restore(scenario.topology, tickers, saved, (label) => mark(label));
       }
       lab.advance(5000);
-      const fired = lab.journal.entries.filter((e) => e.event.type === 'tick.fired').map((e) => e.t);
+      const fired = lab.journal.entries.filter((e) => e.event.type === 'tick.fired' || e.event.type === 'runner.mark').map((e) => `${e.event.summary}@${e.t}`);
       lab.stop();
       return fired;
     };
-    expect(run(false)).toEqual([2000, 3000]);
-    expect(run(true)).toEqual([2000, 3000]);
+    expect(run(false)).toEqual(['early@2000', 'fired 1@2000', 'late@2000', 'fired 2@3000']);
+    expect(run(true)).toEqual(run(false));
   });
 
   it('refuses a lab with open connections, naming them', async () => {
