@@ -306,7 +306,7 @@ async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
       ...(flags.endpointsFile !== undefined ? { endpointsFile: resolve(config.cwd, flags.endpointsFile) } : {}),
       speed,
       onError: (e) => io.stderr(`ocslab serve: the lab hit an internal error and keeps serving: ${e instanceof Error ? e.message : String(e)}\n`),
-      ...(config.setupCacheDir ? { setupCache: new FileSetupCache(config.setupCacheDir, labVersion(config.projectRoot)) } : {}),
+      ...(config.setupCacheDir ? { setupCache: new FileSetupCache(config.setupCacheDir, () => labVersion(config.projectRoot)) } : {}),
     });
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -344,7 +344,7 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
   const reporter = createConsoleReporter({ write: progressOut, color: config.color && !flags.json, quiet: flags.quiet === true });
   const started = performance.now();
   const reports: RunReport[] = [];
-  const setupCache = flags.cache !== false && config.setupCacheDir ? new FileSetupCache(config.setupCacheDir, labVersion(config.projectRoot)) : undefined;
+  const setupCache = flags.cache !== false && config.setupCacheDir ? new FileSetupCache(config.setupCacheDir, () => labVersion(config.projectRoot)) : undefined;
   for (const scenario of scenarios) {
     const options = {
       scenario,

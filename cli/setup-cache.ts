@@ -49,13 +49,17 @@ interface CacheFile<T> {
 }
 
 export class FileSetupCache implements SetupCache {
-  private readonly dir: string;
+  private folder: string | undefined;
 
+  /** `version`: the lab version, or how to find it out; asked once, when a run first uses the cache. */
   constructor(
     private readonly root: string,
-    version: string,
-  ) {
-    this.dir = join(root, version);
+    private readonly version: string | (() => string),
+  ) {}
+
+  private get dir(): string {
+    this.folder ??= join(this.root, typeof this.version === 'string' ? this.version : this.version());
+    return this.folder;
   }
 
   private file(key: string): string {

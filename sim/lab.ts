@@ -175,7 +175,8 @@ export class Lab {
     const known = new Set([...this.scheduled.values()].map((s) => s.key));
     const unknown = Object.keys(this.root.system.getSnapshot()._scheduledEvents).filter((key) => !known.has(key));
     if (unknown.length) throw new LabSnapshotError(`${unknown.length} delayed event(s) have no id or no systemId to save them by (${unknown.join(', ')})`);
-    const ordered = [...this.scheduled.entries()].sort(([a], [b]) => a - b);
+    // Both maps are in clock-timer order (ids only grow), which is the order the timers fire in at a tie.
+    const ordered = [...this.scheduled.entries()];
     const scheduled = ordered.map(([, { key: _key, ...s }]) => s);
     const timers = [...this.timers.entries()].map(([id, t]) => ({ ...t, after: ordered.filter(([x]) => x < id).length }));
     const streams: Record<string, IdPosition> = {};

@@ -2,15 +2,15 @@
  * What every emulator machine is built from besides its own behaviour (docs/decisions/0011-pure-transitions.md):
  *
  * - **Kernel actions.** Resolvers (`enqueueActions`) never call XState's action creators at run time:
- *   they enqueue these named, parameterised built-ins instead (`lab.assign`, `lab.emit`, `lab.raise`,
- *   `lab.cancel`) and the execution action `lab.tell`, which delivers an event to another component
- *   by systemId. So computing a transition does nothing but compute it, and a component that another
- *   component's execution action calls synchronously builds its actions exactly as it would on its own.
+ *   they enqueue these named, parameterised actions instead (`lab.assign`, `lab.emit`, `lab.cancel`,
+ *   `lab.tell` to another component by systemId, and the execution action `lab.schedule`). So computing a
+ *   transition does nothing but compute it, and a component that another component's execution action
+ *   calls synchronously builds its actions exactly as it would on its own.
  * - **The lab environment through the actor system.** A machine's context is plain data (it is what a lab
  *   snapshot saves); the time and the component's seeded ids come from the lab the actor system belongs
- *   to, `environment(system, label)`, bound once by the lab before anything starts.
+ *   to, `environmentOf({ system, self })`, bound once by the lab before anything starts.
  */
-import { assign, cancel, emit, raise, sendTo, type ActionArgs, type AnyActorRef, type EventObject, type MachineContext } from 'xstate';
+import { assign, cancel, emit, sendTo, type ActionArgs, type AnyActorRef, type EventObject, type MachineContext } from 'xstate';
 import type { LabEnv } from './emulator.js';
 
 /** The part of an actor system a component reads: other components by systemId. */
@@ -23,13 +23,6 @@ const environments = new WeakMap<object, (label: string) => LabEnv>();
 /** Binds the lab's environment to its actor system; `envOf(label)` gives each component its own. */
 export function bindEnvironment(system: object, envOf: (label: string) => LabEnv): void {
   environments.set(system, envOf);
-}
-
-/** The time and seeded ids of the component `label` of the lab that owns `system`. */
-export function environment(system: object, label: string): LabEnv {
-  const envOf = environments.get(system);
-  if (!envOf) throw new Error(`no lab environment is bound to this actor system (component ${label}); start components through a Lab or bindEnvironment()`);
-  return envOf(label);
 }
 
 interface Tell {
@@ -52,7 +45,6 @@ export function kernelActions<TContext extends MachineContext, TEvent extends Ev
   return {
     'lab.assign': assign<TContext, TEvent, Partial<TContext>, TEvent, never>((_, patch) => patch),
     'lab.emit': emit<TContext, TEvent, TEmitted, TEvent, TEmitted>((_, event) => event),
-    'lab.raise': raise<TContext, TEvent, TEvent, TEvent>((_, event) => event),
     'lab.schedule': ({ self, system }: ActionArgs<TContext, TEvent, TEvent>, s: Scheduled<TEvent>) => system.scheduler.schedule(self, self, s.event, s.delay, s.id),
     'lab.cancel': cancel<TContext, TEvent, { id: string }, TEvent>((_, params) => params.id),
     // sendTo, so the event goes out in the order of the emits around it (XState defers both to the end
@@ -69,8 +61,6 @@ export function kernelActions<TContext extends MachineContext, TEvent extends Ev
 export interface Kernel<TContext, TEvent extends EventObject, TEmitted extends EventObject> {
   assign(patch: Partial<TContext>): void;
   emit(event: TEmitted): void;
-  /** An event to self, processed in the same macrostep (XState's `raise`). */
-  raise(event: TEvent): void;
   /** An event to self after `delay` ms of lab time; `cancel(id)` takes it back. */
   schedule(event: TEvent, delay: number, id: string): void;
   cancel(id: string): void;
@@ -86,14 +76,16 @@ export function kernel<TContext, TEvent extends EventObject, TEmitted extends Ev
   return {
     assign: (patch) => put({ type: 'lab.assign', params: patch }),
     emit: (event) => put({ type: 'lab.emit', params: event }),
-    raise: (event) => put({ type: 'lab.raise', params: event }),
     schedule: (event, delay, id) => put({ type: 'lab.schedule', params: { event, delay, id } }),
     cancel: (id) => put({ type: 'lab.cancel', params: { id } }),
     tell: (to, event) => put({ type: 'lab.tell', params: { to, event } }),
   };
 }
 
-/** The environment of the component an action runs in (its systemId is its label in the lab). */
+/** The time and seeded ids of the component an action runs in (its systemId is its label in the lab). */
 export function environmentOf({ system, self }: { system: object; self: { systemId?: string | undefined; id: string } }): LabEnv {
-  return environment(system, self.systemId ?? self.id);
+  const label = self.systemId ?? self.id;
+  const envOf = environments.get(system);
+  if (!envOf) throw new Error(`no lab environment is bound to this actor system (component ${label}); start components through a Lab or bindEnvironment()`);
+  return envOf(label);
 }

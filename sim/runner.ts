@@ -220,21 +220,19 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
   const plans = [...[...scenario.from].reverse().flatMap((b) => b.faults), ...scenario.faults, ...(options.faults ?? [])];
   const injected: FaultRecord[] = [];
   const rewrites = new PendingRewrites();
-  /** Faults timed on the simulated clock that have not fired yet, by timer id, with when they are due. */
-  const timed = new Map<number, { plan: FaultPlan; due: number }>();
+  /** Faults timed on the simulated clock that have not fired yet, by timer id. */
+  const timed = new Map<number, FaultPlan>();
   const restarts: RestartRecord[] = [];
   /** What a timed fault does when its time comes; its label is its place in `plans`, saved with a lab. */
   const timedFault = (plan: FaultPlan) => {
     const when = plan.when;
     return () => {
-      for (const [id, t] of timed) if (t.plan === plan) timed.delete(id);
+      for (const [id, p] of timed) if (p === plan) timed.delete(id);
       if ('afterMs' in when) inject(plan, `at ${formatDuration(when.afterMs)}`);
     };
   };
-  const armTimed = (plan: FaultPlan, due: number) => {
-    if (!lab || !('afterMs' in plan.when)) return;
-    const id = lab.setTimer(`fault:${plans.indexOf(plan)}`, due - lab.clock.now(), timedFault(plan));
-    timed.set(id, { plan, due });
+  const armTimed = (plan: FaultPlan, afterMs: number) => {
+    if (lab) timed.set(lab.setTimer(`fault:${plans.indexOf(plan)}`, afterMs, timedFault(plan)), plan);
   };
   const inject = (plan: FaultPlan, at: string) => {
     const current = lab;
@@ -248,7 +246,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
     for (const plan of plans) {
       const when = plan.when;
       if ('at' in when) inject(plan, 'start');
-      else if ('afterMs' in when) armTimed(plan, lab.clock.now() + when.afterMs);
+      else if ('afterMs' in when) armTimed(plan, when.afterMs);
     }
     const restartBefore = new Set(options.lab ? [] : (options.restartAt ?? []));
     const cacheable =
@@ -294,7 +292,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
           timed.clear();
           for (const [id, t] of lab.ownerTimers()) {
             const plan = planOf(t.label);
-            if (plan) timed.set(id, { plan, due: t.due });
+            if (plan) timed.set(id, plan);
           }
         }
       }
@@ -333,7 +331,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
 
   // A timed fault the run never reached is cancelled (a lab that keeps running must not get it later)
   // and reported as not injected, so a fault asked for is never silently lost.
-  for (const [id, { plan }] of timed) {
+  for (const [id, plan] of timed) {
     lab?.clearTimer(id);
     const when = 'afterMs' in plan.when ? formatDuration(plan.when.afterMs) : '';
     const ended = formatDuration(target?.elapsed() ?? 0);

@@ -8,7 +8,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
+import { isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { refChoices, type RefKind, type StepDefinition } from './steps.js';
 import { DEFAULT_TOPOLOGY, resolveTopology, type Topology } from './topology.js';
@@ -92,6 +92,8 @@ export interface ScenarioDocument {
   doc: Document;
   lines: LineCounter;
   header?: ScenarioHeader;
+  /** The document as plain data, converted once (with the alias limit) when it was read. */
+  value?: Record<string, unknown>;
   /** Problems found without the step vocabulary: YAML syntax, top-level keys, header fields, faults. */
   errors: ScenarioError[];
 }
@@ -322,7 +324,7 @@ export function readScenarioDocument(file: string, text: string): ScenarioDocume
   if (!strict.success) d.errors.push(...issuesToErrors(d, [], value, strict.error.issues, { what: 'key', keys: TOP_LEVEL_KEYS }));
   // An unknown key is reported above; the rest of the file is still checked.
   const parsed = ScenarioTopLevel.strip().safeParse(value);
-  const raw = value as Record<string, unknown>;
+  d.value = value as Record<string, unknown>;
   if (parsed.success) {
     const h = parsed.data;
     d.header = { id: h.id, title: h.title, tags: h.tags };
@@ -602,7 +604,7 @@ function compileWithChain(d: ScenarioDocument, catalog: ScenarioCatalog, vocabul
     cache.set(d, r);
     return r;
   }
-  const raw = d.doc.toJS({ maxAliasCount: SCENARIO_LIMITS.maxAliasCount }) as Record<string, unknown>;
+  const raw = d.value ?? {};
 
   let base: Scenario | undefined;
   let topology: Topology | undefined;

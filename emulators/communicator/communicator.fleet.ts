@@ -12,7 +12,7 @@ import type { Resolver } from './communicator.discovery.js';
 import { COMMUNICATOR_MESSAGES } from './communicator.errors.js';
 import type { ClientSettings } from './communicator.events.js';
 import { communicatorClientMachine, type ClientContext, type ClientRuntime } from './communicator.client.machine.js';
-import { checkCertificate, handshake, httpsGet, openSocket, udpResolver, type ClientOrigin, type SipAnswer } from './communicator.wire.js';
+import { checkCertificate, handshake, hangUp, httpsGet, openSocket, udpResolver, type ClientOrigin, type SipAnswer } from './communicator.wire.js';
 
 export const FLEET_RESOURCE = 'communicator-clients';
 /** How long a sign-in may take on the wire before the step gives up (a bug, not a deployment fault). */
@@ -145,26 +145,22 @@ export class CommunicatorFleet {
       try {
         secured = await handshake(raw, host);
       } catch (e) {
-        raw.destroy();
-        dialled.hangUp?.();
+        hangUp(raw, dialled);
         return failed([...lines, `TLS with ${dialled.route.server} for ${host}: ${(e as Error).message}`]);
       }
       const tls = checkCertificate(secured.peer, host, dialled.route.server, c.runtime.trust);
       if (!tls.ok) {
-        secured.socket.destroy();
-        dialled.hangUp?.();
+        hangUp(secured.socket, dialled);
         return failed([...lines, `TLS certificate from ${dialled.route.server} for ${host}: ${tls.certificate?.subject ?? '?'} — ${tls.error ?? 'rejected'}`]);
       }
       let answer;
       try {
         answer = await httpsGet(secured.socket, host, `${path}/${file}`, credentials);
       } catch (e) {
-        secured.socket.destroy();
-        dialled.hangUp?.();
+        hangUp(secured.socket, dialled);
         return failed([...lines, `GET ${base}/${file}: ${(e as Error).message}`]);
       }
-      secured.socket.destroy();
-      dialled.hangUp?.();
+      hangUp(secured.socket, dialled);
       const line = `GET ${url.origin}${path}/${file}: HTTP ${answer.status} ${answer.statusText} from ${dialled.route.server}`;
       if (answer.status === 200) return { ok: true, url: `${url.origin}${path}/${file}`, lines: [...lines, line], content: answer.body };
       if (answer.status !== 404) return failed([...lines, line]);

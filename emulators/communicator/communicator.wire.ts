@@ -209,6 +209,15 @@ export function handshake(raw: Socket, servername: string): Promise<{ socket: TL
   });
 }
 
+/**
+ * Ends a connection to a dialled route and tells the network now (the load balancer's table), not when the
+ * socket's 'close' comes round, so the next dial sees the table as it is.
+ */
+export function hangUp(socket: Socket, dialled: DialResult): void {
+  socket.destroy();
+  if (dialled.ok) dialled.hangUp?.();
+}
+
 /** Where the client connects from (its address and a source port: the load balancer's affinity key). */
 export interface ClientOrigin {
   address: string;
@@ -242,25 +251,23 @@ export async function connectFirst(network: Network, candidates: Candidate[], fr
         continue;
       }
       if (dialled.hangUp) raw.once('close', dialled.hangUp);
-      const hangUp = dialled.hangUp ? { hangUp: dialled.hangUp } : {};
-      if (candidate.transport === 'TCP') return { ok: true, attempts, connected: { socket: raw, candidate, attempt, ...hangUp } };
+      const release = dialled.hangUp ? { hangUp: dialled.hangUp } : {};
+      if (candidate.transport === 'TCP') return { ok: true, attempts, connected: { socket: raw, candidate, attempt, ...release } };
       let secured: { socket: TLSSocket; peer: PeerCertificate };
       try {
         secured = await handshake(raw, candidate.host);
       } catch (e) {
-        raw.destroy();
-        dialled.hangUp?.();
+        hangUp(raw, dialled);
         attempt.error = (e as Error).message;
         return { ok: false, attempts, tls: { ok: false, host: candidate.host, server: dialled.route.server, error: (e as Error).message, handshakeFailed: true } };
       }
       const tls = checkCertificate(secured.peer, candidate.host, dialled.route.server, trust);
       if (!tls.ok) {
-        secured.socket.destroy();
-        dialled.hangUp?.();
+        hangUp(secured.socket, dialled);
         attempt.error = `certificate rejected: ${tls.error ?? ''}`;
         return { ok: false, attempts, tls };
       }
-      return { ok: true, attempts, connected: { socket: secured.socket, candidate, attempt, tls, ...hangUp } };
+      return { ok: true, attempts, connected: { socket: secured.socket, candidate, attempt, tls, ...release } };
     }
   }
   return { ok: false, attempts };
