@@ -26,7 +26,7 @@ export interface RunUntilResult {
 
 export class SimClock implements XStateClock {
   private current: number;
-  private readonly start: number;
+  private start: number;
   private readonly timers = new Map<number, Timer>();
   private nextId = 1;
   private seq = 0;
@@ -71,6 +71,18 @@ export class SimClock implements XStateClock {
     const clock = new SimClock(position.start);
     clock.current = position.now;
     return clock;
+  }
+
+  /**
+   * The lab was suspended for `ms` and resumes now, as a virtual machine restored from a saved state: the
+   * date moves on by `ms`, every waiting timer keeps the time it had left, and the lab's elapsed time does
+   * not count the pause. Nothing fires. (`ocslab serve` resumes a saved rehearsal at today's date this way.)
+   */
+  resumeAfter(ms: number): void {
+    const gap = Math.max(0, Math.round(ms));
+    this.start += gap;
+    this.current += gap;
+    for (const t of this.timers.values()) t.due += gap;
   }
 
   /** The id the next `setTimeout` will return. */

@@ -55,6 +55,17 @@ export interface LabSnapshot {
 
 const systemIdOf = (ref: AnyActorRef): string | undefined => (ref as { systemId?: string }).systemId;
 
+/**
+ * Something of a lab outside its actor system: the sockets a step opened, the clients signed in over
+ * them. `holds()` says whether it holds anything right now that a snapshot cannot (a listener, a
+ * connection, a client); one without `holds` always does.
+ */
+export interface LabResource<T> {
+  value: T;
+  close: () => Promise<void>;
+  holds?: () => boolean;
+}
+
 /** Why a lab cannot be saved right now (said to the caller, never a crash). */
 export class LabSnapshotError extends Error {}
 
@@ -73,7 +84,7 @@ export class Lab {
   readonly components: readonly ComponentInstance[];
   private readonly root: AnyActor;
   private readonly unsubscribe: Array<() => void> = [];
-  private readonly resources = new Map<string, { value: unknown; close: () => Promise<void> }>();
+  private readonly resources = new Map<string, LabResource<unknown>>();
   private readonly environments = new Map<string, LabEnv>();
   /**
    * Delayed events the actors scheduled, by the clock timer that fires each, in scheduling order (an id
@@ -170,7 +181,8 @@ export class Lab {
    * open wire resources (listeners, signed-in clients) refuses, naming them.
    */
   save(): LabSnapshot {
-    if (this.resources.size) throw new LabSnapshotError(`the lab has open connections (${[...this.resources.keys()].join(', ')}); a snapshot holds no sockets`);
+    const held = this.holding();
+    if (held.length) throw new LabSnapshotError(`the lab has open connections (${held.join(', ')}); a snapshot holds no sockets`);
     for (const timer of [...this.scheduled.keys()]) if (!this.clock.has(timer)) this.scheduled.delete(timer);
     const known = new Set([...this.scheduled.values()].map((s) => s.key));
     const unknown = Object.keys(this.root.system.getSnapshot()._scheduledEvents).filter((key) => !known.has(key));
@@ -192,6 +204,11 @@ export class Lab {
       ...(timers.length ? { timers } : {}),
       journal: this.journal.save(),
     };
+  }
+
+  /** The resources that hold what a snapshot cannot (see `LabResource.holds`), by key. */
+  holding(): string[] {
+    return [...this.resources.entries()].filter(([, r]) => r.holds?.() ?? true).map(([key]) => key);
   }
 
   /** Notes every delayed event an actor schedules (XState keeps who and what, not when it is due). */
@@ -265,10 +282,21 @@ export class Lab {
   }
 
   /**
+   * The lab was suspended for `ms` and resumes (`SimClock.resumeAfter`): the date moves on, every delayed
+   * event and timer keeps the time it had left, and nothing fires.
+   */
+  resumeAfter(ms: number): void {
+    const gap = Math.max(0, Math.round(ms));
+    this.clock.resumeAfter(gap);
+    for (const s of this.scheduled.values()) s.due += gap;
+    for (const t of this.timers.values()) t.due += gap;
+  }
+
+  /**
    * Something of this lab that lives outside the actor system (the sockets a step opened, the clients
    * signed in over them): created on first use, kept by key, closed by `close()` in reverse order.
    */
-  resource<T>(key: string, create: () => { value: T; close: () => Promise<void> }): T {
+  resource<T>(key: string, create: () => LabResource<T>): T {
     const existing = this.resources.get(key);
     if (existing) return existing.value as T;
     const made = create();

@@ -124,7 +124,37 @@ export interface RunOptions {
    * replay passes and the lab can be saved.
    */
   setupCache?: SetupCache;
+  /**
+   * Go on from a savepoint of this same rehearsal (`onSavepoint`): `lab` is the lab the caller restored
+   * from it, the steps before `before` are done and these are their results.
+   */
+  resume?: { before: number; results: readonly StepResult[] };
+  /**
+   * Called before each step while the run could go on from a saved lab there (nothing injected or waiting
+   * yet, no step failed as an action): `save()` gives that lab's snapshot, or throws `LabSnapshotError`
+   * when it holds what a snapshot cannot (signed-in clients).
+   */
+  onSavepoint?: (point: Savepoint) => void;
   onProgress?: (event: ProgressEvent) => void;
+}
+
+/** A point of a run it can go on from (`RunOptions.resume`). */
+export interface Savepoint {
+  /** The step it comes before (0-based, setup steps counted first). */
+  before: number;
+  results: readonly StepResult[];
+  /** What the lab holds there that a snapshot cannot (`Lab.holding`): `save()` refuses unless it is empty. */
+  holding: readonly string[];
+  save: () => LabSnapshot;
+}
+
+/** A whole rehearsal's last savepoint, saved (`SetupCache.rehearsal`). */
+export interface CachedRehearsal {
+  snapshot: LabSnapshot;
+  before: number;
+  results: StepResult[];
+  /** How much simulated time the whole rehearsal takes. */
+  simulatedMs: number;
 }
 
 /** What identifies a whole rehearsal: the chain's key, the scenario's own steps and faults, and any added. */
@@ -161,6 +191,9 @@ export interface SetupCache {
   /** How much simulated time a whole rehearsal took (`rehearsalKey`), when a run has said. */
   length?(key: string): number | undefined;
   putLength?(key: string, simulatedMs: number): void;
+  /** The last savepoint of a whole rehearsal (`rehearsalKey`), when one was kept. */
+  rehearsal?(key: string): CachedRehearsal | undefined;
+  putRehearsal?(key: string, value: CachedRehearsal): void;
 }
 
 export interface CachedSetup {
@@ -239,14 +272,25 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
     if (current) injected.push(injectFault(current, scenario.topology, plan, rewrites, at, () => lab ?? current));
   };
   try {
+    const resume = options.resume;
+    if (resume && !options.lab) throw new Error('runScenario: resume needs the lab restored from the savepoint');
     lab = options.lab ?? new Lab(scenario.topology, registry.emulators, { seed });
     target = new EmulatedTarget(lab, scenario.topology);
-    lab.record('runner', { type: 'runner.runStarted', scenario: scenario.id, seed, target: target.name, from: chain });
     let setupDone = setup.length === 0;
-    for (const plan of plans) {
-      const when = plan.when;
-      if ('at' in when) inject(plan, 'start');
-      else if ('afterMs' in when) armTimed(plan, when.afterMs);
+    if (resume) {
+      // The restored journal opens with this rehearsal's start; no fault had acted before a savepoint.
+      results.push(...resume.results);
+      if (resume.before >= setup.length && setup.length > 0) {
+        setupDone = true;
+        onProgress?.({ type: 'setup.finished', results: results.filter((r) => r.phase === 'setup'), durationMs: 0, from: chain, restored: true });
+      }
+    } else {
+      lab.record('runner', { type: 'runner.runStarted', scenario: scenario.id, seed, target: target.name, from: chain });
+      for (const plan of plans) {
+        const when = plan.when;
+        if ('at' in when) inject(plan, 'start');
+        else if ('afterMs' in when) armTimed(plan, when.afterMs);
+      }
     }
     const restartBefore = new Set(options.lab ? [] : (options.restartAt ?? []));
     const cacheable =
@@ -277,6 +321,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
     let stoppedBy: string | undefined;
     for (const [position, item] of all.entries()) {
       if (skipSetup && item.phase === 'setup') continue;
+      if (resume && position < resume.before) continue;
       if (restartBefore.has(position) && !stoppedBy) {
         const planOf = (label: string) => plans[Number(label.replace(/^fault:/, ''))];
         const restart = restartLab(lab, scenario, registry, position, (label) => {
@@ -300,6 +345,10 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
         setupDone = true;
         onProgress?.({ type: 'setup.finished', results: [...results], durationMs: target.elapsed(), from: chain });
         if (cacheable && !stoppedBy && results.every((r) => r.status === 'passed')) saveSetup(lab, options.setupCache, key, results);
+      }
+      if (options.onSavepoint && !stoppedBy && injected.length === 0 && timed.size === 0) {
+        const here = lab;
+        options.onSavepoint({ before: position, results: [...results], holding: here.holding(), save: () => here.save() });
       }
       current = item;
       if (!stoppedBy) {

@@ -8,7 +8,7 @@ import { enqueueActions, setup } from 'xstate';
 import type { EmulatorDefinition } from '../sim/emulator.js';
 import { kernel, kernelActions } from '../sim/machine.js';
 import { Lab, LabSnapshotError, type LabSnapshot } from '../sim/lab.js';
-import { runScenario } from '../sim/runner.js';
+import { runScenario, type StepResult } from '../sim/runner.js';
 import { registry } from '../emulators/index.js';
 import { compile, shippedDocuments } from './support/shipped.js';
 
@@ -27,6 +27,36 @@ describe('a lab restored from a snapshot', () => {
       expect(cut.restarts?.filter((r) => r.restored).length).toBeGreaterThanOrEqual(2);
       expect(cut.status).toBe(straight.status);
       expect(cut.trace).toBe(straight.trace);
+    });
+  }
+});
+
+describe('a rehearsal gone on with from its last savepoint', () => {
+  for (const doc of shippedDocuments()) {
+    const id = doc.header?.id ?? doc.file;
+    it(`continues ${id} byte for byte, or has no savepoint because a fault acts from the start`, async () => {
+      const scenario = compile(id);
+      let last: { before: number; results: StepResult[]; text: string } | undefined;
+      const straight = await runScenario({
+        scenario,
+        registry,
+        onSavepoint: (p) => {
+          if (!p.holding.length) last = { before: p.before, results: [...p.results], text: JSON.stringify(p.save()) };
+        },
+      });
+      const timed = scenario.faults.some((f) => !('step' in f.when));
+      if (timed) {
+        expect(last).toBeUndefined();
+        return;
+      }
+      if (!last) throw new Error(`${id} offered no savepoint`);
+      expect(last.results.length).toBe(last.before);
+      const lab = Lab.restore(scenario.topology, registry.emulators, JSON.parse(last.text) as LabSnapshot);
+      const resumed = await runScenario({ scenario, registry, lab, resume: { before: last.before, results: last.results } });
+      await lab.close();
+      expect(resumed.status).toBe(straight.status);
+      expect(resumed.trace).toBe(straight.trace);
+      expect([...resumed.setup, ...resumed.steps]).toEqual([...straight.setup, ...straight.steps]);
     });
   }
 });

@@ -229,6 +229,11 @@ export class LabNetwork implements Network {
     return refused('nothing listens on this port');
   }
 
+  /** Whether any listener was started on this network. */
+  used(): boolean {
+    return this.started.length > 0;
+  }
+
   /** Closes every listener this network started. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -243,6 +248,7 @@ export class LabNetwork implements Network {
 export function labNetwork(lab: Lab, options: NetworkOptions = {}): LabNetwork {
   return lab.resource(NETWORK_RESOURCE, () => {
     const network = new LabNetwork(lab, options);
-    return { value: network, close: () => network.close() };
+    // A network nothing has used yet (serve's, made before the rehearsal reaches a client) holds nothing.
+    return { value: network, close: () => network.close(), holds: () => network.used() };
   });
 }
