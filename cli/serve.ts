@@ -9,14 +9,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { followWallClock, SimClock } from '../sim/clock.js';
-import { Lab } from '../sim/lab.js';
-import { rehearsalKey, runScenario, type Registry, type RunReport, type SetupCache } from '../sim/runner.js';
+import { Lab, LabSnapshotError, type LabSnapshot } from '../sim/lab.js';
+import { rehearsalKey, runScenario, type CachedRehearsal, type Registry, type RunReport, type Savepoint, type SetupCache, type StepResult } from '../sim/runner.js';
 import type { FaultPlan } from '../sim/faults.js';
 import type { Scenario } from '../sim/scenario.js';
 import type { Listening } from '../sim/wire.js';
 import { domainDn } from '../sim/topology.js';
 import type { SipListening } from '../emulators/ocs/ocs.sip.adapter.js';
-import { labNetwork } from '../emulators/network/lab.network.js';
+import { labNetwork, type LabNetwork } from '../emulators/network/lab.network.js';
 import { caInfo } from '../emulators/ca/ca.client.js';
 import { adFindUser } from '../emulators/ad/ad.client.js';
 import { attributeValues } from '../emulators/ad/ad.store.js';
@@ -61,7 +61,37 @@ export interface ServeExamples {
   sip?: string;
 }
 
+/**
+ * How old a saved rehearsal may be for serve to go on from it. Resuming it is resuming a virtual machine
+ * from a saved state (`Lab.resumeAfter`): the date jumps to now, and what the lab issued stays dated from
+ * when it was saved. A day keeps that well inside the CA's CRL period (7 days and 12 hours) and any
+ * certificate's validity; an older one is rehearsed afresh, and saved again.
+ */
+export const SAVED_REHEARSAL_MAX_AGE_MS = 86_400_000;
+
+/**
+ * The lab of a saved rehearsal, restored and resumed at today's date: its clock stands where the rest of
+ * the rehearsal ends a minute before now, as a fresh serve's would. Undefined when it is too old (or from
+ * the future: the machine's clock went back) or cannot be restored, so serve rehearses afresh.
+ */
+function resumeRehearsal(o: ServeOptions, saved: CachedRehearsal): { lab: Lab; resume: { before: number; results: StepResult[] }; pausedMs: number } | undefined {
+  const { start, now } = saved.snapshot.clock;
+  const remaining = saved.simulatedMs - (now - start);
+  const gap = Math.floor((Date.now() - remaining - 60_000) / 1000) * 1000 - now;
+  if (!(gap >= 0 && gap <= SAVED_REHEARSAL_MAX_AGE_MS)) return undefined;
+  let lab: Lab;
+  try {
+    lab = Lab.restore(o.scenario.topology, o.registry.emulators, saved.snapshot);
+  } catch {
+    return undefined;
+  }
+  lab.resumeAfter(gap);
+  return { lab, resume: { before: saved.before, results: saved.results }, pausedMs: gap };
+}
+
 export interface Served {
+  /** When serve went on from a saved rehearsal: before which step, and how long ago it was saved. */
+  resumedFrom?: { before: number; pausedMs: number };
   /** Why the front end's SIP is not listening, when it is not. */
   sipProblem?: string;
   report: RunReport;
@@ -133,18 +163,11 @@ export async function serve(o: ServeOptions): Promise<Served> {
   const { scenario, registry } = o;
   await checkPortsFree(o);
   const seed = o.seed ?? scenario.seed ?? 'ocslab';
-  // A rehearsal is deterministic, so a first run on a throwaway lab says how much simulated time it
-  // takes; the served lab starts that long (plus a minute) before now, and everything it issues is valid.
-  // An earlier serve of the same rehearsal has said already.
-  const lengthKey = rehearsalKey(scenario, seed, registry, o.faults);
+  const key = rehearsalKey(scenario, seed, registry, o.faults);
   const cache = o.setupCache;
-  const known = cache?.length?.(lengthKey);
-  const rehearsal = known ?? (await runScenario({ scenario, registry, seed, faults: o.faults, ...(cache ? { setupCache: cache } : {}) })).totals.simulatedMs;
-  const clock = new SimClock(Math.floor((Date.now() - rehearsal - 60_000) / 1000) * 1000);
-  const lab = new Lab(scenario.topology, registry.emulators, { seed, clock });
   // One network for the lab: the rehearsal's own Communicator clients and the real clients meet the same
   // listeners, on the ports asked for.
-  const network = labNetwork(lab, {
+  const networkOptions = {
     host: o.host,
     ports: {
       dns: port(o, PORT_OFFSETS.dns),
@@ -157,16 +180,60 @@ export async function serve(o: ServeOptions): Promise<Served> {
       sipWss: port(o, PORT_OFFSETS.sipWss),
     },
     ...(o.onError ? { onError: o.onError } : {}),
-  });
+  };
+  const saved = cache?.rehearsal?.(key);
+  const resumed = saved ? resumeRehearsal(o, saved) : undefined;
+  let lab: Lab;
+  let network: LabNetwork;
   let report: RunReport;
-  try {
-    report = await runScenario({ scenario, registry, lab, seed, faults: o.faults });
-  } catch (e) {
-    await lab.close();
-    throw e;
+  if (resumed) {
+    lab = resumed.lab;
+    network = labNetwork(lab, networkOptions);
+    try {
+      report = await runScenario({ scenario, registry, lab, seed, faults: o.faults, resume: resumed.resume });
+    } catch (e) {
+      await lab.close();
+      throw e;
+    }
+  } else {
+    // A rehearsal is deterministic, so a first run on a throwaway lab says how much simulated time it
+    // takes; the served lab starts that long (plus a minute) before now, and everything it issues is valid.
+    // An earlier serve of the same rehearsal has said already.
+    const known = cache?.length?.(key);
+    // The throwaway run also says where the rehearsal's last savepoint is: the served run saves only there.
+    let lastFree: number | undefined;
+    const noteFree = (point: Savepoint) => {
+      if (!point.holding.length) lastFree = point.before;
+    };
+    const rehearsal =
+      known ?? (await runScenario({ scenario, registry, seed, faults: o.faults, ...(cache ? { setupCache: cache } : {}), ...(cache?.putRehearsal ? { onSavepoint: noteFree } : {}) })).totals.simulatedMs;
+    lab = new Lab(scenario.topology, registry.emulators, { seed, clock: new SimClock(Math.floor((Date.now() - rehearsal - 60_000) / 1000) * 1000) });
+    network = labNetwork(lab, networkOptions);
+    // The last point before the rehearsal's clients sign in is kept, so the next serve goes on from there.
+    let last: { before: number; results: readonly StepResult[]; text: string } | undefined;
+    const onSavepoint = cache?.putRehearsal
+      ? (point: Savepoint) => {
+          if (point.holding.length || (lastFree !== undefined && point.before !== lastFree)) return;
+          try {
+            last = { before: point.before, results: point.results, text: JSON.stringify(point.save()) };
+          } catch (e) {
+            if (!(e instanceof LabSnapshotError)) throw e;
+          }
+        }
+      : undefined;
+    try {
+      report = await runScenario({ scenario, registry, lab, seed, faults: o.faults, ...(onSavepoint ? { onSavepoint } : {}) });
+    } catch (e) {
+      await lab.close();
+      throw e;
+    }
+    // Kept for the next serve (again each time, so a changed rehearsal corrects it).
+    if (report.status !== 'error') {
+      if (report.totals.simulatedMs !== known) cache?.putLength?.(key, report.totals.simulatedMs);
+      if (last) cache?.putRehearsal?.(key, { snapshot: JSON.parse(last.text) as LabSnapshot, before: last.before, results: [...last.results], simulatedMs: report.totals.simulatedMs });
+    }
   }
-  // Kept for the next serve (again each time, so a changed rehearsal corrects it).
-  if (report.status !== 'error' && report.totals.simulatedMs !== known) cache?.putLength?.(lengthKey, report.totals.simulatedMs);
+  const clock = lab.clock;
   const behind = Date.now() - clock.now();
   if (behind > 0) clock.advance(behind);
   const stopFollowing = followWallClock(clock, { speed: o.speed, ...(o.onError ? { onError: o.onError } : {}) });
@@ -235,7 +302,8 @@ export async function serve(o: ServeOptions): Promise<Served> {
     writeFileSync(partial, `${JSON.stringify(endpoints, null, 2)}\n`);
     renameSync(partial, o.endpointsFile);
   }
-  return { report, endpoints, examples: examplesFor(lab, endpoints, frontEnd), listeners, stop: stopAll, ...(sipProblem ? { sipProblem } : {}) };
+  const resumedFrom = resumed ? { before: resumed.resume.before, pausedMs: resumed.pausedMs } : undefined;
+  return { report, endpoints, examples: examplesFor(lab, endpoints, frontEnd), listeners, stop: stopAll, ...(sipProblem ? { sipProblem } : {}), ...(resumedFrom ? { resumedFrom } : {}) };
   } catch (e) {
     // Whatever fails after the first listener opened, nothing may be left listening.
     await stopAll();

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { CachedSetup, SetupCache } from '../sim/runner.js';
+import type { CachedRehearsal, CachedSetup, SetupCache } from '../sim/runner.js';
 
 /** Every file whose change changes what a lab does, relative to the project root, sorted. */
 function labSources(projectRoot: string): string[] {
@@ -81,6 +81,14 @@ export class FileSetupCache implements SetupCache {
 
   putLength(key: string, simulatedMs: number): void {
     this.write(`length:${key}`, simulatedMs);
+  }
+
+  rehearsal(key: string): CachedRehearsal | undefined {
+    return this.read<CachedRehearsal>(`rehearsal:${key}`);
+  }
+
+  putRehearsal(key: string, value: CachedRehearsal): void {
+    this.write(`rehearsal:${key}`, value);
   }
 
   private read<T>(key: string): T | undefined {

@@ -12,14 +12,21 @@ const dir = mkdtempSync(join(tmpdir(), 'ocslab-serve-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 
-async function startServe(file: string, extra: string[] = []): Promise<{ child: ChildProcess; endpoints: Endpoints; output: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file, ...extra], { cwd: projectRoot, env: { ...process.env, NO_COLOR: '1' } });
+/**
+ * Serve keeps the rehearsals it ran (decision 0012): these tests keep theirs here, not in the project's
+ * cache, so that which serve rehearses and which goes on from a saved one depends on this file alone.
+ */
+const serveCache = join(dir, 'cache');
+
+async function startServe(file: string, extra: string[] = [], cache = serveCache): Promise<{ child: ChildProcess; endpoints: Endpoints; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file, ...extra], { cwd: projectRoot, env: { ...process.env, NO_COLOR: '1', OCSLAB_SNAPSHOT_CACHE: cache } });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const deadline = Date.now() + 15_000;
-  while (!existsSync(file)) {
+  // The endpoints file, then the table's last row on stdout.
+  while (!existsSync(file) || !/^ {2}Users /m.test(out)) {
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill('SIGKILL');
       throw new Error(`serve did not write its endpoints file:\n${out}`);
@@ -151,6 +158,40 @@ async function until(condition: () => boolean, ms: number): Promise<boolean> {
 const printedExamples = (output: string) => output.split('\n').flatMap((line) => {
   const m = /^ {2}(DNS|LDAP|HTTPS|SIP) .*? {3}((?:dig|ldapsearch|curl|openssl) .*)$/.exec(line);
   return m?.[1] && m[2] ? [{ service: m[1], command: m[2] }] : [];
+});
+
+describe('ocslab serve after an earlier serve of the same rehearsal', () => {
+  it('goes on from the point the earlier one saved, before the first client signs in, and serves the same end state', async () => {
+    const cache = join(dir, 'resume-cache');
+    const first = await startServe(join(dir, 'first.json'), [], cache);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.output()).not.toContain('went on from');
+    const second = await startServe(join(dir, 'second.json'), [], cache);
+    try {
+      expect(await until(() => /^ {2}Users /m.test(second.output()), 15_000), second.output()).toBe(true);
+      // The rest of the rehearsal ran again, from its first sign-in, and passed.
+      expect(second.output()).toMatch(/seed-part3 rehearsed: 35 passed, 0 failed, 0 skipped \(went on from step 22 \(communicator\.signIn\) of the rehearsal an earlier serve saved \d+ s ago; --no-cache rehearses it all\)/);
+      const e = second.endpoints;
+      // The same CA, users and address book as the serve that saved it: the saved lab, not another one.
+      expect(readFileSync(e.caCertFile, 'utf8')).toBe(readFileSync(first.endpoints.caCertFile, 'utf8'));
+      expect(e.users).toEqual(first.endpoints.users);
+      expect(e.addressBook?.replace(/:\d+\//, ':PORT/')).toBe(first.endpoints.addressBook?.replace(/:\d+\//, ':PORT/'));
+      // Resumed at today's date: what it issued before the pause is valid now, to a real TLS client.
+      const tls = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${e.sipTls?.port}`, '-servername', 'sip.example.com', '-CAfile', e.caCertFile, '-verify_return_error', '-verify_hostname', 'sip.example.com'], { encoding: 'utf8', input: '' });
+      expect(tls.stdout).toContain('Verify return code: 0 (ok)');
+      const search = spawnSync('ldapsearch', ['-x', '-LLL', '-H', e.ldap, '-D', e.bindDn, '-w', e.bindPassword, '-b', e.baseDn, '(msRTCSIP-UserEnabled=TRUE)', 'msRTCSIP-PrimaryUserAddress'], { encoding: 'utf8', env: { ...process.env, LDAPNOINIT: '1' } });
+      expect(search.stdout).toContain('msRTCSIP-PrimaryUserAddress: sip:ocsuser1@example.com');
+    } finally {
+      second.child.kill('SIGTERM');
+    }
+    expect(await second.exited).toBe(0);
+    // --no-cache rehearses it all again.
+    const third = await startServe(join(dir, 'third.json'), ['--no-cache'], cache);
+    third.child.kill('SIGTERM');
+    expect(await third.exited).toBe(0);
+    expect(third.output()).toContain('seed-part3 rehearsed: 35 passed, 0 failed, 0 skipped;');
+  }, 60_000);
 });
 
 describe('the example commands ocslab serve prints', () => {
