@@ -10,7 +10,8 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code !== 'EPIPE') throw e;
   stdoutClosed = true;
 });
-process.exitCode = await runCli(process.argv.slice(2), {
+// No top-level await: the bundle (build/bundle.js) is a script V8 keeps compiled code of.
+void runCli(process.argv.slice(2), {
   config,
   io: { stdout: (s) => void (stdoutClosed || process.stdout.write(s)), stderr: (s) => process.stderr.write(s) },
   loadRegistry: async () => (await import('../emulators/index.js')).registry,
@@ -25,4 +26,6 @@ process.exitCode = await runCli(process.argv.slice(2), {
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
     }),
+}).then((code) => {
+  process.exitCode = code;
 });

@@ -3,11 +3,12 @@
  * expectations held, 1 a step or expectation failed, 2 bad input or usage, 3 internal error. Nothing here
  * reads the environment (see config.ts) or prints a stack trace unless debugging.
  */
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
+import { formatDuration } from '../sim/clock.js';
 import { withCoreSteps } from '../sim/core.steps.js';
 import { createConsoleReporter, jsonReport, junitXml, stableJson, traceReport } from '../sim/report/index.js';
 import { runScenario, type Registry, type RunReport } from '../sim/runner.js';
@@ -18,6 +19,8 @@ import {
   discoverScenarioFiles,
   formatScenarioError,
   loadScenarioFile,
+  readScenarioDocument,
+  SCENARIO_LIMITS,
   planFaultArguments,
   sortErrors,
   type Scenario,
@@ -116,6 +119,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .option('--seed <n>', 'seed for every generated id (overrides the scenario)')
     .option('--speed <x>', 'simulated seconds per wall-clock second while serving', '1')
     .option('--fault <ID[:target][@when]>', 'inject a fault, as with run; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--no-cache', 'rehearse the whole scenario instead of going on from the rehearsal an earlier serve saved')
     .addOption(debugOption())
     .action(async (flags: ServeFlags) => {
       debug ||= flags.debug === true;
@@ -177,6 +181,56 @@ function loadDiscovered(config: CliConfig): Loaded {
   return { documents };
 }
 
+/** A top-level `id:` as scenarios write it, read off the text without parsing the YAML. */
+const TOP_LEVEL_ID = /^id:[ \t]*(['"]?)([A-Za-z0-9._-]+)\1[ \t]*(?:#.*)?$/gm;
+
+/**
+ * The discovered scenarios a command naming `ids` needs, parsed; the others only glanced at. Parsing every
+ * file costs a serve or a run of one scenario a fifth of a second, so a file is parsed only when it may be
+ * needed: its id, read off its text, is asked for or is in a `from:` chain of one that is, or its id
+ * cannot be read off (written another way, or twice) and only parsing tells. A duplicate id is thus
+ * still found: every file that reads as that id is parsed. `ids` lists every id read off.
+ */
+function loadNeeded(config: CliConfig, wanted: readonly string[]): Loaded & { ids: string[] } {
+  const documents = new Map<string, ScenarioDocument>();
+  const byId = new Map<string, string[]>();
+  const texts = new Map<string, string>();
+  const parse = (file: string) => {
+    if (documents.has(file)) return;
+    const text = texts.get(file);
+    documents.set(file, text === undefined ? loadScenarioFile(file, displayPath(config, file)) : readScenarioDocument(displayPath(config, file), text));
+  };
+  for (const file of discoverScenarioFiles(config.scenariosDir)) {
+    let text: string;
+    try {
+      if (statSync(file).size > SCENARIO_LIMITS.maxBytes) throw new Error('too large');
+      text = readFileSync(file, 'utf8');
+    } catch {
+      parse(file);
+      continue;
+    }
+    const found = [...text.matchAll(TOP_LEVEL_ID)].map((m) => m[2] ?? '');
+    if (found.length !== 1) {
+      texts.set(file, text);
+      parse(file);
+      continue;
+    }
+    texts.set(file, text);
+    const id = found[0] ?? '';
+    byId.set(id, [...(byId.get(id) ?? []), file]);
+  }
+  const queue = [...wanted, ...[...documents.values()].flatMap((d) => (d.header?.from ? [d.header.from] : []))];
+  for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+    for (const file of byId.get(id) ?? []) {
+      if (documents.has(file)) continue;
+      parse(file);
+      const from = documents.get(file)?.header?.from;
+      if (from) queue.push(from);
+    }
+  }
+  return { documents, ids: [...byId.keys()] };
+}
+
 function looksLikePath(arg: string): boolean {
   return /\.ya?ml$/i.test(arg) || arg.includes('/') || arg.includes('\\');
 }
@@ -195,7 +249,8 @@ interface Prepared {
 /** Finds, reads and compiles the scenarios named on the command line, with their `--fault` arguments. */
 async function prepareScenarios(command: string, args: string[], faultArgs: readonly string[], deps: CliDeps): Promise<Prepared | { exit: number }> {
   const { config, io } = deps;
-  const loaded = loadDiscovered(config);
+  const names = args.length ? args : [DEFAULT_SCENARIO];
+  const loaded = loadNeeded(config, names.filter((a) => !looksLikePath(a)));
   const requested: ScenarioDocument[] = [];
   const explicit: ScenarioDocument[] = [];
   for (const arg of args) {
@@ -206,8 +261,10 @@ async function prepareScenarios(command: string, args: string[], faultArgs: read
     loaded.documents.set(abs, doc);
     explicit.push(doc);
   }
+  // A file named on the command line may start from a discovered scenario: that chain is read too.
+  const chained = explicit.flatMap((d) => (d.header?.from ? [d.header.from] : []));
+  if (chained.length) for (const [file, doc] of loadNeeded(config, chained).documents) if (!loaded.documents.has(file)) loaded.documents.set(file, doc);
   const catalog = buildCatalog([...explicit, ...loaded.documents.values()]);
-  const names = args.length ? args : [DEFAULT_SCENARIO];
   let e = 0;
   for (const arg of names) {
     if (looksLikePath(arg)) {
@@ -217,7 +274,7 @@ async function prepareScenarios(command: string, args: string[], faultArgs: read
     }
     const doc = catalog.byId.get(arg);
     if (!doc) {
-      const ids = [...catalog.byId.keys()].sort();
+      const ids = [...new Set([...loaded.ids, ...catalog.byId.keys()])].sort();
       const near = closest(arg, ids);
       throw new UsageError([
         `ocslab ${command}: no scenario with id "${arg}" in ${displayPath(config, config.scenariosDir)}${near.length ? `; did you mean ${near.map((n) => `"${n}"`).join(' or ')}?` : ''}`,
@@ -277,6 +334,7 @@ interface ServeFlags {
   seed?: string;
   speed: string;
   fault: string[];
+  cache?: boolean;
   debug?: boolean;
 }
 
@@ -291,7 +349,9 @@ async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
   if ('exit' in prepared) return prepared.exit;
   const [scenario] = prepared.scenarios;
   if (!scenario) throw new UsageError([`ocslab serve: no scenario ${flags.scenario}`]);
-  const started = performance.now();
+  // Listening for the stop signal from now on: a SIGTERM while the lab is still rehearsing stops it as
+  // soon as it can, cleanly, rather than killing the process with its endpoints file written.
+  const stopped = deps.untilStopped();
   // Loaded only here: the wire adapters (express, ws, sip.js) cost start-up time every other command saves.
   const { endpointsTable, serve } = await import('./serve.js');
   let served: Awaited<ReturnType<typeof serve>>;
@@ -306,7 +366,7 @@ async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
       ...(flags.endpointsFile !== undefined ? { endpointsFile: resolve(config.cwd, flags.endpointsFile) } : {}),
       speed,
       onError: (e) => io.stderr(`ocslab serve: the lab hit an internal error and keeps serving: ${e instanceof Error ? e.message : String(e)}\n`),
-      ...(config.setupCacheDir ? { setupCache: new FileSetupCache(config.setupCacheDir, () => labVersion(config.projectRoot)) } : {}),
+      ...(flags.cache !== false && config.setupCacheDir ? { setupCache: new FileSetupCache(config.setupCacheDir, () => labVersion(config.projectRoot)) } : {}),
     });
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -324,11 +384,16 @@ async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
     return EXIT.internal;
   }
   const verdict = r.status === 'passed' ? 'rehearsed' : 'rehearsed with failures (serving its end state as it is)';
-  io.stdout(`ocslab serve: ${scenario.id} ${verdict}: ${r.totals.passed} passed, ${r.totals.failed} failed, ${r.totals.skipped} skipped; listening after ${Math.round(performance.now() - started)} ms\n`);
+  const from = served.resumedFrom;
+  // The rest of the rehearsal ran from the saved lab: say where it went on from, and that it is a resume.
+  const at = from ? [...r.setup, ...r.steps][from.before] : undefined;
+  const where = at ? (at.phase === 'setup' ? `setup step ${at.index} of ${at.scenario}` : `step ${at.index} (${at.name})`) : '';
+  const resumed = from ? ` (went on from ${where} of the rehearsal an earlier serve saved ${formatDuration(from.pausedMs)} ago; --no-cache rehearses it all)` : '';
+  io.stdout(`ocslab serve: ${scenario.id} ${verdict}: ${r.totals.passed} passed, ${r.totals.failed} failed, ${r.totals.skipped} skipped${resumed}; listening ${Math.round(performance.now())} ms after the process started\n`);
   for (const line of endpointsTable(served.endpoints, served.examples)) io.stdout(`  ${line}\n`);
   if (served.sipProblem) io.stdout(`  (SIP is not listening: ${served.sipProblem})\n`);
   if (flags.endpointsFile) io.stdout(`  endpoints written to ${flags.endpointsFile}\n`);
-  const signal = await deps.untilStopped();
+  const signal = await stopped;
   await served.stop();
   io.stdout(`ocslab serve: stopped (${signal})\n`);
   return EXIT.ok;
