@@ -4,9 +4,11 @@
  * sign-in storm of 1,000 and 10,000 clients against one served pool, within 2 GiB on one machine
  * (`STORM_SIZES=1000` for a quick run; `STORM_SIZES=` for none).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runScenario } from '../sim/runner.js';
+import { runScenario, type StepResult } from '../sim/runner.js';
 import { Lab, type LabSnapshot } from '../sim/lab.js';
 import { registry } from '../emulators/index.js';
 import { compile } from '../test/support/shipped.js';
@@ -67,19 +69,90 @@ async function snapshots(runs: number) {
   return { save: stats(save), restore: stats(restore), bytes };
 }
 
+/**
+ * The seed's end state from the rehearsal's last savepoint (before its first sign-in): the lab restored
+ * from JSON, then the rest of the rehearsal (the clients sign in over real sockets, send IMs, publish
+ * presence). Issue 9's "restoring the seed's end state ≤ 50 ms".
+ */
+async function seedEndState(runs: number) {
+  const scenario = compile('seed-part3');
+  let last: { before: number; results: StepResult[]; text: string } | undefined;
+  await runScenario({ scenario, registry, onSavepoint: (p) => void (p.holding.length || (last = { before: p.before, results: [...p.results], text: JSON.stringify(p.save()) })) });
+  if (!last) throw new Error('the seed rehearsal offered no savepoint');
+  const point = last;
+  let steps = 0;
+  const total: number[] = [];
+  const restore: number[] = [];
+  for (let i = 0; i < runs + 5; i++) {
+    const t = performance.now();
+    const lab = Lab.restore(scenario.topology, registry.emulators, JSON.parse(point.text) as LabSnapshot);
+    const restored = performance.now();
+    const r = await runScenario({ scenario, registry, lab, resume: { before: point.before, results: point.results } });
+    const done = performance.now();
+    await lab.close();
+    if (r.status !== 'passed') throw new Error('the seed did not pass from its savepoint');
+    steps = r.setup.length + r.steps.length;
+    if (i >= 5) {
+      total.push(done - t);
+      restore.push(restored - t);
+    }
+  }
+  const stats = (xs: number[]) => ({ median: quantile(xs, 0.5), p95: quantile(xs, 0.95), min: Math.min(...xs) });
+  return { total: stats(total), restore: stats(restore), rest: steps - point.before };
+}
+
+/**
+ * `ocslab serve` going on from the rehearsal an earlier serve saved: how long after node starts it is
+ * listening (as it prints), through bin/ocslab.js (the bundle when it is built and fresh).
+ */
+async function serveStart(runs: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'ocslab-bench-serve-'));
+  const once = async (): Promise<{ ms: number; resumed: boolean }> => {
+    const file = join(dir, 'endpoints.json');
+    rmSync(file, { force: true });
+    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file], { cwd: projectRoot, env: { ...process.env, OCSLAB_SNAPSHOT_CACHE: join(dir, 'cache'), NO_COLOR: '1' } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    while (!/listening (\d+) ms after the process started/.test(out)) {
+      if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${out}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGTERM');
+    await exited;
+    return { ms: Number(/listening (\d+) ms/.exec(out)?.[1]), resumed: out.includes('went on from') };
+  };
+  try {
+    const first = await once();
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const r = await once();
+      if (!r.resumed) throw new Error('serve did not go on from the saved rehearsal');
+      times.push(r.ms);
+    }
+    return { first: first.ms, median: quantile(times, 0.5), p95: quantile(times, 0.95), min: Math.min(...times) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const RUNS = 60;
 const snap = await snapshots(RUNS);
 const seed = await inProcess('seed-part3', RUNS, 10);
 const full = await inProcess('full-deployment', RUNS, 10);
 const proc = wholeProcess(7);
+const endState = await seedEndState(RUNS);
+const served = await serveStart(11);
 const rows = [
   ['seed rehearsal in-process (Part 2 + Part 3, 40 steps)', seed, 50],
   ['full deployment in-process (33 steps)', full, 50],
-  ['`ocslab run` whole process (node + tsx + seed)', proc, 1500],
+  ['`ocslab run` whole process (node + the bundle + seed)', proc, 1500],
   [`lab snapshot of Part 2's end: save to JSON (${Math.round(snap.bytes / 1024)} KiB)`, snap.save, 50],
   ["lab snapshot of Part 2's end: restore from JSON", snap.restore, 50],
+  [`seed end state from its last savepoint: restore (${ms(endState.restore.median)}) + the rest (${endState.rest} steps: sign-ins, IMs, presence)`, endState.total, 50],
+  [`\`ocslab serve\` from a saved rehearsal: listening after node starts (the first serve: ${served.first} ms)`, served, 400],
 ] as const;
-console.log(`ocslab bench — node ${process.version}, ${RUNS} runs in-process (after 10 warm-up), 7 process runs\n`);
+console.log(`ocslab bench — node ${process.version}, ${RUNS} runs in-process (after 10 warm-up), 7 \`ocslab run\` and 11 \`ocslab serve\` processes\n`);
 console.log('| measurement | median | p95 | min | target |');
 console.log('|---|---|---|---|---|');
 for (const [name, r, target] of rows) console.log(`| ${name} | ${ms(r.median)} | ${ms(r.p95)} | ${ms(r.min)} | ≤ ${target} ms ${r.median <= target ? '✓' : '✗'} |`);
