@@ -795,9 +795,23 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   });
   httpsServer.on('tlsClientError', () => undefined);
   httpsServer.on('error', (e) => onError(e));
-  const wss = new WebSocketServer({ server: httpsServer, maxPayload: max, handleProtocols: (p) => (p.has('sip') ? 'sip' : false) });
+  // RFC 7118: the handshake must offer the `sip` subprotocol; one that does not is refused before it
+  // becomes a connection.
+  const offersSip = (header: string | string[] | undefined) => String(header ?? '').split(',').some((p) => p.trim() === 'sip');
+  const wss = new WebSocketServer({
+    server: httpsServer,
+    maxPayload: max,
+    handleProtocols: (p) => (p.has('sip') ? 'sip' : false),
+    verifyClient: (info, done) => (offersSip(info.req.headers['sec-websocket-protocol']) ? done(true) : done(false, 400, 'SIP subprotocol required')),
+  });
   wss.on('error', (e) => onError(e));
   wss.on('connection', (ws: WebSocket) => {
+    // First of all: a malformed frame is an 'error' on this socket, and one without a listener would end
+    // the process (every service of the lab with it).
+    ws.on('error', () => {
+      ws.terminate();
+      dropConnection(conn);
+    });
     const conn: Connection = {
       id: nextConnId++,
       transport: 'WSS',
@@ -814,7 +828,6 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       dropConnection(conn);
       return;
     }
-    ws.on('error', () => dropConnection(conn));
     ws.on('close', () => dropConnection(conn));
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
       if (conn.closed) return;
