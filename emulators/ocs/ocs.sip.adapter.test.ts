@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect as tlsConnect } from 'node:tls';
 import { frameSip, digestParams, startSipFrontEnd, SIP_REALM, type SipListening } from './ocs.sip.adapter.js';
 import { hostStartService, hostStopService, hostService } from '../host/host.client.js';
-import { buildSeedLab, RawSipClient, token, type SeedLab } from '../../test/support/wire-sip.js';
+import { buildSeedLab, digestAuthorization, RawSipClient, token, type SeedLab } from '../../test/support/wire-sip.js';
 
 let env: SeedLab;
 let sip: SipListening;
@@ -69,6 +69,24 @@ describe('REGISTER', () => {
     expect(done.status).toBe(200);
     expect(done.header('contact')).toMatch(/;expires=300$/);
     expect(sip.registrations()).toContain(aor);
+  });
+
+  it('takes a Digest answer once: the same Authorization again, on this connection or another, is a stale nonce', async () => {
+    const c = await tls();
+    const aor = user(0).aor;
+    const b1 = c.request('REGISTER', 'sip:example.com', { from: aor, to: aor, headers: ['Expires: 300'] });
+    const first = await c.next((m) => (m.header('via') ?? '').includes(b1));
+    const authorization = digestAuthorization(first.header('www-authenticate') ?? '', { username: user(0).sam, password: user(0).password, method: 'REGISTER', uri: 'sip:example.com' });
+    const again = async (client: RawSipClient) => {
+      const b = client.request('REGISTER', 'sip:example.com', { from: aor, to: aor, headers: ['Expires: 300', `Authorization: ${authorization}`] });
+      return client.next((m) => (m.header('via') ?? '').includes(b));
+    };
+    expect((await again(c)).status).toBe(200);
+    const replayed = await again(c);
+    expect(replayed.status).toBe(401);
+    expect(replayed.header('www-authenticate')).toContain('stale=true');
+    const other = await tls();
+    expect((await again(other)).status).toBe(401);
   });
 
   it('refuses a wrong password with 401 and a fresh challenge', async () => {

@@ -331,9 +331,14 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   const warning = (detail: string) => `Warning: 399 ${viaHost} "${detail.replace(/[\r\n"\\]/g, ' ')}"`;
 
   const challenge = (stale = false): string => {
+    const now = Date.now();
+    // Oldest first (a Map keeps insertion order): only the expired ones are looked at.
+    for (const [n, at] of nonces) {
+      if (now - at <= NONCE_LIFETIME_MS) break;
+      nonces.delete(n);
+    }
     const nonce = token(16);
-    nonces.set(nonce, Date.now());
-    for (const [n, at] of nonces) if (Date.now() - at > NONCE_LIFETIME_MS) nonces.delete(n);
+    nonces.set(nonce, now);
     return `WWW-Authenticate: Digest realm="${SIP_REALM}", nonce="${nonce}", opaque="${token(4)}", qop="auth", algorithm=MD5${stale ? ', stale=true' : ''}`;
   };
 
@@ -376,6 +381,9 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       ? md5(`${ha1}:${nonce}:${p.get('nc') ?? ''}:${p.get('cnonce') ?? ''}:${qop}:${ha2}`)
       : md5(`${ha1}:${nonce}:${ha2}`);
     if (expected !== (p.get('response') ?? '').toLowerCase()) return respond(conn, req, 401, { headers: [challenge(), warning(`authentication of ${username} failed`)] });
+    // A nonce answers one request: the same Authorization again (a replay, from this connection or
+    // another) meets a nonce this server no longer holds.
+    nonces.delete(nonce);
 
     const outcome = decideRegister(system, { uri: aor, account: secret.sam, password: secret.password, frontEnd: server.fqdn });
     if (outcome.status !== 200) {
