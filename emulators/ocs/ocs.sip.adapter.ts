@@ -57,6 +57,7 @@
  *   connection (the real service may want a restart [U]). Stream sockets run without Nagle's delay.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { authorizationOf, SecurityAssociations, SIP_REALM, type Association } from './ocs.sip.security.js';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
@@ -85,6 +86,11 @@ export interface SipListenOptions {
   maxMessageBytes?: number;
   /** Called with any exception caught while handling input (a bug; the connection survives). */
   onError?: (error: unknown) => void;
+  /**
+   * Also offer and accept Digest (RFC 2617) with the account's AD password: a lab extension for generic
+   * SIP clients (baresip, sip.js), which do not speak NTLM. OCS itself offers NTLM and Kerberos only.
+   */
+  digest?: boolean;
 }
 
 export interface SipListening extends Listening {
@@ -97,7 +103,7 @@ export interface SipListening extends Listening {
   stop(): Promise<void>;
 }
 
-export const SIP_REALM = 'SIP Communications Service';
+export { SIP_REALM };
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 const MAX_EXPIRES = 3600;
 const NONCE_LIFETIME_MS = 5 * 60_000;
@@ -118,6 +124,8 @@ interface Connection {
   closed: boolean;
   /** AORs registered (authenticated) over this connection. */
   aors: Set<string>;
+  /** The NTLM security association established on this connection: its requests are verified, and what is sent on it signed. */
+  sa?: Association;
 }
 
 interface Binding {
@@ -301,6 +309,16 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   // end of a pool reaches a user signed in through another, as the pool's back end (RTCDyn) lets them.
   const { bindings, pending, subscriptions, published } = poolRegistrar(lab, server.pool);
   const nonces = new Map<string, number>();
+  const digestOffered = options.digest ?? true;
+  const forest = lab.topology.forest;
+  const security = new SecurityAssociations({
+    targetname: server.fqdn,
+    target: { nbDomain: forest.netbios, nbComputer: server.host.toUpperCase(), dnsDomain: forest.fqdn, dnsComputer: server.fqdn, dnsTree: forest.fqdn },
+    ids: lab.ids.fork(`sip-security:${server.fqdn.toLowerCase()}`),
+    now: () => Date.now(),
+    // The NTLM domain is the forest's NetBIOS or DNS name (or none, with a UPN as the user name).
+    password: (user, domain) => (domain === '' || [forest.netbios, forest.fqdn].some((d) => d.toLowerCase() === domain.toLowerCase()) ? accountSecret(user) : undefined),
+  });
   const connections = new Set<Connection>();
   let nextConnId = 1;
   let stopped = false;
@@ -342,6 +360,9 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     return `WWW-Authenticate: Digest realm="${SIP_REALM}", nonce="${nonce}", opaque="${token(4)}", qop="auth", algorithm=MD5${stale ? ', stale=true' : ''}`;
   };
 
+  /** What a 401 offers a client that has to authenticate: NTLM and Kerberos, and Digest when the lab extension is on. */
+  const offers = (): string[] => [...security.offers(), ...(digestOffered ? [challenge()] : [])];
+
   // ---- registrar -------------------------------------------------------------------------------
 
   const dropBinding = (aor: string) => {
@@ -365,9 +386,15 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   const onRegister = (conn: Connection, req: Core.IncomingRequestMessage) => {
     const aor = aorOf(req.to?.uri);
     if (!aor) return respond(conn, req, 400, { headers: [warning('To has no user@host')] });
-    const auth = req.getHeader('authorization');
-    if (!auth || !/^\s*Digest\s/i.test(auth)) return respond(conn, req, 401, { headers: [challenge()] });
-    const p = digestParams(auth);
+    const auth = authorizationOf(req.getHeader('authorization') ?? req.getHeader('proxy-authorization'));
+    if (auth?.scheme === 'NTLM') return onNtlmRegister(conn, req, aor, auth.params);
+    if (!auth || auth.scheme !== 'DIGEST' || !digestOffered) {
+      // Kerberos is offered, as OCS offers it, but the lab has no KDC: a client that tries it is offered
+      // the schemes again and goes on with NTLM (decision 0014).
+      const tried = auth && auth.scheme !== 'DIGEST' ? [warning(`${auth.scheme} authentication is not available on this lab front end; use NTLM`)] : [];
+      return respond(conn, req, 401, { headers: [...offers(), ...tried] });
+    }
+    const p = digestParams(req.getHeader('authorization') ?? '');
     const nonce = p.get('nonce') ?? '';
     const issued = nonces.get(nonce);
     if (issued === undefined || Date.now() - issued > NONCE_LIFETIME_MS) return respond(conn, req, 401, { headers: [challenge(true)] });
@@ -385,11 +412,41 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     // another) meets a nonce this server no longer holds.
     nonces.delete(nonce);
 
+    register(conn, req, aor, secret);
+  };
+
+  /**
+   * REGISTER with `Authorization: NTLM`: an empty `gssapi-data` gets a CHALLENGE; an AUTHENTICATE
+   * establishes the connection's association (a wrong password is 401 with the schemes again, which
+   * Communicator reports as failed credentials); a signed REGISTER (a refresh) is verified against it.
+   */
+  const onNtlmRegister = (conn: Connection, req: Core.IncomingRequestMessage, aor: string, params: Map<string, string>) => {
+    const gssapi = params.get('gssapi-data');
+    if (gssapi === '') return respond(conn, req, 401, { headers: [security.challenge()] });
+    if (gssapi !== undefined) {
+      const done = security.complete(req.data, params);
+      if (!done.ok) return respond(conn, req, 401, { headers: [...offers(), warning(`NTLM authentication${done.user ? ` of ${done.user}` : ''} failed: ${done.why}`)] });
+      conn.sa = done.association;
+      return register(conn, req, aor, done.account);
+    }
+    const sa = conn.sa;
+    if (!sa || !security.verifies(sa, req.data, params)) {
+      // No association here, or a signature that is not its own: authenticate again from the start.
+      conn.sa = undefined;
+      return respond(conn, req, 401, { headers: offers() });
+    }
+    const account = security.accountOf(sa);
+    if (!account) return respond(conn, req, 401, { headers: offers() });
+    register(conn, req, aor, account);
+  };
+
+  /** An authenticated REGISTER: what the registrar decides, then the binding. */
+  const register = (conn: Connection, req: Core.IncomingRequestMessage, aor: string, secret: { sam: string; password: string }) => {
     const outcome = decideRegister(system, { uri: aor, account: secret.sam, password: secret.password, frontEnd: server.fqdn });
     if (outcome.status !== 200) {
       const diag = REGISTER_DIAGNOSTICS[outcome.cause];
       const diagnostics = `ms-diagnostics: ${diag.code};reason="${diag.reason}";source="${viaHost}"`;
-      return respond(conn, req, outcome.status, { reason: outcome.reason, headers: [...(outcome.status === 401 ? [challenge()] : []), diagnostics, warning(outcome.detail)] });
+      return respond(conn, req, outcome.status, { reason: outcome.reason, headers: [...(outcome.status === 401 ? offers() : []), diagnostics, warning(outcome.detail)] });
     }
     const contacts = req.getHeaders('contact');
     const expiresHeader = req.getHeader('expires');
@@ -691,6 +748,16 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       respond(conn, msg, 400, { headers: [warning('CSeq method does not match the request')] });
       return true;
     }
+    // On a connection with an NTLM association, every request but a REGISTER (which authenticates again)
+    // must carry the association's signature ([MS-SIPAE] 3.3.5.1): 401 with the schemes; ACK and CANCEL
+    // cannot be answered, and are dropped.
+    if (conn.sa && msg.method !== 'REGISTER') {
+      const auth = authorizationOf(msg.getHeader('authorization') ?? msg.getHeader('proxy-authorization'));
+      if (auth?.scheme !== 'NTLM' || !security.verifies(conn.sa, raw, auth.params)) {
+        if (msg.method !== 'ACK' && msg.method !== 'CANCEL') respond(conn, msg, 401, { headers: [...offers(), warning('the request is not signed by this connection\'s security association')] });
+        return true;
+      }
+    }
     switch (msg.method) {
       case 'REGISTER':
         onRegister(conn, msg);
@@ -713,6 +780,12 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
         respond(conn, msg, 501, { headers: [ALLOW] });
     }
     return true;
+  };
+
+  /** Once a connection has an NTLM association, everything the front end sends on it is signed. */
+  const secure = (conn: Connection) => {
+    const send = conn.send;
+    conn.send = (raw) => send(conn.sa && /^\S/.test(raw) ? security.signed(conn.sa, raw) : raw);
   };
 
   const safeHandle = (conn: Connection, raw: string): boolean => {
@@ -755,6 +828,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       },
       close: () => socket.destroy(),
     };
+    secure(conn);
     connections.add(conn);
     // SIP is request/response: no Nagle delay (40 ms against the peer's delayed ACK on every answer).
     socket.setNoDelay(true);
@@ -830,6 +904,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       },
       close: () => ws.terminate(),
     };
+    secure(conn);
     connections.add(conn);
     if (ws.protocol !== 'sip') {
       ws.close(1002, 'subprotocol sip required');

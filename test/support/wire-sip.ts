@@ -178,7 +178,7 @@ export class RawSipClient {
     const b1 = this.request('REGISTER', ruri, { from: aor, to: aor, headers: [`Expires: ${expires}`] });
     const first = await this.next((m) => (m.header('via') ?? '').includes(b1));
     if (first.status !== 401) return first;
-    const authorization = digestAuthorization(first.header('www-authenticate') ?? '', { username, password, method: 'REGISTER', uri: ruri });
+    const authorization = digestAuthorization(digestChallenge(first), { username, password, method: 'REGISTER', uri: ruri });
     const b2 = this.request('REGISTER', ruri, { from: aor, to: aor, headers: [`Expires: ${expires}`, `Authorization: ${authorization}`] });
     return this.next((m) => (m.header('via') ?? '').includes(b2));
   }
@@ -186,6 +186,11 @@ export class RawSipClient {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** The Digest challenge among a 401's `WWW-Authenticate` headers (NTLM and Kerberos come first, as OCS offers them). */
+export function digestChallenge(m: RawSip): string {
+  return m.all('www-authenticate').find((v) => /^\s*Digest\s/i.test(v)) ?? '';
 }
 
 /** The Authorization header value answering a Digest challenge (qop=auth when offered). */
