@@ -3,8 +3,8 @@
  * 127.0.0.1 with its own configuration and state folders, driven as an IRC client, stopped by its PID
  * with every child it forked (../shared/reference/pidgin-sipe.md).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,8 +26,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The children of a process (Linux: /proc), so that a stop leaves none of bitlbee's forks behind. */
 function childrenOf(pid: number): number[] {
-  const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter(Boolean).map(Number);
+  return readdirSync('/proc').flatMap((name) => {
+    if (!/^\d+$/.test(name)) return [];
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid ? [Number(name)] : [];
+    } catch {
+      return [];
+    }
+  });
 }
 
 export class Bitlbee {
@@ -121,7 +128,7 @@ const alive = (pid: number) => {
 };
 
 function mkdirp(path: string) {
-  spawnSync('mkdir', ['-p', path]);
+  mkdirSync(path, { recursive: true });
 }
 
 export class Irc {
