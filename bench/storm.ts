@@ -22,6 +22,7 @@ import { udpResolver } from '../emulators/communicator/communicator.wire.js';
 import { EndpointsNetwork } from '../emulators/network/endpoints.network.js';
 import type { Endpoints } from '../cli/serve.js';
 import { DEFAULT_TOPOLOGY, type TopologyInput } from '../sim/topology.js';
+import { IdSource } from '../sim/ids.js';
 
 const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
 const STORM_PASSWORD = 'St0rm-P@ss';
@@ -197,6 +198,8 @@ export async function stormAgainst(endpoints: Endpoints, count: number, options:
   // the served lab follows.
   const trust = { roots: [readFileSync(endpoints.caCertFile, 'utf8')], now: () => Date.now() };
   const inFlight = options.inFlight ?? IN_FLIGHT;
+  // The clients' NTLM randomness (client challenges, session keys), seeded: the same storm each run.
+  const ids = new IdSource('storm');
   const clients: StormClient[] = [];
   try {
     settle();
@@ -214,6 +217,8 @@ export async function stormAgainst(endpoints: Endpoints, count: number, options:
         resolver,
         trust,
         origin: { address: `127.0.${60 + (i >> 8)}.${i & 255}`, port: 50_000 + (i % 15_000) },
+        // NTLM with message signing, as Communicator signs in to OCS.
+        ntlm: { domain: endpoints.bindDn.split('\\')[0] ?? '', workstation: `STORM${i}`, bytes: (n: number) => ids.bytes(n), now: () => Date.now() },
       };
       const actor = createActor(communicatorClientMachine, { input: { runtime } });
       runtime.deliver = (e) => actor.send(e);

@@ -20,7 +20,7 @@ import { REGISTER_DIAGNOSTICS } from '../ocs/ocs.registrar.js';
 import { discover, discoveryLines, type DiscoveryResult, type Resolver } from './communicator.discovery.js';
 import { signInFailure, type CommunicatorMessageKind, type SignInFailure } from './communicator.errors.js';
 import type { ClientSettings } from './communicator.events.js';
-import { connectFirst, SipSession, type ClientOrigin, type ConnectionAttempt, type ConnectOutcome, type InstantMessage, type PresenceView, type SipAnswer, type TlsCheck, type TrustPolicy } from './communicator.wire.js';
+import { connectFirst, SipSession, type ClientOrigin, type ConnectionAttempt, type ConnectOutcome, type InstantMessage, type NtlmClientOptions, type PresenceView, type SipAnswer, type TlsCheck, type TrustPolicy } from './communicator.wire.js';
 
 /** What a client needs to sign in: who, with what, and the network it runs on. */
 export interface ClientRuntime {
@@ -31,6 +31,8 @@ export interface ClientRuntime {
   resolver: Resolver;
   trust: TrustPolicy;
   origin: ClientOrigin;
+  /** Sign in with NTLM where the front end offers it (as Communicator does); without it, Digest only. */
+  ntlm?: NtlmClientOptions;
   /** The SIP session while signed in. */
   session?: SipSession | undefined;
   /** Where the session's own events (an IM arrived, a NOTIFY, the connection dropped) go: the client actor. */
@@ -112,6 +114,7 @@ export const communicatorClientMachine = setup({
           account: rt.account,
           password: pendingPassword.get(rt) ?? '',
           connected: o.connected,
+          ...(rt.ntlm ? { ntlm: rt.ntlm } : {}),
           onMessage: (message) => rt.deliver?.({ type: 'im.received', message }),
           onPresence: (target, view) => rt.deliver?.({ type: 'presence.notified', target, view }),
           onDisconnect: (error) => rt.deliver?.({ type: 'connection.lost', ...(error ? { error: error.message } : {}) }),

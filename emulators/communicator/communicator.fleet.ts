@@ -61,7 +61,11 @@ export class CommunicatorFleet {
     const k = key.toLowerCase();
     const existing = this.clients.get(k);
     if (existing) return existing;
-    const runtime: ClientRuntime = { user: k, account, network: this.network, resolver: this.resolver(), trust: { roots: [], now: () => this.lab.clock.now() }, origin };
+    // NTLM as the logged-on Windows user: the forest's NetBIOS domain, the user's own workstation, and
+    // random bytes from a seeded stream of the client's own (it touches no other component's ids).
+    const ids = this.lab.ids.fork(`communicator:${k}`);
+    const ntlm = { domain: this.lab.topology.forest.netbios, workstation: `${k.replace(/[^a-z0-9]/gi, '').slice(0, 12).toUpperCase()}-PC`, bytes: (n: number) => ids.bytes(n), now: () => this.lab.clock.now() };
+    const runtime: ClientRuntime = { user: k, account, network: this.network, resolver: this.resolver(), trust: { roots: [], now: () => this.lab.clock.now() }, origin, ntlm };
     const actor = createActor(communicatorClientMachine, { input: { runtime } });
     runtime.deliver = (e) => actor.send(e);
     actor.start();

@@ -23,6 +23,7 @@ import type { DialResult, Network } from '../network/lab.network.js';
 import { parseProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, provisioningRequestBody, type ParsedProvisioning } from '../ocs/ocs.provisioning.js';
 import type { Candidate, LookupType, ResolvedRecord, Resolver, ResolverAnswer } from './communicator.discovery.js';
 import { StreamTransport } from './sip.stream.transport.js';
+import { NtlmClientSecurity } from './communicator.security.js';
 
 /** Communicator 2007 R2's User-Agent (the build number is [U]; the product token form is [B]). */
 export const COMMUNICATOR_USER_AGENT = 'UCCAPI/3.5.6907.0 OC/3.5.6907.0 (Microsoft Office Communicator 2007 R2)';
@@ -330,6 +331,13 @@ export function pidfFor(entity: string, availability: string): string {
   ].join('\r\n');
 }
 
+export interface NtlmClientOptions {
+  domain: string;
+  workstation: string;
+  bytes: (n: number) => Uint8Array;
+  now: () => number;
+}
+
 export interface SessionOptions {
   /** `sip:user@domain`. */
   aor: string;
@@ -337,6 +345,12 @@ export interface SessionOptions {
   account: string;
   password: string;
   connected: Connected;
+  /**
+   * Sign in with NTLM as Communicator does ([MS-SIPAE]; communicator.security.ts) when the front end
+   * offers it: the Windows domain and workstation, and where the client's random bytes and time come from.
+   * Without it, or against a front end that offers only Digest, sip.js answers a Digest challenge.
+   */
+  ntlm?: NtlmClientOptions;
   onMessage?: (m: InstantMessage) => void;
   onPresence?: (target: string, view: PresenceView) => void;
   onDisconnect?: (error?: Error) => void;
@@ -369,9 +383,14 @@ export class SipSession {
   private readonly subscribers = new Map<string, Subscriber>();
   private socketUsed = false;
   private closed = false;
+  private readonly security: NtlmClientSecurity | undefined;
 
   constructor(private readonly o: SessionOptions) {
     const socket = o.connected.socket;
+    const ntlm = o.ntlm;
+    this.security = ntlm
+      ? new NtlmClientSecurity({ credentials: { user: o.account.replace(/^[^\\]*\\/, ''), domain: ntlm.domain, password: o.password, workstation: ntlm.workstation }, bytes: ntlm.bytes, now: ntlm.now })
+      : undefined;
     const uri = UserAgent.makeURI(o.aor);
     if (!uri) throw new Error(`not a SIP URI: ${o.aor}`);
     this.ua = new UserAgent({
@@ -379,6 +398,7 @@ export class SipSession {
       transportConstructor: StreamTransport,
       transportOptions: {
         protocol: o.connected.candidate.transport,
+        ...(this.security ? { security: this.security } : {}),
         connect: async () => {
           if (this.socketUsed || socket.destroyed) throw new Error('the connection to the server was lost');
           this.socketUsed = true;
@@ -408,11 +428,33 @@ export class SipSession {
     this.o.onMessage?.({ from: from.toLowerCase(), to: this.o.aor, contentType: r.getHeader('content-type') ?? 'text/plain', body: r.body ?? '' });
   }
 
-  /** Starts the user agent on the open connection and REGISTERs (sip.js answers the Digest challenge). */
+  /**
+   * Starts the user agent on the open connection and REGISTERs: with NTLM, the handshake's two legs on
+   * the REGISTER's own Call-ID first, then sip.js's REGISTER carries the AUTHENTICATE; otherwise sip.js
+   * answers a Digest challenge.
+   */
   async register(expires = 3600): Promise<SipAnswer> {
     await this.ua.start();
     const registerer = new Registerer(this.ua, { expires, extraHeaders: [] });
     this.registerer = registerer;
+    if (this.security && this.o.ntlm) {
+      const request = (registerer as unknown as { request: Core.OutgoingRequestMessage }).request;
+      const bytes = this.o.ntlm.bytes;
+      const transport = this.o.connected.candidate.transport;
+      const viaHost = this.ua.configuration.viaHost;
+      const contact = `Contact: <${this.ua.contact.uri.toString()}>`;
+      // Each leg is the REGISTER sip.js will send, one CSeq further on, with its own branch.
+      const leg = (authorization?: string) => {
+        request.cseq += 1;
+        request.setHeader('cseq', `${request.cseq} REGISTER`);
+        const [start, ...rest] = request.toString().split('\r\n');
+        const via = `Via: SIP/2.0/${transport} ${viaHost};branch=z9hG4bK${Buffer.from(bytes(8)).toString('hex')}`;
+        return [start, via, contact, ...(authorization ? [authorization] : []), ...rest].join('\r\n');
+      };
+      const send = (raw: string) => (this.ua.transport as unknown as { send(raw: string): Promise<void> }).send(raw);
+      const shook = await this.security.handshake(send, request.callId, leg, SIP_TIMEOUT_MS);
+      if (!shook.ntlm && !shook.answer) return { status: 408, reason: 'Request Timeout (no answer from the server)' };
+    }
     const { answer } = await finalAnswer((d) => {
       registerer.register({ requestDelegate: { onAccept: d.onAccept, onReject: d.onReject } }).catch(() => undefined);
     });

@@ -34,6 +34,18 @@ export interface StreamTransportOptions {
   keepAliveIntervalMs?: number;
   /** Largest inbound SIP message; default 64 KiB. */
   maxMessageBytes?: number;
+  /** The connection's message security (NTLM signing): sees every message both ways. */
+  security?: TransportSecurity;
+}
+
+/**
+ * What a connection's security does to its messages ([MS-SIPAE]): `outgoing` returns the message to
+ * send (signed, once there is an association); `incoming` the message to pass up, or undefined for one it
+ * took (a handshake's answer) or refused (a signature that does not verify).
+ */
+export interface TransportSecurity {
+  outgoing(raw: string): string;
+  incoming(raw: string): string | undefined;
 }
 
 /** How long `disconnect()` waits for the peer to close its side before destroying the socket. */
@@ -146,7 +158,8 @@ export class StreamTransport implements Transport {
   send(message: string): Promise<void> {
     const socket = this.socket;
     if (this._state !== TransportState.Connected || !socket) return Promise.reject(new Error(`SIP ${this.protocol} transport not connected`));
-    return new Promise((resolve, reject) => socket.write(message, 'utf8', (error) => (error ? reject(error) : resolve())));
+    const out = this.options.security ? this.options.security.outgoing(message) : message;
+    return new Promise((resolve, reject) => socket.write(out, 'utf8', (error) => (error ? reject(error) : resolve())));
   }
 
   private async open(attempt: number): Promise<void> {
@@ -203,7 +216,9 @@ export class StreamTransport implements Transport {
           this.logger.warn('Received message while not connected, discarding...');
           continue;
         }
-        this.onMessage?.(raw.toString('utf8'));
+        const text = raw.toString('utf8');
+        const passed = this.options.security ? this.options.security.incoming(text) : text;
+        if (passed !== undefined) this.onMessage?.(passed);
       }
     });
   }

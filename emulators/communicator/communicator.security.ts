@@ -1,0 +1,152 @@
+/**
+ * Communicator's side of NTLM for SIP ([MS-SIPAE] 3.2, as Office Communicator 2007 R2 and pidgin-sipe do
+ * it), on the client's one connection: the handshake before the REGISTER that signs in (REGISTER →
+ * 401 offering NTLM → REGISTER with an empty gssapi-data → 401 with the CHALLENGE), the AUTHENTICATE
+ * and its signature on that REGISTER, then a signature on every message the client sends and a check of
+ * the front end's `rspauth` on every one it receives: a wrong one, or none where one is due, and the
+ * message is dropped, as the client does. A front end that offers no NTLM (Digest only: a generic SIP
+ * registrar, or the lab's Digest extension alone) is left to sip.js's Digest.
+ */
+import { authenticateMessage, authParams, parseChallenge, sign, signedText, verify, withHeader, type SessionKeys } from '../ocs/sip.ntlm.js';
+import type { TransportSecurity } from './sip.stream.transport.js';
+
+export interface NtlmCredentials {
+  user: string;
+  /** The Windows domain (NetBIOS), as the logged-on user has it. */
+  domain: string;
+  password: string;
+  workstation: string;
+}
+
+interface Association {
+  opaque: string;
+  realm: string;
+  targetname: string;
+  keys: SessionKeys;
+}
+
+/** The start line and headers of a raw message (names lower-case). */
+function head(raw: string): { start: string; header: (name: string) => string | undefined; all: (name: string) => string[] } {
+  const end = raw.indexOf('\r\n\r\n');
+  const lines = (end < 0 ? raw : raw.slice(0, end)).split('\r\n');
+  const headers = lines.slice(1).map((l): [string, string] => {
+    const i = l.indexOf(':');
+    return [l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim()];
+  });
+  const all = (name: string) => headers.filter(([n]) => n === name).map(([, v]) => v);
+  return { start: lines[0] ?? '', header: (name) => all(name)[0], all };
+}
+
+export class NtlmClientSecurity implements TransportSecurity {
+  private sa: Association | undefined;
+  private pending: (Association & { message: Buffer }) | undefined;
+  private cnum = 0;
+  private waiting: { callId: string; resolve: (raw: string) => void } | undefined;
+  /** Why the last message from the front end was dropped (a signature that did not verify, or none). */
+  dropped: string | undefined;
+
+  constructor(
+    private readonly o: {
+      credentials: NtlmCredentials;
+      /** Random bytes (client challenge, session key, crand): the lab's seeded ids. */
+      bytes: (n: number) => Uint8Array;
+      now: () => number;
+    },
+  ) {}
+
+  /** Whether the connection has an association (the client signs in with NTLM). */
+  get established(): boolean {
+    return this.sa !== undefined;
+  }
+
+  /**
+   * The first two legs, sent with `send` on the REGISTER's own Call-ID before the REGISTER that signs in
+   * (`template(cseq, authorization)` builds each). Resolves 'ntlm' when the next REGISTER will carry the
+   * AUTHENTICATE, or the 401 that said otherwise (no NTLM offered, no CHALLENGE) for the caller to go on.
+   */
+  async handshake(send: (raw: string) => Promise<void>, callId: string, template: (authorization?: string) => string, timeoutMs: number): Promise<{ ntlm: true } | { ntlm: false; answer?: string }> {
+    const exchange = async (raw: string): Promise<string | undefined> => {
+      const answer = new Promise<string | undefined>((resolve) => {
+        const timer = setTimeout(() => {
+          this.waiting = undefined;
+          resolve(undefined);
+        }, timeoutMs);
+        this.waiting = {
+          callId,
+          resolve: (r) => {
+            clearTimeout(timer);
+            resolve(r);
+          },
+        };
+      });
+      await send(raw);
+      return answer;
+    };
+    const first = await exchange(template());
+    if (!first) return { ntlm: false };
+    const offer = head(first).all('www-authenticate').find((v) => /^NTLM\b/i.test(v));
+    if (!/^SIP\/2\.0 401/.test(head(first).start) || !offer) return { ntlm: false, answer: first };
+    const p = authParams(offer);
+    const realm = p.get('realm') ?? '';
+    const targetname = p.get('targetname') ?? '';
+    const version = p.get('version') ?? '4';
+    const second = await exchange(template(`Authorization: NTLM qop="auth", realm="${realm}", targetname="${targetname}", gssapi-data="", version=${version}`));
+    if (!second) return { ntlm: false };
+    const challenge = head(second).all('www-authenticate').find((v) => /^NTLM\b/i.test(v) && /gssapi-data="[^"]+"/.test(v));
+    const c = challenge ? authParams(challenge) : undefined;
+    const parsed = c ? parseChallenge(Buffer.from(c.get('gssapi-data') ?? '', 'base64')) : undefined;
+    if (!c || !parsed) return { ntlm: false, answer: second };
+    const { credentials } = this.o;
+    const auth = authenticateMessage({ challenge: parsed, ...credentials, clientChallenge: this.o.bytes(8), exportedSessionKey: this.o.bytes(16), nowMs: this.o.now() });
+    this.pending = { opaque: c.get('opaque') ?? '', realm: c.get('realm') ?? realm, targetname: c.get('targetname') ?? targetname, keys: auth.keys, message: auth.message };
+    return { ntlm: true };
+  }
+
+  outgoing(raw: string): string {
+    if (!/^\S/.test(raw)) return raw;
+    if (this.pending && raw.startsWith('REGISTER ')) {
+      const { message, ...association } = this.pending;
+      this.pending = undefined;
+      this.sa = association;
+      return this.signed(raw, `, gssapi-data="${message.toString('base64')}", version=4`);
+    }
+    return this.sa ? this.signed(raw, '') : raw;
+  }
+
+  private signed(raw: string, extra: string): string {
+    const sa = this.sa as Association;
+    this.cnum += 1;
+    const crand = Buffer.from(this.o.bytes(4)).toString('hex');
+    const response = sign(signedText(raw, { rand: crand, num: String(this.cnum), realm: sa.realm, targetname: sa.targetname }), sa.keys.clientSign, sa.keys.clientSeal);
+    return withHeader(raw, `Authorization: NTLM qop="auth", opaque="${sa.opaque}", realm="${sa.realm}", targetname="${sa.targetname}"${extra}, crand="${crand}", cnum="${this.cnum}", response="${response}"`);
+  }
+
+  incoming(raw: string): string | undefined {
+    const h = head(raw);
+    const response = /^SIP\/2\.0 (\d{3})/.exec(h.start);
+    if (this.waiting && response && h.header('call-id') === this.waiting.callId) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w.resolve(raw);
+      return undefined;
+    }
+    const sa = this.sa;
+    if (!sa) return raw;
+    const info = h.header('authentication-info');
+    if (info && /^NTLM\b/i.test(info)) {
+      const p = authParams(info);
+      const text = signedText(raw, { rand: p.get('srand') ?? '', num: p.get('snum') ?? '', realm: p.get('realm') ?? '', targetname: p.get('targetname') ?? '' });
+      if (verify(text, p.get('rspauth') ?? '', sa.keys.serverSign, sa.keys.serverSeal)) return raw;
+      this.dropped = `invalid message signature received (${h.start})`;
+      return undefined;
+    }
+    // Unsigned: a 401, or an answer to a REGISTER (which authenticates again), is read; anything else dropped.
+    const method = (h.header('cseq') ?? '').split(/\s+/)[1];
+    if (response && (response[1] === '401' || method === 'REGISTER')) {
+      if (response[1] === '401' && method === 'REGISTER') this.sa = undefined;
+      return raw;
+    }
+    this.dropped = `unsigned message from the server dropped (${h.start})`;
+    return undefined;
+  }
+}
