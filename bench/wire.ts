@@ -11,7 +11,7 @@ const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname,
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 
 async function startServe(file: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(root, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file], { cwd: root, stdio: 'ignore' });
+  const child = spawn(process.execPath, [join(root, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--sip-digest', '--endpoints-file', file], { cwd: root, stdio: 'ignore' });
   const deadline = Date.now() + 20_000;
   while (!existsSync(file)) {
     if (Date.now() > deadline) throw new Error('ocslab serve did not start');

@@ -120,6 +120,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .option('--speed <x>', 'simulated seconds per wall-clock second while serving', '1')
     .option('--fault <ID[:target][@when]>', 'inject a fault, as with run; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--no-cache', 'rehearse the whole scenario instead of going on from the rehearsal an earlier serve saved')
+    .option('--sip-digest', 'offer Digest authentication on SIP instead of NTLM and Kerberos, for generic SIP clients such as baresip (a lab extension: OCS offers NTLM and Kerberos only)')
     .addOption(debugOption())
     .action(async (flags: ServeFlags) => {
       debug ||= flags.debug === true;
@@ -335,6 +336,7 @@ interface ServeFlags {
   speed: string;
   fault: string[];
   cache?: boolean;
+  sipDigest?: boolean;
   debug?: boolean;
 }
 
@@ -365,6 +367,7 @@ async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
       portBase,
       ...(flags.endpointsFile !== undefined ? { endpointsFile: resolve(config.cwd, flags.endpointsFile) } : {}),
       speed,
+      ...(flags.sipDigest ? { sipDigest: true } : {}),
       onError: (e) => io.stderr(`ocslab serve: the lab hit an internal error and keeps serving: ${e instanceof Error ? e.message : String(e)}\n`),
       ...(flags.cache !== false && config.setupCacheDir ? { setupCache: new FileSetupCache(config.setupCacheDir, () => labVersion(config.projectRoot)) } : {}),
     });

@@ -44,6 +44,8 @@ export interface ServeOptions {
   onError?: (error: unknown) => void;
   /** Saved `from:` chains and rehearsal lengths (decision 0012): one rehearsal instead of two. */
   setupCache?: SetupCache;
+  /** The front end also offers Digest on SIP (a lab extension for generic SIP clients such as baresip). */
+  sipDigest?: boolean;
 }
 
 /** Where each listener goes relative to --port-base. */
@@ -180,6 +182,7 @@ export async function serve(o: ServeOptions): Promise<Served> {
       sipWss: port(o, PORT_OFFSETS.sipWss),
     },
     ...(o.onError ? { onError: o.onError } : {}),
+    sipDigest: o.sipDigest === true,
   };
   const saved = cache?.rehearsal?.(key);
   const resumed = saved ? resumeRehearsal(o, saved) : undefined;

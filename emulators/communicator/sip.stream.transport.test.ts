@@ -23,7 +23,7 @@ const logger = loggerFactory.getLogger('test.transport');
 
 beforeAll(async () => {
   env = await buildSeedLab();
-  sip = await startSipFrontEnd(env.lab);
+  sip = await startSipFrontEnd(env.lab, { digest: true });
 }, 60_000);
 
 afterEach(async () => {

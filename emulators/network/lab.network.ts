@@ -47,6 +47,8 @@ export interface NetworkOptions {
   ports?: NetworkPorts;
   /** Errors of running listeners (a handler that threw); the listener keeps serving. */
   onError?: (error: unknown) => void;
+  /** The front ends also offer Digest on SIP, for generic SIP clients (a lab extension; `SipListenOptions.digest`). */
+  sipDigest?: boolean;
 }
 
 /** Where a dialled lab address and port really are, and which host answered. */
@@ -86,6 +88,7 @@ export class LabNetwork implements Network {
   private readonly host: string;
   private readonly ports: NetworkPorts;
   private readonly onError: (error: unknown) => void;
+  private readonly sipDigest: boolean;
   private dnsL?: Promise<Listening>;
   private ldapL?: Promise<LdapListening>;
   private caL?: Promise<CaHttpListening>;
@@ -99,6 +102,7 @@ export class LabNetwork implements Network {
     this.host = options.host ?? '127.0.0.1';
     this.ports = options.ports ?? {};
     this.onError = options.onError ?? (() => undefined);
+    this.sipDigest = options.sipDigest === true;
   }
 
   private track<T extends { stop(): Promise<void> }>(p: Promise<T>): Promise<T> {
@@ -153,6 +157,7 @@ export class LabNetwork implements Network {
         tcpPort: first ? (this.ports.sipTcp ?? 0) : 0,
         wssPort: first ? (this.ports.sipWss ?? 0) : 0,
         onError: this.onError,
+        digest: this.sipDigest,
       }),
     );
     this.sipL.set(key, p);

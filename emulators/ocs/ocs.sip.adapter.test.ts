@@ -18,7 +18,7 @@ const user = (i: number) => env.users[i] as SeedLab['users'][number];
 
 beforeAll(async () => {
   env = await buildSeedLab();
-  sip = await startSipFrontEnd(env.lab);
+  sip = await startSipFrontEnd(env.lab, { digest: true });
 }, 60_000);
 
 afterAll(async () => {
@@ -241,7 +241,7 @@ describe('Front-End service', () => {
     await expect(startSipFrontEnd(env.lab)).rejects.toThrow(/RtcSrv/);
     expect(hostStartService(host, { name: 'RtcSrv' }).ok).toBe(true);
     env.lab.waitFor(() => hostService(host, 'RtcSrv')?.state === 'Running', 120_000);
-    sip = await startSipFrontEnd(env.lab);
+    sip = await startSipFrontEnd(env.lab, { digest: true });
     const c = await tls();
     expect((await c.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
   });

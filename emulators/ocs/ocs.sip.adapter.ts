@@ -5,11 +5,13 @@
  * messages with sip.js's parser and answers with sip.js's response builder.
  *
  * What a client sees:
- * - REGISTER: an unauthenticated REGISTER is challenged with 401 and `WWW-Authenticate: Digest
- *   realm="SIP Communications Service", qop="auth", algorithm=MD5` (RFC 2617). A real OCS 2007 R2 offers
- *   NTLM/Kerberos only (ocs-facts §6); real SIP clients (baresip, sip.js) only do Digest, so the lab
- *   offers Digest with the user's AD password as the secret. The Digest username is the sAMAccountName
- *   (`ocsuser1`, `CORP\ocsuser1` or a UPN). A correct response is then decided by `decideRegister`:
+ * - REGISTER: an unauthenticated REGISTER is challenged with 401 offering NTLM and Kerberos as OCS 2007
+ *   R2 does ([MS-SIPAE] version 4; `ocs.sip.security.ts`, decision 0014): NTLM gets a CHALLENGE, then
+ *   the REGISTER with the AUTHENTICATE is verified against the account's AD password and establishes the
+ *   connection's security association, after which every request on it must be signed and everything
+ *   sent on it is. Kerberos is not available (401, the offers again). With the `digest` lab extension the
+ *   401 offers Digest (RFC 2617, realm "SIP Communications Service", the AD password as the secret, the
+ *   sAMAccountName as user name) instead, for generic SIP clients. An authenticated REGISTER is then decided by `decideRegister`:
  *   200 (Contact echoed with `;expires=N`), or its 401/403/404/480/503 with its reason phrase, an
  *   `ms-diagnostics: <code>;reason="…";source="<front end>"` (the header is the product's; the codes are
  *   REGISTER_DIAGNOSTICS in ocs.registrar.ts, [U]) and a `Warning: 399 <front end> "<detail>"`. A wrong Digest response, a stale or unknown nonce, or an
@@ -87,8 +89,9 @@ export interface SipListenOptions {
   /** Called with any exception caught while handling input (a bug; the connection survives). */
   onError?: (error: unknown) => void;
   /**
-   * Also offer and accept Digest (RFC 2617) with the account's AD password: a lab extension for generic
-   * SIP clients (baresip, sip.js), which do not speak NTLM. OCS itself offers NTLM and Kerberos only.
+   * Offer Digest (RFC 2617) with the account's AD password instead of NTLM and Kerberos: a lab extension
+   * for generic SIP clients (baresip, sip.js), which speak no NTLM. Off by default: OCS offers NTLM and
+   * Kerberos only. NTLM that a client starts unasked is still answered. A used nonce is retired.
    */
   digest?: boolean;
 }
@@ -309,7 +312,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   // end of a pool reaches a user signed in through another, as the pool's back end (RTCDyn) lets them.
   const { bindings, pending, subscriptions, published } = poolRegistrar(lab, server.pool);
   const nonces = new Map<string, number>();
-  const digestOffered = options.digest ?? true;
+  const digestOffered = options.digest === true;
   const forest = lab.topology.forest;
   const security = new SecurityAssociations({
     targetname: server.fqdn,
@@ -360,8 +363,12 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     return `WWW-Authenticate: Digest realm="${SIP_REALM}", nonce="${nonce}", opaque="${token(4)}", qop="auth", algorithm=MD5${stale ? ', stale=true' : ''}`;
   };
 
-  /** What a 401 offers a client that has to authenticate: NTLM and Kerberos, and Digest when the lab extension is on. */
-  const offers = (): string[] => [...security.offers(), ...(digestOffered ? [challenge()] : [])];
+  /**
+   * What a 401 offers a client that has to authenticate: NTLM and Kerberos, as OCS does; with the Digest
+   * extension on, Digest alone (generic clients such as baresip refuse a 401 with any challenge they
+   * cannot read). A client that starts NTLM unasked is still answered with NTLM.
+   */
+  const offers = (): string[] => (digestOffered ? [challenge()] : security.offers());
 
   // ---- registrar -------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import { Lab } from '../../sim/lab.js';
 import { DEFAULT_SEED, runScenario } from '../../sim/runner.js';
 import { registry } from '../../emulators/index.js';
 import { caInfo } from '../../emulators/ca/ca.client.js';
+import { labNetwork } from '../../emulators/network/lab.network.js';
 import { compile } from './shipped.js';
 
 export interface SeedLab {
@@ -26,10 +27,12 @@ export interface SeedLab {
  * The seed ends with ocsuser1 and ocsuser2 signed in through the lab's Communicator fleet on
  * `labNetwork(lab)`: the lab owns those sockets and listeners, so the caller ends with `await lab.close()`.
  */
-export async function buildSeedLab(id = 'seed-part3'): Promise<SeedLab> {
+export async function buildSeedLab(id = 'seed-part3', options: { sipDigest?: boolean } = {}): Promise<SeedLab> {
   const scenario = compile(id);
   const seed = scenario.seed ?? DEFAULT_SEED;
   const lab = new Lab(scenario.topology, registry.emulators, { seed, clock: new SimClock(Date.now() - 24 * 3600_000) });
+  // The lab's network, made before the rehearsal's clients use it: with Digest for a generic client's test.
+  if (options.sipDigest) labNetwork(lab, { sipDigest: true });
   const report = await runScenario({ scenario, registry, seed, lab });
   if (report.status !== 'passed') {
     await lab.close();

@@ -24,7 +24,7 @@ const procs: Baresip[] = [];
 
 beforeAll(async () => {
   if (!available) return;
-  env = await buildSeedLab();
+  env = await buildSeedLab('seed-part3', { sipDigest: true });
   // The listener the fleet signed in on: the first SIP listener of the lab network, ocsfe01's.
   sip = await labNetwork(env.lab).sip('ocsfe01');
   dir = mkdtempSync(join(tmpdir(), 'ocslab-communicator-baresip-'));

@@ -19,7 +19,7 @@ const procs: Baresip[] = [];
 beforeAll(async () => {
   if (!available) return;
   env = await buildSeedLab();
-  sip = await startSipFrontEnd(env.lab);
+  sip = await startSipFrontEnd(env.lab, { digest: true });
   dir = mkdtempSync(join(tmpdir(), 'ocslab-baresip-'));
   writeFileSync(join(dir, 'ca.pem'), env.caPem);
 }, 60_000);

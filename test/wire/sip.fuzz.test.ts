@@ -18,7 +18,7 @@ const errors: unknown[] = [];
 
 beforeAll(async () => {
   env = await buildSeedLab();
-  sip = await startSipFrontEnd(env.lab, { onError: (e) => errors.push(e) });
+  sip = await startSipFrontEnd(env.lab, { digest: true, onError: (e) => errors.push(e) });
 }, 60_000);
 
 afterAll(async () => {

@@ -14,7 +14,7 @@ const clients: RawSipClient[] = [];
 
 beforeAll(async () => {
   env = await buildSeedLab();
-  sip = await startSipFrontEnd(env.lab);
+  sip = await startSipFrontEnd(env.lab, { digest: true });
 }, 60_000);
 
 afterAll(async () => {

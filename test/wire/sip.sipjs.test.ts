@@ -16,7 +16,7 @@ const previousWebSocket = globals.WebSocket;
 
 beforeAll(async () => {
   env = await buildSeedLab();
-  sip = await startSipFrontEnd(env.lab);
+  sip = await startSipFrontEnd(env.lab, { digest: true });
   const ca = env.caPem;
   // sip.js opens `new WebSocket(url, "sip")` on the global with no options: inject trust in the lab CA.
   class TrustingWebSocket extends WsWebSocket {
