@@ -90,3 +90,26 @@ describe('a real Communicator 2007 R2 sign-in to OCS 2007 R2 (version 4)', () =>
     expect(withHeader('SIP/2.0 200 OK\r\nA: 1\r\n\r\nbody', 'B: 2')).toBe('SIP/2.0 200 OK\r\nA: 1\r\nB: 2\r\n\r\nbody');
   });
 });
+
+describe('NTLM and its SIP fields under arbitrary input', () => {
+  it('never throw: a CHALLENGE, an AUTHENTICATE, the parameters and the signed text of anything', async () => {
+    const fc = (await import('fast-check')).default;
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.string({ maxLength: 400 }), (bytes, text) => {
+        const b = Buffer.from(bytes);
+        // With the NTLMSSP signature and a message type in front, so the field parsing is reached.
+        for (const type of [2, 3]) {
+          const framed = Buffer.concat([Buffer.from('NTLMSSP\0', 'latin1'), Buffer.from([type, 0, 0, 0]), b]);
+          parseChallenge(framed);
+          const a = parseAuthenticate(framed);
+          if (a) acceptAuthenticate(a, Buffer.alloc(8), 'x');
+        }
+        parseChallenge(b);
+        parseAuthenticate(b);
+        signedText(text, { rand: text, num: '1', realm: 'r', targetname: 't' });
+        return true;
+      }),
+      { numRuns: 3000, seed: 0x5eed },
+    );
+  });
+});

@@ -39,7 +39,31 @@ function prng(seed: number): () => number {
 
 const METHODS = ['REGISTER', 'MESSAGE', 'OPTIONS', 'SUBSCRIBE', 'PUBLISH', 'NOTIFY', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'INFO', 'FOO'];
 const URIS = ['sip:ocsuser1@example.com', 'sip:ocsuser2@example.com', 'sip:example.com', 'sip:nobody@example.com', 'sips:x@[::1]:5061;transport=tls', 'tel:+15551234', '<>', 'sip:', 'sip:@', 'sip:a@b@c'];
+/** An AUTHENTICATE_MESSAGE whose every field says it is `len` bytes at `off` (past the end, overlapping, huge). */
+const bogusAuthenticate = (len: number, off: number, flags = 0x62988255) => {
+  const b = Buffer.alloc(72);
+  Buffer.from('NTLMSSP\0', 'latin1').copy(b);
+  b.writeUInt32LE(3, 8);
+  for (const at of [12, 20, 28, 36, 44, 52]) {
+    b.writeUInt16LE(len & 0xffff, at);
+    b.writeUInt32LE(off >>> 0, at + 4);
+  }
+  b.writeUInt32LE(flags >>> 0, 60);
+  return b.toString('base64');
+};
+const NTLM_AUTH = (rest: string) => `Authorization: NTLM qop="auth", realm="SIP Communications Service", targetname="ocsfe01.corp.example.net", ${rest}`;
+
 const EXTRA = [
+  NTLM_AUTH('gssapi-data="", version=4'),
+  NTLM_AUTH('opaque="00000000", gssapi-data="TlRMTVNTUAADAAAA", version=4'),
+  NTLM_AUTH(`opaque="ABCDEF01", gssapi-data="${bogusAuthenticate(0xffff, 0xfffffff0)}", version=4`),
+  NTLM_AUTH(`opaque="ABCDEF01", gssapi-data="${bogusAuthenticate(16, 70)}", version=4, crand="1", cnum="1", response="zz"`),
+  NTLM_AUTH(`gssapi-data="${Buffer.alloc(300, 0xff).toString('base64')}"`),
+  NTLM_AUTH('gssapi-data="!!!not base64!!!", opaque="'),
+  NTLM_AUTH('opaque="1", crand="x", cnum="-1", response="01000000000000000000000064000000"'),
+  'Authorization: NTLM',
+  'Proxy-Authorization: Kerberos realm="SIP Communications Service", gssapi-data="YII="',
+  'Authorization: NTLM gssapi-data=,,,,=',
   'Authorization: Digest username="ocsuser1", realm="SIP Communications Service", nonce="00", uri="sip:example.com", response="00", qop=auth, nc=1, cnonce="x"',
   'Authorization: Digest username=',
   'Authorization: Basic b2NzdXNlcjE6eA==',
