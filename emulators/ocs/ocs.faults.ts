@@ -122,7 +122,7 @@ export const ocsFaults: FaultDefinition[] = [
     symptoms: [
       'Start Services fails: "The Office Communications Server Monitoring Agent service failed to start"',
       'System/Service Control Manager/7024: The Office Communications Server Monitoring Agent service terminated with service-specific error ...',
-      'Office Communications Server/OCS Monitoring Agent/32062: The Monitoring Agent cannot create the administrative message queue ... Message Queuing (MSMQ) is not installed',
+      'Office Communications Server/OCS Monitoring Agent/32062: The Monitoring Agent cannot create the administrative message queue ... Message Queuing (MSMQ) is not installed [U: event ID and text unsourced, chosen by the lab]',
       'RtcQmsAgent Stopped; every other OCS service Running. Setting the Monitoring Agent to Disabled hides the failure',
     ],
     fix: 'Install Message Queuing Server (ServerManagerCmd -install MSMQ-Server) on the front end, then Start Services again. Disabling the Monitoring Agent only hides it (and breaks the April 2009 update until KB972041).',
@@ -139,7 +139,7 @@ export const ocsFaults: FaultDefinition[] = [
     where: 'a front end with OCS installed and MSMQ missing (Microsoft Update pushes KB967831); injected earlier, MSMQ is left out and the update fails when the operator installs it',
     symptoms: [
       'All Office Communications Server services on the front end Stopped after the update; Start Services not attempted by the installer',
-      'Application/MsiInstaller/11708: Product: Office Communications Server 2007 R2, Front End Server -- Installation operation failed.',
+      'Application/MsiInstaller/11708: Product: Office Communications Server 2007 R2, Front End Server -- Installation operation failed. [U: event ID and text unsourced, chosen by the lab]',
       "Application/MsiInstaller/1023: ... Update 'Update for Office Communications Server 2007 R2 Front-End Server (KB967831)' could not be installed. Error code 1603.",
       'System/Microsoft-Windows-WindowsUpdateClient/20: Installation Failure: Windows failed to install the following update with error 0x80070643 ... (KB967831)',
       'No event mentions Message Queuing (misleading); only the setup log does',
@@ -235,7 +235,7 @@ export const ocsFaults: FaultDefinition[] = [
     symptoms: [
       'Start Services fails: the Office Communications Server Front-End service failed to start',
       'System/Service Control Manager/7024: The Office Communications Server Front-End service terminated with service-specific error ...',
-      'Office Communications Server/OCS Protocol Stack/14397: The certificate configured ... contains the wildcard entry "*.example.com", which is not supported. The server cannot listen on TLS port 5061.',
+      'Office Communications Server/OCS Protocol Stack/14397: The certificate configured ... contains the wildcard entry "*.example.com", which is not supported. The server cannot listen on TLS port 5061. [U: event ID and text unsourced, chosen by the lab]',
     ],
     fix: 'Request a certificate without wildcard entries (subject = pool FQDN, SAN sip.<domain>), assign it, then start the services.',
     certainty: 'practitioner',
@@ -268,7 +268,7 @@ export const ocsFaults: FaultDefinition[] = [
     symptoms: [
       'Create Pool: "Cannot connect to the back-end database on sql01.corp.example.net. Verify that SQL Server (MSSQLSERVER) is running ..."',
       'Start Services: the Front-End service fails to start; System/Service Control Manager/7024 for RtcSrv',
-      'Office Communications Server/OCS User Services/32174: Server startup is being delayed because the back-end database ... cannot be reached',
+      'Office Communications Server/OCS User Services/32174: Server startup is being delayed because the back-end database ... cannot be reached [U: event ID and text unsourced, chosen by the lab]',
       'MSSQLSERVER Stopped on the back end; Validate "Back-end database reachable: Failure"',
     ],
     fix: 'Start SQL Server (MSSQLSERVER) on the back end, then Start Services (or run Create Pool again).',

@@ -1,4 +1,5 @@
 /** The User Replicator: users homed on a pool, from Active Directory into the pool's RTC database. */
+import { domainDn } from '../../sim/topology.js';
 import type { EventLogWrite } from '../../sim/journal.js';
 import type { HomedUser, OcsStore } from './ocs.store.js';
 import { FRONT_END_SERVICE, homedUserBySam, replicationOwner, withServer, withUsers } from './ocs.store.js';
@@ -45,7 +46,8 @@ export function replicateUsers(ctx: WizardContext): { store: OcsStore; emitted: 
           source: 'OCS User Replicator',
           eventId: 30024,
           level: 'Information',
-          message: `User Replicator has completed initial synchronization of Active Directory domain ${domain}. Users and contacts homed on this pool are now available.`,
+          // The product's text (TechNet, "verify user replication" [V]).
+          message: `User Replicator has completed initial synchronization of domain ${domain} (DN: ${domainDn(domain)}) and the database. Future synchronization for this domain will occur as changes are made in Active Directory.`,
         },
       } as EventLogWrite);
     }
