@@ -513,7 +513,9 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     const body = split < 0 ? '' : req.data.slice(split + 4);
     const lines = head.split('\r\n').slice(1);
     let sawMf = false;
-    const kept = lines.map((l) => {
+    // The caller's credentials (and any signature of its association) are for this front end, not the
+    // callee: a proxy consumes them ([MS-SIPAE]; RFC 3261 §22.3).
+    const kept = lines.filter((l) => !/^(proxy-)?authorization\s*:/i.test(l)).map((l) => {
       if (/^max-forwards\s*:/i.test(l)) {
         sawMf = true;
         return `Max-Forwards: ${hops - 1}`;
@@ -558,7 +560,11 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     const comma = value.indexOf(',');
     if (comma >= 0) lines[i] = `Via: ${value.slice(comma + 1).trim()}`;
     else lines.splice(i, 1);
-    p.caller.send(lines.join('\r\n'));
+    // The callee's signature is for its own association with this front end: not relayed (the caller's
+    // connection signs the response for its association).
+    const blank = lines.indexOf('');
+    const relayed = lines.filter((l, n) => (blank >= 0 && n >= blank) || !/^(proxy-)?(authorization|authentication-info)\s*:/i.test(l));
+    p.caller.send(relayed.join('\r\n'));
   };
 
   const onMessage = (conn: Connection, req: Core.IncomingRequestMessage) => {

@@ -13,6 +13,11 @@ export const SIP_REALM = 'SIP Communications Service';
 export const SIPAE_VERSION = 4;
 /** How long a CHALLENGE waits for its AUTHENTICATE. */
 const PENDING_LIFETIME_MS = 5 * 60_000;
+/**
+ * How long an association lasts: 8 hours, after which a request signed with it is refused and the
+ * client authenticates again (clients re-authenticate a little before: sipe at 8 h − 5 min).
+ */
+export const ASSOCIATION_LIFETIME_MS = 8 * 3_600_000;
 
 /** An established association: the keys, and the front end's own counter for what it signs. */
 export interface Association {
@@ -22,6 +27,8 @@ export interface Association {
   domain: string;
   targetname: string;
   snum: number;
+  /** When it was established (the front end's clock). */
+  at: number;
 }
 
 export type Completion =
@@ -40,6 +47,8 @@ export class SecurityAssociations {
       now: () => number;
       /** The account's password by the user and domain an AUTHENTICATE names (undefined: no such account). */
       password: (user: string, domain: string) => { sam: string; password: string } | undefined;
+      /** Default `ASSOCIATION_LIFETIME_MS`. */
+      lifetimeMs?: number;
     },
   ) {}
 
@@ -85,9 +94,14 @@ export class SecurityAssociations {
     if (!account) return { ok: false, why: 'unknown account', user: `${message.domain}\\${message.user}` };
     const keys = acceptAuthenticate(message, pending.challenge, account.password);
     if (!keys) return { ok: false, why: 'wrong password', user: `${message.domain}\\${message.user}` };
-    const association: Association = { opaque, keys, user: message.user, domain: message.domain, targetname: this.o.targetname, snum: 0 };
+    const association: Association = { opaque, keys, user: message.user, domain: message.domain, targetname: this.o.targetname, snum: 0, at: this.o.now() };
     if (params.has('response') && !this.verifies(association, raw, params)) return { ok: false, why: 'bad signature', user: `${message.domain}\\${message.user}` };
     return { ok: true, association, account };
+  }
+
+  /** Whether an association has outlived `ASSOCIATION_LIFETIME_MS`. */
+  expired(a: Association): boolean {
+    return this.o.now() - a.at >= (this.o.lifetimeMs ?? ASSOCIATION_LIFETIME_MS);
   }
 
   /** The account an association authenticated, as AD has it now (undefined once it is gone). */
@@ -97,7 +111,7 @@ export class SecurityAssociations {
 
   /** Whether a request's `Authorization: NTLM … crand, cnum, response` is this association's signature of it. */
   verifies(a: Association, raw: string, params: Map<string, string>): boolean {
-    if ((params.get('opaque') ?? '') !== a.opaque) return false;
+    if ((params.get('opaque') ?? '') !== a.opaque || this.expired(a)) return false;
     const realm = params.get('realm') ?? '';
     const targetname = params.get('targetname') ?? '';
     if (realm !== SIP_REALM || targetname !== a.targetname) return false;

@@ -4,7 +4,7 @@
  * AUTHENTICATE messages, and the signatures of its REGISTER and of the server's 200.
  */
 import { describe, expect, it } from 'vitest';
-import { acceptAuthenticate, authenticateMessage, challengeMessage, md4, ntowfv2, OCS_CHALLENGE_FLAGS, parseAuthenticate, parseChallenge, rc4, REQUIRED_FLAGS, sign, signedText, verify, withHeader } from './sip.ntlm.js';
+import { acceptAuthenticate, authenticateMessage, authParams, challengeMessage, md4, ntowfv2, OCS_CHALLENGE_FLAGS, parseAuthenticate, parseChallenge, rc4, REQUIRED_FLAGS, sign, signedText, verify, withHeader } from './sip.ntlm.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const H = (b: Buffer) => b.toString('hex').toUpperCase();
@@ -111,5 +111,30 @@ describe('NTLM and its SIP fields under arbitrary input', () => {
       }),
       { numRuns: 3000, seed: 0x5eed },
     );
+  });
+});
+
+describe('a security association on the front end', () => {
+  it('lasts eight hours: then a request signed with it no longer verifies, and the client authenticates again', async () => {
+    const { SecurityAssociations, ASSOCIATION_LIFETIME_MS } = await import('./ocs.sip.security.js');
+    const { IdSource } = await import('../../sim/ids.js');
+    let now = 1_000_000;
+    const target = { nbDomain: 'CORP', nbComputer: 'OCSFE01', dnsDomain: 'corp.example.net', dnsComputer: 'ocsfe01.corp.example.net', dnsTree: 'corp.example.net' };
+    const sa = new SecurityAssociations({ targetname: 'ocsfe01.corp.example.net', target, ids: new IdSource('t'), now: () => now, password: () => ({ sam: 'ocsuser1', password: 'Us3r1-P@ss' }) });
+    const offer = authParams(sa.challenge().replace(/^WWW-Authenticate:\s*/, ''));
+    const challenge = parseChallenge(Buffer.from(offer.get('gssapi-data') ?? '', 'base64'));
+    if (!challenge) throw new Error('no challenge');
+    const out = authenticateMessage({ challenge, user: 'ocsuser1', domain: 'CORP', workstation: 'PC', password: 'Us3r1-P@ss', clientChallenge: Buffer.alloc(8, 1), exportedSessionKey: Buffer.alloc(16, 2), nowMs: now });
+    const register = 'REGISTER sip:example.com SIP/2.0\r\nFrom: <sip:ocsuser1@example.com>;tag=1\r\nTo: <sip:ocsuser1@example.com>\r\nCall-ID: c1\r\nCSeq: 3 REGISTER\r\n\r\n';
+    const done = sa.complete(register, new Map([['opaque', offer.get('opaque') ?? ''], ['gssapi-data', out.message.toString('base64')]]));
+    if (!done.ok) throw new Error(done.why);
+    const options = 'OPTIONS sip:example.com SIP/2.0\r\nFrom: <sip:ocsuser1@example.com>;tag=1\r\nTo: <sip:example.com>\r\nCall-ID: c2\r\nCSeq: 1 OPTIONS\r\n\r\n';
+    const fields = { rand: 'abcd0123', num: '2', realm: 'SIP Communications Service', targetname: 'ocsfe01.corp.example.net' };
+    const params = new Map([['opaque', done.association.opaque], ['realm', fields.realm], ['targetname', fields.targetname], ['crand', fields.rand], ['cnum', fields.num], ['response', sign(signedText(options, fields), out.keys.clientSign, out.keys.clientSeal)]]);
+    expect(sa.verifies(done.association, options, params)).toBe(true);
+    now += ASSOCIATION_LIFETIME_MS - 1;
+    expect(sa.verifies(done.association, options, params)).toBe(true);
+    now += 1;
+    expect(sa.verifies(done.association, options, params)).toBe(false);
   });
 });
