@@ -39,7 +39,7 @@ async function memoryPerEndpoint(count: number): Promise<{ bytes: number; count:
   const { registry } = await import('../emulators/index.js');
   const dir = mkdtempSync(join(tmpdir(), 'ocslab-bench-mem-'));
   const file = join(dir, 'endpoints.json');
-  const served = await serve({ scenario: compile('seed-part3'), registry, faults: [], host: '127.0.0.1', portBase: 0, endpointsFile: file, speed: 1 });
+  const served = await serve({ scenario: compile('seed-part3'), registry, faults: [], host: '127.0.0.1', portBase: 0, endpointsFile: file, speed: 1, sipDigest: true });
   try {
     await new Promise((r) => setTimeout(r, 200));
     gc();
