@@ -59,7 +59,8 @@
  *   connection (the real service may want a restart [U]). Stream sockets run without Nagle's delay.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { authorizationOf, SecurityAssociations, SIP_REALM, type Association } from './ocs.sip.security.js';
+import { authorizationOf, SecurityAssociations, SIP_REALM, type Association, type PendingChallenge } from './ocs.sip.security.js';
+import { authParams } from './sip.ntlm.js';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
@@ -127,8 +128,14 @@ interface Connection {
   closed: boolean;
   /** AORs registered (authenticated) over this connection. */
   aors: Set<string>;
-  /** The NTLM security association established on this connection: its requests are verified, and what is sent on it signed. */
+  /**
+   * The NTLM security association established on this connection: its requests are verified, and what
+   * is sent on it signed. Once set, it is only ever replaced by a new one: the connection never goes back
+   * to unsigned.
+   */
   sa?: Association;
+  /** The CHALLENGE this connection was sent and has not answered yet (one at a time). */
+  challenge?: PendingChallenge;
 }
 
 interface Binding {
@@ -183,11 +190,8 @@ export function parseSip(raw: string): Core.IncomingRequestMessage | Core.Incomi
 
 /** Splits a Digest header value into its parameters (quoted or token values). */
 export function digestParams(value: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const body = value.replace(/^\s*Digest\s+/i, '');
-  const re = /([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g;
-  for (let m = re.exec(body); m; m = re.exec(body)) out.set((m[1] ?? '').toLowerCase(), m[2] ?? m[3] ?? '');
-  return out;
+  // One linear pass (sip.ntlm.ts): a regex scan of a long run of name characters was quadratic.
+  return authParams(/^\s*Digest\s/i.test(value) ? value : `Digest ${value}`);
 }
 
 /** The framing result for a stream buffer: a whole message, more bytes needed, or a framing error. */
@@ -274,6 +278,16 @@ interface PoolRegistrar {
   published: Map<string, string>;
 }
 
+/** How many times each front end's listeners were started in a lab (the security ids stream of each start). */
+const starts = new WeakMap<Lab, Map<string, number>>();
+function nextStart(lab: Lab, fqdn: string): number {
+  const byFe = starts.get(lab) ?? new Map<string, number>();
+  starts.set(lab, byFe);
+  const n = byFe.get(fqdn.toLowerCase()) ?? 0;
+  byFe.set(fqdn.toLowerCase(), n + 1);
+  return n;
+}
+
 function poolRegistrar(lab: Lab, pool: string): PoolRegistrar {
   return lab.resource(`sip-registrar:${pool.toLowerCase()}`, () => {
     const r: PoolRegistrar = { bindings: new Map(), pending: new Map(), subscriptions: new Map(), published: new Map() };
@@ -317,7 +331,8 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   const security = new SecurityAssociations({
     targetname: server.fqdn,
     target: { nbDomain: forest.netbios, nbComputer: server.host.toUpperCase(), dnsDomain: forest.fqdn, dnsComputer: server.fqdn, dnsTree: forest.fqdn },
-    ids: lab.ids.fork(`sip-security:${server.fqdn.toLowerCase()}`),
+    // A stream of its own for each start of the listeners: a restarted front end issues new challenges.
+    ids: lab.ids.fork(`sip-security:${server.fqdn.toLowerCase()}:${nextStart(lab, server.fqdn)}`),
     now: () => Date.now(),
     // The NTLM domain is the forest's NetBIOS or DNS name (or none, with a UPN as the user name).
     password: (user, domain) => (domain === '' || [forest.netbios, forest.fqdn].some((d) => d.toLowerCase() === domain.toLowerCase()) ? accountSecret(user) : undefined),
@@ -393,15 +408,18 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   const onRegister = (conn: Connection, req: Core.IncomingRequestMessage) => {
     const aor = aorOf(req.to?.uri);
     if (!aor) return respond(conn, req, 400, { headers: [warning('To has no user@host')] });
-    const auth = authorizationOf(req.getHeader('authorization') ?? req.getHeader('proxy-authorization'));
+    const header = req.getHeader('authorization') ?? req.getHeader('proxy-authorization');
+    const auth = authorizationOf(header);
     if (auth?.scheme === 'NTLM') return onNtlmRegister(conn, req, aor, auth.params);
+    // A connection with an NTLM association authenticates with it, or with a new one: nothing else.
+    if (conn.sa) return respond(conn, req, 401, { headers: [...security.offers(), warning('this connection authenticates with NTLM')] });
     if (!auth || auth.scheme !== 'DIGEST' || !digestOffered) {
       // Kerberos is offered, as OCS offers it, but the lab has no KDC: a client that tries it is offered
       // the schemes again and goes on with NTLM (decision 0014).
       const tried = auth && auth.scheme !== 'DIGEST' ? [warning(`${auth.scheme} authentication is not available on this lab front end; use NTLM`)] : [];
       return respond(conn, req, 401, { headers: [...offers(), ...tried] });
     }
-    const p = digestParams(req.getHeader('authorization') ?? '');
+    const p = digestParams(header ?? '');
     const nonce = p.get('nonce') ?? '';
     const issued = nonces.get(nonce);
     if (issued === undefined || Date.now() - issued > NONCE_LIFETIME_MS) return respond(conn, req, 401, { headers: [challenge(true)] });
@@ -429,19 +447,25 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
    */
   const onNtlmRegister = (conn: Connection, req: Core.IncomingRequestMessage, aor: string, params: Map<string, string>) => {
     const gssapi = params.get('gssapi-data');
-    if (gssapi === '') return respond(conn, req, 401, { headers: [security.challenge()] });
+    if (gssapi === '') {
+      const c = security.challenge();
+      conn.challenge = c.pending;
+      return respond(conn, req, 401, { headers: [c.header] });
+    }
     if (gssapi !== undefined) {
-      const done = security.complete(req.data, params);
-      if (!done.ok) return respond(conn, req, 401, { headers: [...offers(), warning(`NTLM authentication${done.user ? ` of ${done.user}` : ''} failed: ${done.why}`)] });
+      const pendingChallenge = conn.challenge;
+      conn.challenge = undefined;
+      const done = security.complete(req.data, params, pendingChallenge);
+      if (!done.ok) return respond(conn, req, 401, { headers: [...security.offers(), warning(`NTLM authentication${done.user ? ` of ${done.user}` : ''} failed: ${done.why}`)] });
+      // Another account on this connection: what the previous one registered here goes with its association.
+      if (conn.sa && security.accountOf(conn.sa)?.sam.toLowerCase() !== done.account.sam.toLowerCase()) for (const a of [...conn.aors]) dropBinding(a);
       conn.sa = done.association;
       return register(conn, req, aor, done.account);
     }
     const sa = conn.sa;
-    if (!sa || !security.verifies(sa, req.data, params)) {
-      // No association here, or a signature that is not its own: authenticate again from the start.
-      conn.sa = undefined;
-      return respond(conn, req, 401, { headers: offers() });
-    }
+    // No association here, or a signature that is not its own (or an expired association): authenticate
+    // again from the start. The association stays until a new one replaces it.
+    if (!sa || !security.verifies(sa, req.data, params)) return respond(conn, req, 401, { headers: security.offers() });
     const account = security.accountOf(sa);
     if (!account) return respond(conn, req, 401, { headers: offers() });
     register(conn, req, aor, account);
@@ -798,7 +822,10 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   /** Once a connection has an NTLM association, everything the front end sends on it is signed. */
   const secure = (conn: Connection) => {
     const send = conn.send;
-    conn.send = (raw) => send(conn.sa && /^\S/.test(raw) ? security.signed(conn.sa, raw) : raw);
+    // A 401 to a REGISTER is not signed: the client is authenticating afresh, its old keys are no
+    // longer the ones it checks with.
+    const unsignedAnswer = (raw: string) => raw.startsWith('SIP/2.0 401 ') && /\r\ncseq:[ \t]*\d+[ \t]+REGISTER\r\n/i.test(raw.slice(0, raw.indexOf('\r\n\r\n') + 2));
+    conn.send = (raw) => send(conn.sa && /^\S/.test(raw) && !unsignedAnswer(raw) ? security.signed(conn.sa, raw) : raw);
   };
 
   const safeHandle = (conn: Connection, raw: string): boolean => {

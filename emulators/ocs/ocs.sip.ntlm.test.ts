@@ -119,6 +119,21 @@ describe('NTLM on the front end', () => {
     expect(forged.status).toBe(401);
   });
 
+  it('never lets a connection go back to unsigned: a badly signed REGISTER, or a Digest one, leaves requests needing the signature', async () => {
+    const h = await handshake(ocsuser(0).password);
+    expect(h.ok.status).toBe(200);
+    const badRefresh = await ask(h.c, 'REGISTER', ocsuser(0).aor, ['Expires: 300'], (raw) => signedBy(h)(raw).replace(/response="[0-9A-F]+"/, 'response="0100000000000000000000006400000"'));
+    expect(badRefresh.status).toBe(401);
+    // The 401 to a REGISTER is not signed: the client is authenticating afresh.
+    expect(badRefresh.header('authentication-info')).toBeUndefined();
+    expect((await ask(h.c, 'OPTIONS', ocsuser(0).aor, [])).status).toBe(401);
+    const digest = await ask(h.c, 'REGISTER', ocsuser(0).aor, ['Authorization: Digest username="ocsuser1", realm="SIP Communications Service", nonce="x", uri="sip:example.com", response="00"']);
+    expect(digest.status).toBe(401);
+    expect((await ask(h.c, 'OPTIONS', ocsuser(0).aor, [])).status).toBe(401);
+    // Its own signature still works.
+    expect((await ask(h.c, 'OPTIONS', ocsuser(0).aor, [], signedBy(h))).status).toBe(200);
+  });
+
   it('takes an AUTHENTICATE once: the same REGISTER again, on any connection, starts over', async () => {
     const h = await handshake(ocsuser(1).password, 1);
     expect(h.ok.status).toBe(200);

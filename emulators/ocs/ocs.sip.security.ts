@@ -18,6 +18,8 @@ const PENDING_LIFETIME_MS = 5 * 60_000;
  * client authenticates again (clients re-authenticate a little before: sipe at 8 h − 5 min).
  */
 export const ASSOCIATION_LIFETIME_MS = 8 * 3_600_000;
+/** The longest Authorization value read as one. */
+const MAX_AUTHORIZATION_CHARS = 8192;
 
 /** An established association: the keys, and the front end's own counter for what it signs. */
 export interface Association {
@@ -29,6 +31,15 @@ export interface Association {
   snum: number;
   /** When it was established (the front end's clock). */
   at: number;
+  /** The highest `cnum` accepted: a request signed with one not above it is a replay. */
+  cnum: number;
+}
+
+/** A CHALLENGE sent on a connection and waiting for its AUTHENTICATE there. */
+export interface PendingChallenge {
+  opaque: string;
+  challenge: Buffer;
+  at: number;
 }
 
 export type Completion =
@@ -36,7 +47,6 @@ export type Completion =
   | { ok: false; why: 'unknown opaque' | 'unreadable AUTHENTICATE' | 'unknown account' | 'wrong password' | 'bad signature'; user?: string };
 
 export class SecurityAssociations {
-  private readonly pending = new Map<string, { challenge: Buffer; at: number }>();
 
   constructor(
     private readonly o: {
@@ -60,29 +70,27 @@ export class SecurityAssociations {
     ];
   }
 
-  /** The 401's header carrying a new CHALLENGE (for an `Authorization: NTLM … gssapi-data=""`). */
-  challenge(): string {
-    const now = this.o.now();
-    for (const [opaque, p] of this.pending) {
-      if (now - p.at <= PENDING_LIFETIME_MS) break;
-      this.pending.delete(opaque);
-    }
+  /**
+   * The 401's header carrying a new CHALLENGE (for an `Authorization: NTLM … gssapi-data=""`), and the
+   * challenge for the connection to keep: it answers one AUTHENTICATE, on that connection.
+   */
+  challenge(): { header: string; pending: PendingChallenge } {
     const opaque = this.o.ids.hex(4).toUpperCase();
     const challenge = Buffer.from(this.o.ids.bytes(8));
-    this.pending.set(opaque, { challenge, at: now });
     const gssapi = challengeMessage(challenge, this.o.target).toString('base64');
-    return `WWW-Authenticate: NTLM opaque="${opaque}", gssapi-data="${gssapi}", targetname="${this.o.targetname}", realm="${SIP_REALM}", version=${SIPAE_VERSION}`;
+    return {
+      header: `WWW-Authenticate: NTLM opaque="${opaque}", gssapi-data="${gssapi}", targetname="${this.o.targetname}", realm="${SIP_REALM}", version=${SIPAE_VERSION}`,
+      pending: { opaque, challenge, at: this.o.now() },
+    };
   }
 
   /**
-   * The REGISTER carrying an AUTHENTICATE: verified against the account's password, and (version 4) its
-   * own signature checked with the new keys. A CHALLENGE answers one AUTHENTICATE.
+   * The REGISTER carrying an AUTHENTICATE for the connection's pending CHALLENGE: verified against the
+   * account's password, and its own signature (version 4) checked with the new keys.
    */
-  complete(raw: string, params: Map<string, string>): Completion {
+  complete(raw: string, params: Map<string, string>, pending: PendingChallenge | undefined): Completion {
     const opaque = params.get('opaque') ?? '';
-    const pending = this.pending.get(opaque);
-    if (!pending || this.o.now() - pending.at > PENDING_LIFETIME_MS) return { ok: false, why: 'unknown opaque' };
-    this.pending.delete(opaque);
+    if (!pending || pending.opaque !== opaque || this.o.now() - pending.at > PENDING_LIFETIME_MS) return { ok: false, why: 'unknown opaque' };
     let message: ReturnType<typeof parseAuthenticate>;
     try {
       message = parseAuthenticate(Buffer.from(params.get('gssapi-data') ?? '', 'base64'));
@@ -94,8 +102,9 @@ export class SecurityAssociations {
     if (!account) return { ok: false, why: 'unknown account', user: `${message.domain}\\${message.user}` };
     const keys = acceptAuthenticate(message, pending.challenge, account.password);
     if (!keys) return { ok: false, why: 'wrong password', user: `${message.domain}\\${message.user}` };
-    const association: Association = { opaque, keys, user: message.user, domain: message.domain, targetname: this.o.targetname, snum: 0, at: this.o.now() };
-    if (params.has('response') && !this.verifies(association, raw, params)) return { ok: false, why: 'bad signature', user: `${message.domain}\\${message.user}` };
+    const association: Association = { opaque, keys, user: message.user, domain: message.domain, targetname: this.o.targetname, snum: 0, at: this.o.now(), cnum: 0 };
+    // Version 4, which the front end offers: the REGISTER with the AUTHENTICATE is signed too.
+    if (!this.verifies(association, raw, params)) return { ok: false, why: 'bad signature', user: `${message.domain}\\${message.user}` };
     return { ok: true, association, account };
   }
 
@@ -115,8 +124,12 @@ export class SecurityAssociations {
     const realm = params.get('realm') ?? '';
     const targetname = params.get('targetname') ?? '';
     if (realm !== SIP_REALM || targetname !== a.targetname) return false;
-    const text = signedText(raw, { rand: params.get('crand') ?? '', num: params.get('cnum') ?? '', realm, targetname });
-    return verify(text, params.get('response') ?? '', a.keys.clientSign, a.keys.clientSeal);
+    const cnum = params.get('cnum') ?? '';
+    if (!/^\d{1,9}$/.test(cnum) || Number(cnum) <= a.cnum) return false;
+    const text = signedText(raw, { rand: params.get('crand') ?? '', num: cnum, realm, targetname });
+    if (!verify(text, params.get('response') ?? '', a.keys.clientSign, a.keys.clientSeal)) return false;
+    a.cnum = Number(cnum);
+    return true;
   }
 
   /** A message to the client, signed: `Authentication-Info` as the last header. */
@@ -131,7 +144,8 @@ export class SecurityAssociations {
 
 /** The scheme and parameters of an `Authorization` (or `Proxy-Authorization`) value. */
 export function authorizationOf(value: string | undefined): { scheme: string; params: Map<string, string> } | undefined {
-  if (!value) return undefined;
+  // An AUTHENTICATE is some 600 bytes; a header many times that is no credential.
+  if (!value || value.length > MAX_AUTHORIZATION_CHARS) return undefined;
   const scheme = /^\s*(\S+)/.exec(value)?.[1] ?? '';
   return { scheme: scheme.toUpperCase(), params: authParams(value) };
 }

@@ -107,34 +107,70 @@ describe('NTLM and its SIP fields under arbitrary input', () => {
         parseChallenge(b);
         parseAuthenticate(b);
         signedText(text, { rand: text, num: '1', realm: 'r', targetname: 't' });
+        authParams(`NTLM ${text}`);
         return true;
       }),
       { numRuns: 3000, seed: 0x5eed },
     );
   });
+
+  it('reads AUTHENTICATEs whose fields point anywhere inside them, and verifies none of them', async () => {
+    const fc = (await import('fast-check')).default;
+    const field = fc.record({ len: fc.integer({ min: 0, max: 120 }), off: fc.integer({ min: 0, max: 200 }) });
+    fc.assert(
+      fc.property(fc.array(field, { minLength: 6, maxLength: 6 }), fc.uint8Array({ minLength: 0, maxLength: 200 }), fc.integer({ min: 0, max: 0xffffffff }), (fields, payload, flags) => {
+        const head = Buffer.alloc(72);
+        Buffer.from('NTLMSSP\0', 'latin1').copy(head);
+        head.writeUInt32LE(3, 8);
+        fields.forEach((f, i) => {
+          const at = [12, 20, 28, 36, 44, 52][i] as number;
+          head.writeUInt16LE(f.len, at);
+          head.writeUInt32LE(f.off, at + 4);
+        });
+        head.writeUInt32LE(flags, 60);
+        const a = parseAuthenticate(Buffer.concat([head, Buffer.from(payload)]));
+        // Whatever it holds, no proof of a password it was not made with.
+        return a === undefined || acceptAuthenticate(a, Buffer.alloc(8, 1), 'Us3r1-P@ss') === undefined;
+      }),
+      { numRuns: 3000, seed: 0xa11 },
+    );
+  });
 });
 
 describe('a security association on the front end', () => {
-  it('lasts eight hours: then a request signed with it no longer verifies, and the client authenticates again', async () => {
+  it('answers its own connection\'s CHALLENGE only, signed; refuses a replayed request; and lasts eight hours', async () => {
     const { SecurityAssociations, ASSOCIATION_LIFETIME_MS } = await import('./ocs.sip.security.js');
     const { IdSource } = await import('../../sim/ids.js');
     let now = 1_000_000;
     const target = { nbDomain: 'CORP', nbComputer: 'OCSFE01', dnsDomain: 'corp.example.net', dnsComputer: 'ocsfe01.corp.example.net', dnsTree: 'corp.example.net' };
     const sa = new SecurityAssociations({ targetname: 'ocsfe01.corp.example.net', target, ids: new IdSource('t'), now: () => now, password: () => ({ sam: 'ocsuser1', password: 'Us3r1-P@ss' }) });
-    const offer = authParams(sa.challenge().replace(/^WWW-Authenticate:\s*/, ''));
+    const issued = sa.challenge();
+    const offer = authParams(issued.header.replace(/^WWW-Authenticate:\s*/, ''));
     const challenge = parseChallenge(Buffer.from(offer.get('gssapi-data') ?? '', 'base64'));
     if (!challenge) throw new Error('no challenge');
     const out = authenticateMessage({ challenge, user: 'ocsuser1', domain: 'CORP', workstation: 'PC', password: 'Us3r1-P@ss', clientChallenge: Buffer.alloc(8, 1), exportedSessionKey: Buffer.alloc(16, 2), nowMs: now });
     const register = 'REGISTER sip:example.com SIP/2.0\r\nFrom: <sip:ocsuser1@example.com>;tag=1\r\nTo: <sip:ocsuser1@example.com>\r\nCall-ID: c1\r\nCSeq: 3 REGISTER\r\n\r\n';
-    const done = sa.complete(register, new Map([['opaque', offer.get('opaque') ?? ''], ['gssapi-data', out.message.toString('base64')]]));
+    const fields1 = { rand: '00000001', num: '1', realm: 'SIP Communications Service', targetname: 'ocsfe01.corp.example.net' };
+    const signed1 = sign(signedText(register, fields1), out.keys.clientSign, out.keys.clientSeal);
+    const completion = (opaque: string, cnum = '1') => new Map([['opaque', opaque], ['gssapi-data', out.message.toString('base64')], ['realm', fields1.realm], ['targetname', fields1.targetname], ['crand', fields1.rand], ['cnum', cnum], ['response', signed1]]);
+    // Only for the connection's own CHALLENGE, and only signed.
+    expect(sa.complete(register, completion(offer.get('opaque') ?? ''), undefined)).toMatchObject({ ok: false, why: 'unknown opaque' });
+    expect(sa.complete(register, new Map([...completion(offer.get('opaque') ?? '')].filter(([k]) => k !== 'response')), issued.pending)).toMatchObject({ ok: false, why: 'bad signature' });
+    const done = sa.complete(register, completion(offer.get('opaque') ?? ''), issued.pending);
     if (!done.ok) throw new Error(done.why);
     const options = 'OPTIONS sip:example.com SIP/2.0\r\nFrom: <sip:ocsuser1@example.com>;tag=1\r\nTo: <sip:example.com>\r\nCall-ID: c2\r\nCSeq: 1 OPTIONS\r\n\r\n';
     const fields = { rand: 'abcd0123', num: '2', realm: 'SIP Communications Service', targetname: 'ocsfe01.corp.example.net' };
     const params = new Map([['opaque', done.association.opaque], ['realm', fields.realm], ['targetname', fields.targetname], ['crand', fields.rand], ['cnum', fields.num], ['response', sign(signedText(options, fields), out.keys.clientSign, out.keys.clientSeal)]]);
     expect(sa.verifies(done.association, options, params)).toBe(true);
-    now += ASSOCIATION_LIFETIME_MS - 1;
-    expect(sa.verifies(done.association, options, params)).toBe(true);
-    now += 1;
+    // The same signed request again is a replay.
     expect(sa.verifies(done.association, options, params)).toBe(false);
+    const signedAs = (cnum: string) => {
+      const f = { ...fields, num: cnum };
+      return new Map([...params, ['cnum', cnum], ['response', sign(signedText(options, f), out.keys.clientSign, out.keys.clientSeal)]]);
+    };
+    now += ASSOCIATION_LIFETIME_MS - 1;
+    expect(sa.verifies(done.association, options, signedAs('3'))).toBe(true);
+    now += 1;
+    expect(sa.verifies(done.association, options, signedAs('4'))).toBe(false);
   });
 });

@@ -240,12 +240,44 @@ export function verify(text: string, signature: string, signKey: Buffer, sealKey
 
 // ---- the SIP side ------------------------------------------------------------------------------
 
-/** The parameters of an `NTLM …` header value (quoted values up to the next quote, others to a comma). */
+/**
+ * The parameters of an authentication header value (`NTLM realm="…", opaque="…", version=4`, or a
+ * Digest one): after the scheme, `name=value` pairs, a quoted value up to its closing quote (a backslash
+ * escapes the next character), another up to a comma or space. One pass over the text, whatever it holds.
+ */
 export function authParams(value: string): Map<string, string> {
   const out = new Map<string, string>();
-  const body = value.replace(/^\s*\S+\s*/, '');
-  const re = /([A-Za-z0-9_-]+)\s*=\s*(?:"([^"]*)"|([^,\s]*))/g;
-  for (let m = re.exec(body); m; m = re.exec(body)) out.set((m[1] ?? '').toLowerCase(), m[2] ?? m[3] ?? '');
+  const n = value.length;
+  let i = 0;
+  while (i < n && /\s/.test(value[i] as string)) i++;
+  while (i < n && !/\s/.test(value[i] as string)) i++;
+  const isName = (c: string) => /[A-Za-z0-9_-]/.test(c);
+  while (i < n) {
+    while (i < n && /[\s,]/.test(value[i] as string)) i++;
+    const start = i;
+    while (i < n && isName(value[i] as string)) i++;
+    if (i === start) {
+      i++;
+      continue;
+    }
+    const name = value.slice(start, i).toLowerCase();
+    while (i < n && (value[i] === ' ' || value[i] === '\t')) i++;
+    if (value[i] !== '=') continue;
+    i++;
+    while (i < n && (value[i] === ' ' || value[i] === '\t')) i++;
+    let v: string;
+    if (value[i] === '"') {
+      const from = ++i;
+      while (i < n && value[i] !== '"') i += value[i] === '\\' ? 2 : 1;
+      v = value.slice(from, Math.min(i, n));
+      i++;
+    } else {
+      const from = i;
+      while (i < n && !/[\s,]/.test(value[i] as string)) i++;
+      v = value.slice(from, i);
+    }
+    out.set(name, v);
+  }
   return out;
 }
 
@@ -261,8 +293,21 @@ function headLines(raw: string): { start: string; headers: Array<[string, string
   return { start: lines[0] ?? '', headers };
 }
 
-const uriOf = (v: string) => (v.includes('<') ? (/<([^>]*)>/.exec(v)?.[1] ?? '') : (v.split(';')[0] ?? '').trim());
-const tagOf = (v: string) => /;\s*tag=([^;]*)/i.exec(v)?.[1]?.trim() ?? '';
+/** The text between the first `<` and the next `>` (linear, whatever the value holds). */
+function bracketed(v: string): string | undefined {
+  const open = v.indexOf('<');
+  if (open < 0) return undefined;
+  const close = v.indexOf('>', open + 1);
+  return close < 0 ? '' : v.slice(open + 1, close);
+}
+const uriOf = (v: string) => bracketed(v) ?? (v.split(';')[0] ?? '').trim();
+function tagOf(v: string): string {
+  const at = v.toLowerCase().indexOf(';tag=');
+  if (at < 0) return '';
+  const rest = v.slice(at + 5);
+  const end = rest.indexOf(';');
+  return (end < 0 ? rest : rest.slice(0, end)).trim();
+}
 
 /** The fields of the association that a signature covers: who signs, and their random and number. */
 export interface SignedFields {
@@ -280,23 +325,24 @@ export interface SignedFields {
  */
 export function signedText(raw: string, f: SignedFields): string {
   const { start, headers } = headLines(raw);
-  const h = (name: string, compact?: string) => headers.find(([n]) => n === name || (compact !== undefined && n === compact))?.[1] ?? '';
+  // Full header names only, as the clients build the text (a compact `i:` or `f:` is not read).
+  const h = (name: string) => headers.find(([n]) => n === name)?.[1] ?? '';
   const response = /^SIP\/2\.0\s+(\d{3})/.exec(start);
   const cseq = h('cseq').trim().split(/\s+/);
   const method = response ? (cseq[1] ?? '') : (start.split(' ')[0] ?? '');
-  const from = h('from', 'f');
-  const to = h('to', 't');
+  const from = h('from');
+  const to = h('to');
   const pai = h('p-asserted-identity') || h('p-preferred-identity');
   let paiSip = '';
   let paiTel = '';
   if (/^\s*tel:/i.test(pai)) paiTel = pai.trim();
   else
     for (const part of pai.split(',')) {
-      const uri = /<([^>]*)>/.exec(part)?.[1] ?? '';
+      const uri = bracketed(part) ?? '';
       if (!paiSip && /^sips?:/i.test(uri)) paiSip = uri;
       if (!paiTel && /^tel:/i.test(uri)) paiTel = uri;
     }
-  const fields = ['NTLM', f.rand, f.num, f.realm, f.targetname, h('call-id', 'i').trim(), cseq[0] ?? '', method, uriOf(from), tagOf(from), uriOf(to), tagOf(to), paiSip, paiTel, h('expires').trim()];
+  const fields = ['NTLM', f.rand, f.num, f.realm, f.targetname, h('call-id').trim(), cseq[0] ?? '', method, uriOf(from), tagOf(from), uriOf(to), tagOf(to), paiSip, paiTel, h('expires').trim()];
   if (response) fields.push(response[1] ?? '');
   return fields.map((x) => `<${x}>`).join('');
 }

@@ -62,6 +62,10 @@ const EXTRA = [
   NTLM_AUTH('gssapi-data="!!!not base64!!!", opaque="'),
   NTLM_AUTH('opaque="1", crand="x", cnum="-1", response="01000000000000000000000064000000"'),
   'Authorization: NTLM',
+  // Long runs a backtracking parameter scan took seconds over (one message could stall the lab).
+  `Authorization: NTLM ${'a'.repeat(30_000)}`,
+  `Authorization: Digest ${'b'.repeat(30_000)}`,
+  `P-Asserted-Identity: ${'<'.repeat(20_000)}`,
   'Proxy-Authorization: Kerberos realm="SIP Communications Service", gssapi-data="YII="',
   'Authorization: NTLM gssapi-data=,,,,=',
   'Authorization: Digest username="ocsuser1", realm="SIP Communications Service", nonce="00", uri="sip:example.com", response="00", qop=auth, nc=1, cnonce="x"',
