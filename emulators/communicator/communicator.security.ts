@@ -10,6 +10,9 @@
 import { authenticateMessage, authParams, parseChallenge, sign, signedText, verify, withHeader, type SessionKeys } from '../ocs/sip.ntlm.js';
 import type { TransportSecurity } from './sip.stream.transport.js';
 
+/** How long a handshake leg waits for its answer. */
+const SIP_TIMEOUT_MS = 32_000;
+
 export interface NtlmCredentials {
   user: string;
   /** The Windows domain (NetBIOS), as the logged-on user has it. */
@@ -42,6 +45,10 @@ export class NtlmClientSecurity implements TransportSecurity {
   private pending: (Association & { message: Buffer }) | undefined;
   private cnum = 0;
   private waiting: { callId: string; resolve: (raw: string) => void } | undefined;
+  /** The last REGISTER the client sent, as sip.js built it (before its signature). */
+  private lastRegister: string | undefined;
+  /** How the connection sends a message (set once the transport exists): for authenticating again. */
+  private sender: ((raw: string) => Promise<void>) | undefined;
   /** Why the last message from the front end was dropped (a signature that did not verify, or none). */
   dropped: string | undefined;
 
@@ -59,51 +66,86 @@ export class NtlmClientSecurity implements TransportSecurity {
     return this.sa !== undefined;
   }
 
+  /** Whether the front end has signed something with the current association (it is its own). */
+  private confirmed = false;
+
+  /** Where messages of its own go (the SIP transport's send), for authenticating again unasked. */
+  attach(send: (raw: string) => Promise<void>): void {
+    this.sender = send;
+  }
+
+  /** Sends `raw` and resolves with the next response on `callId` (undefined after `timeoutMs`). */
+  private exchange(send: (raw: string) => Promise<void>, callId: string, raw: string, timeoutMs: number): Promise<string | undefined> {
+    const answer = new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        resolve(undefined);
+      }, timeoutMs);
+      this.waiting = {
+        callId,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      };
+    });
+    return send(raw).then(() => answer);
+  }
+
+  /** From a 401's NTLM offer, the CHALLENGE leg's answer: the association it prepares, or why not. */
+  private async challengeLeg(send: (raw: string) => Promise<void>, callId: string, offer: string, leg: (authorization: string) => string, timeoutMs: number): Promise<string | undefined> {
+    const p = authParams(offer);
+    const realm = p.get('realm') ?? '';
+    const targetname = p.get('targetname') ?? '';
+    const version = p.get('version') ?? '4';
+    const second = await this.exchange(send, callId, leg(`Authorization: NTLM qop="auth", realm="${realm}", targetname="${targetname}", gssapi-data="", version=${version}`), timeoutMs);
+    if (!second) return undefined;
+    const challenge = head(second).all('www-authenticate').find((v) => /^NTLM\b/i.test(v) && /gssapi-data="[^"]+"/.test(v));
+    const c = challenge ? authParams(challenge) : undefined;
+    const parsed = c ? parseChallenge(Buffer.from(c.get('gssapi-data') ?? '', 'base64')) : undefined;
+    if (!c || !parsed) return second;
+    const { credentials } = this.o;
+    const auth = authenticateMessage({ challenge: parsed, ...credentials, clientChallenge: this.o.bytes(8), exportedSessionKey: this.o.bytes(16), nowMs: this.o.now() });
+    this.pending = { opaque: c.get('opaque') ?? '', realm: c.get('realm') ?? realm, targetname: c.get('targetname') ?? targetname, keys: auth.keys, message: auth.message };
+    return undefined;
+  }
+
+  /**
+   * The association expired (the front end answered a refresh with 401 and its offers): authenticate
+   * again on the same Call-ID, then send that REGISTER once more, with its own branch, so that sip.js's
+   * transaction gets the 200 it waits for.
+   */
+  private async reauthenticate(offer: string, refused: string): Promise<void> {
+    const send = this.sender;
+    const base = this.lastRegister;
+    if (!send || !base) return;
+    const callId = head(base).header('call-id') ?? '';
+    let cseq = Number((head(refused).header('cseq') ?? '').split(/\s+/)[0]) || 1;
+    const withCseq = (raw: string, n: number) => raw.replace(/^CSeq:[^\r\n]*/im, `CSeq: ${n} REGISTER`);
+    const newBranch = (raw: string) => raw.replace(/(;\s*branch=)[^;,\s\r\n]+/i, `$1z9hG4bK${Buffer.from(this.o.bytes(8)).toString('hex')}`);
+    const failed = await this.challengeLeg(send, callId, offer, (authorization) => withHeader(newBranch(withCseq(base, ++cseq)), authorization), SIP_TIMEOUT_MS);
+    if (failed !== undefined || !this.pending) return;
+    await send(withCseq(base, ++cseq)).catch(() => undefined);
+  }
+
   /**
    * The first two legs, sent with `send` on the REGISTER's own Call-ID before the REGISTER that signs in
    * (`template(cseq, authorization)` builds each). Resolves 'ntlm' when the next REGISTER will carry the
    * AUTHENTICATE, or the 401 that said otherwise (no NTLM offered, no CHALLENGE) for the caller to go on.
    */
   async handshake(send: (raw: string) => Promise<void>, callId: string, template: (authorization?: string) => string, timeoutMs: number): Promise<{ ntlm: true } | { ntlm: false; answer?: string }> {
-    const exchange = async (raw: string): Promise<string | undefined> => {
-      const answer = new Promise<string | undefined>((resolve) => {
-        const timer = setTimeout(() => {
-          this.waiting = undefined;
-          resolve(undefined);
-        }, timeoutMs);
-        this.waiting = {
-          callId,
-          resolve: (r) => {
-            clearTimeout(timer);
-            resolve(r);
-          },
-        };
-      });
-      await send(raw);
-      return answer;
-    };
-    const first = await exchange(template());
+    const first = await this.exchange(send, callId, template(), timeoutMs);
     if (!first) return { ntlm: false };
     const offer = head(first).all('www-authenticate').find((v) => /^NTLM\b/i.test(v));
     if (!/^SIP\/2\.0 401/.test(head(first).start) || !offer) return { ntlm: false, answer: first };
-    const p = authParams(offer);
-    const realm = p.get('realm') ?? '';
-    const targetname = p.get('targetname') ?? '';
-    const version = p.get('version') ?? '4';
-    const second = await exchange(template(`Authorization: NTLM qop="auth", realm="${realm}", targetname="${targetname}", gssapi-data="", version=${version}`));
-    if (!second) return { ntlm: false };
-    const challenge = head(second).all('www-authenticate').find((v) => /^NTLM\b/i.test(v) && /gssapi-data="[^"]+"/.test(v));
-    const c = challenge ? authParams(challenge) : undefined;
-    const parsed = c ? parseChallenge(Buffer.from(c.get('gssapi-data') ?? '', 'base64')) : undefined;
-    if (!c || !parsed) return { ntlm: false, answer: second };
-    const { credentials } = this.o;
-    const auth = authenticateMessage({ challenge: parsed, ...credentials, clientChallenge: this.o.bytes(8), exportedSessionKey: this.o.bytes(16), nowMs: this.o.now() });
-    this.pending = { opaque: c.get('opaque') ?? '', realm: c.get('realm') ?? realm, targetname: c.get('targetname') ?? targetname, keys: auth.keys, message: auth.message };
+    const refused = await this.challengeLeg(send, callId, offer, (authorization) => template(authorization), timeoutMs);
+    if (refused !== undefined || !this.pending) return refused === undefined ? { ntlm: false } : { ntlm: false, answer: refused };
     return { ntlm: true };
   }
 
   outgoing(raw: string): string {
     if (!/^\S/.test(raw)) return raw;
+    if (raw.startsWith('REGISTER ')) this.lastRegister = raw;
     if (this.pending && raw.startsWith('REGISTER ')) {
       const { message, ...association } = this.pending;
       this.pending = undefined;
@@ -136,14 +178,29 @@ export class NtlmClientSecurity implements TransportSecurity {
     if (info && /^NTLM\b/i.test(info)) {
       const p = authParams(info);
       const text = signedText(raw, { rand: p.get('srand') ?? '', num: p.get('snum') ?? '', realm: p.get('realm') ?? '', targetname: p.get('targetname') ?? '' });
-      if (verify(text, p.get('rspauth') ?? '', sa.keys.serverSign, sa.keys.serverSeal)) return raw;
+      if (verify(text, p.get('rspauth') ?? '', sa.keys.serverSign, sa.keys.serverSeal)) {
+        this.confirmed = true;
+        return raw;
+      }
       this.dropped = `invalid message signature received (${h.start})`;
       return undefined;
     }
     // Unsigned: a 401, or an answer to a REGISTER (which authenticates again), is read; anything else dropped.
     const method = (h.header('cseq') ?? '').split(/\s+/)[1];
     if (response && (response[1] === '401' || method === 'REGISTER')) {
-      if (response[1] === '401' && method === 'REGISTER') this.sa = undefined;
+      if (response[1] === '401' && method === 'REGISTER') {
+        // Only an association the front end had confirmed can have expired; a refused AUTHENTICATE (a wrong
+        // password) is the caller's answer, not a reason to try again.
+        const expired = this.confirmed;
+        this.sa = undefined;
+        this.confirmed = false;
+        // A refresh refused with the NTLM offer: the association expired; authenticate again, unasked.
+        const offer = h.all('www-authenticate').find((v) => /^NTLM\b/i.test(v) && !/gssapi-data/.test(v));
+        if (expired && offer && this.sender && this.lastRegister && head(this.lastRegister).header('call-id') === h.header('call-id')) {
+          void this.reauthenticate(offer, raw);
+          return undefined;
+        }
+      }
       return raw;
     }
     this.dropped = `unsigned message from the server dropped (${h.start})`;

@@ -452,6 +452,7 @@ export class SipSession {
         return [start, via, contact, ...(authorization ? [authorization] : []), ...rest].join('\r\n');
       };
       const send = (raw: string) => (this.ua.transport as unknown as { send(raw: string): Promise<void> }).send(raw);
+      this.security.attach(send);
       const shook = await this.security.handshake(send, request.callId, leg, SIP_TIMEOUT_MS);
       if (!shook.ntlm && !shook.answer) return { status: 408, reason: 'Request Timeout (no answer from the server)' };
     }
@@ -459,6 +460,17 @@ export class SipSession {
       registerer.register({ requestDelegate: { onAccept: d.onAccept, onReject: d.onReject } }).catch(() => undefined);
     });
     return answer;
+  }
+
+  /** REGISTERs again on the same registration, as its refresh timer does; resolves with the answer. */
+  async refresh(): Promise<SipAnswer> {
+    const registerer = this.registerer;
+    if (!registerer) return { status: 503, reason: 'Service Unavailable (not registered)' };
+    return (
+      await finalAnswer((d) => {
+        registerer.register({ requestDelegate: { onAccept: d.onAccept, onReject: d.onReject } }).catch(() => undefined);
+      })
+    ).answer;
   }
 
   /** In-band provisioning: SUBSCRIBE `vnd-microsoft-provisioning-v2`, the configuration in the 200. */

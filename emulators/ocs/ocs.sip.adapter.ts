@@ -95,6 +95,8 @@ export interface SipListenOptions {
    * Kerberos only. NTLM that a client starts unasked is still answered. A used nonce is retired.
    */
   digest?: boolean;
+  /** How long an NTLM security association lasts (default 8 hours, `ASSOCIATION_LIFETIME_MS`). */
+  ntlmLifetimeMs?: number;
 }
 
 export interface SipListening extends Listening {
@@ -334,6 +336,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     // A stream of its own for each start of the listeners: a restarted front end issues new challenges.
     ids: lab.ids.fork(`sip-security:${server.fqdn.toLowerCase()}:${nextStart(lab, server.fqdn)}`),
     now: () => Date.now(),
+    ...(options.ntlmLifetimeMs !== undefined ? { lifetimeMs: options.ntlmLifetimeMs } : {}),
     // The NTLM domain is the forest's NetBIOS or DNS name (or none, with a UPN as the user name).
     password: (user, domain) => (domain === '' || [forest.netbios, forest.fqdn].some((d) => d.toLowerCase() === domain.toLowerCase()) ? accountSecret(user) : undefined),
   });
