@@ -227,10 +227,26 @@ export function authenticateMessage(o: {
   return { message: Buffer.concat([head, ...payload]), keys: sessionKeys(exported, flags), flags };
 }
 
+/**
+ * The 8 bytes of RC4 keystream that seal every checksum of one direction: the key is MD5(SealKey ‖ seq)
+ * with the constant seq, and RC4 starts afresh for each message, so the keystream is the same each time.
+ * Kept per seal key (the association's own buffer).
+ */
+const keystreams = new WeakMap<Buffer, Buffer>();
+function keystream(sealKey: Buffer): Buffer {
+  let k = keystreams.get(sealKey);
+  if (!k) {
+    k = rc4(md5(sealKey, SEQ), Buffer.alloc(8));
+    keystreams.set(sealKey, k);
+  }
+  return k;
+}
+
 /** The signature of a signed text with one side's keys: 32 upper-case hex digits. */
 export function sign(text: string, signKey: Buffer, sealKey: Buffer): string {
   const mac = hmacMd5(signKey, SEQ, Buffer.from(text, 'utf8')).subarray(0, 8);
-  const checksum = rc4(md5(sealKey, SEQ), mac);
+  const stream = keystream(sealKey);
+  const checksum = Buffer.from(mac.map((b, i) => b ^ (stream[i] as number)));
   return Buffer.concat([Buffer.from([1, 0, 0, 0]), checksum, SEQ]).toString('hex').toUpperCase();
 }
 
