@@ -46,7 +46,14 @@
  *   `ms-piggyback-cseq: 1` (the spec's 4.2.2 example), otherwise it follows in a NOTIFY over the same
  *   connection to the request's Contact. `Event: vnd-microsoft-provisioning` (the OCS 2005 package, still
  *   in a real R2 REGISTER's Allow-Events) is not modelled: 489.
- * - OPTIONS: 200 with Allow/Accept/Allow-Events. ACK: absorbed. Any other method: 501 with Allow.
+ * - INVITE (an IM session: SDP `m=message … sip null`) from a registered user to a homed, registered
+ *   one is proxied as MESSAGE is, with this front end in the Record-Route; the ACK, the MESSAGEs and INFOs
+ *   within the dialog and its BYE come back to it addressed to the peer's Contact and go out on the
+ *   connection that Contact registered on (481 when none does; an ACK is forwarded without an answer).
+ *   A REGISTER whose Contact names its `+sip.instance` with `Supported: gruu-10` gets a GRUU in the 200's
+ *   Contact (`;gruu="sip:user@domain;opaque=user:epid:<instance>;gruu"`, as OCS gives it); a request sent
+ *   to it goes to that user's registration.
+ * - OPTIONS: 200 with Allow/Accept/Allow-Events. Any other method (SERVICE among them): 501 with Allow.
  * - Framing over TLS/TCP by Content-Length (RFC 3261 §18.3); a message above `maxMessageBytes` (64 KiB),
  *   or a header section that never ends within that size, closes the connection. A CRLFCRLF keep-alive
  *   is answered with CRLF (RFC 5626 §4.4.1). A request that sip.js cannot parse, or that lacks Via,
@@ -114,7 +121,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 const MAX_EXPIRES = 3600;
 const NONCE_LIFETIME_MS = 5 * 60_000;
 const TIMER_F_MS = 32_000;
-const ALLOW = 'Allow: REGISTER, MESSAGE, OPTIONS, SUBSCRIBE, PUBLISH, NOTIFY, ACK';
+const ALLOW = 'Allow: REGISTER, INVITE, ACK, BYE, INFO, MESSAGE, OPTIONS, SUBSCRIBE, PUBLISH, NOTIFY';
 const ALLOW_EVENTS = `Allow-Events: presence, ${PROVISIONING_EVENT}`;
 /** Provisioning failures on the wire [U: the real front end's codes for these are not documented]. */
 const PROVISIONING_STATUS: Record<ProvisioningFailure['kind'], number> = { 'ocs.userNotHomed': 404, 'ocs.badProvisioningRequest': 400 };
@@ -519,7 +526,11 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     timer.unref();
     bindings.set(aor, { aor, conn, contact, contactUri, expiresAt: Date.now() + expires * 1000, timer });
     conn.aors.add(aor);
-    respond(conn, req, 200, { headers: [`Contact: ${withExpires(contact, expires)}`, `Expires: ${expires}`, ALLOW_EVENTS] });
+    // An endpoint that names its instance and supports GRUU gets one (as OCS gives it, [MS-SIPRE]): it is
+    // the Contact the client puts in its dialogs, and this front end routes it to the registration.
+    const instance = /\+sip\.instance="<urn:uuid:([0-9a-f-]+)>"/i.exec(contact)?.[1];
+    const gruu = instance && /\bgruu-10\b/i.test(req.getHeaders('supported').join(',')) ? `;gruu="${aor};opaque=user:epid:${instance};gruu"` : '';
+    respond(conn, req, 200, { headers: [`Contact: ${withExpires(contact, expires)}${gruu}`, `Expires: ${expires}`, ALLOW_EVENTS] });
     if (!previous) notifyWatchers(aor);
   };
 
@@ -530,7 +541,56 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     return from && conn.aors.has(from) ? from : undefined;
   };
 
-  const proxy = (conn: Connection, req: Core.IncomingRequestMessage, target: Binding) => {
+  /** The binding whose contact a Request-URI names (an in-dialog request, sent to the peer's Contact). */
+  const contactKey = (u: { user?: string | undefined; host?: string; port?: number | undefined } | undefined) => (u ? `${u.user ?? ''}@${u.host ?? ''}:${u.port ?? ''}`.toLowerCase() : '');
+  const bindingByContact = (ruri: Core.URI | undefined): Binding | undefined => {
+    // A GRUU this front end gave (`sip:user@domain;opaque=user:epid:…;gruu`): the user's registration.
+    if (ruri?.hasParam('gruu')) {
+      const aor = aorOf(ruri);
+      return aor ? bindings.get(aor) : undefined;
+    }
+    const key = contactKey(ruri);
+    if (!key || key === '@:') return undefined;
+    for (const b of bindings.values()) {
+      const uri = Core.Grammar.URIParse(b.contactUri);
+      if (uri && contactKey(uri) === key) return b;
+    }
+    return undefined;
+  };
+
+  /**
+   * INVITE for an IM session ([MS-SIPRE]: SDP `m=message … sip null`) from a registered user to a homed
+   * one, proxied to the callee's registration with this front end in the Record-Route, so that the ACK,
+   * the MESSAGEs within the dialog and its BYE come back through it.
+   */
+  const onInvite = (conn: Connection, req: Core.IncomingRequestMessage) => {
+    if (!senderAllowed(conn, req)) return respond(conn, req, 403, { headers: [warning('the sender is not registered on this connection')] });
+    const target = aorOf(req.ruri);
+    if (!target || !homed(target)) return respond(conn, req, 404, { headers: [NOT_ENABLED_DIAGNOSTIC(viaHost), warning(`${target ?? req.ruri?.toString() ?? ''} is not a user of this deployment`)] });
+    const b = bindings.get(target);
+    if (!b || b.conn.closed) return respond(conn, req, 480, { headers: [warning(`${target} is not signed in`)] });
+    proxy(conn, req, b, { recordRoute: true });
+  };
+
+  /**
+   * A request within a dialog this front end record-routed: sent to the peer's Contact, it goes out on
+   * the connection that contact registered on. An ACK gets no answer; anything else unknown is 481.
+   */
+  const onInDialog = (conn: Connection, req: Core.IncomingRequestMessage): boolean => {
+    if (conn.aors.size === 0) {
+      if (req.method !== 'ACK') respond(conn, req, 403, { headers: [warning('the sender is not registered on this connection')] });
+      return true;
+    }
+    const b = bindingByContact(req.ruri);
+    if (!b || b.conn.closed) {
+      if (req.method !== 'ACK') respond(conn, req, 481, { headers: [warning('no such dialog on this front end')] });
+      return true;
+    }
+    proxy(conn, req, b, { recordRoute: req.method === 'INVITE', stateless: req.method === 'ACK' });
+    return true;
+  };
+
+  const proxy = (conn: Connection, req: Core.IncomingRequestMessage, target: Binding, o: { recordRoute?: boolean; stateless?: boolean } = {}) => {
     const mf = req.getHeader('max-forwards');
     const hops = mf !== undefined && /^\d+$/.test(mf.trim()) ? Number(mf.trim()) : 70;
     if (hops <= 0) return respond(conn, req, 483);
@@ -542,7 +602,9 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     let sawMf = false;
     // The caller's credentials (and any signature of its association) are for this front end, not the
     // callee: a proxy consumes them ([MS-SIPAE]; RFC 3261 §22.3).
-    const kept = lines.filter((l) => !/^(proxy-)?authorization\s*:/i.test(l)).map((l) => {
+    // This front end's own Route entry (the dialog's route set names it) is consumed here too.
+    const ours = (l: string) => /^route\s*:/i.test(l) && l.toLowerCase().includes(viaHost.toLowerCase());
+    const kept = lines.filter((l) => !/^(proxy-)?authorization\s*:/i.test(l) && !ours(l)).map((l) => {
       if (/^max-forwards\s*:/i.test(l)) {
         sawMf = true;
         return `Max-Forwards: ${hops - 1}`;
@@ -553,10 +615,15 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       `${req.method} ${target.contactUri} SIP/2.0`,
       `Via: SIP/2.0/${target.conn.transport === 'WSS' ? 'WSS' : target.conn.transport} ${viaHost};branch=${branch}`,
       ...(sawMf ? [] : [`Max-Forwards: ${hops - 1}`]),
+      ...(o.recordRoute ? [`Record-Route: <sip:${viaHost};transport=${conn.transport === 'WSS' ? 'wss' : conn.transport.toLowerCase()};lr>`] : []),
       ...kept,
       '',
       body,
     ].join('\r\n');
+    if (o.stateless) {
+      target.conn.send(out);
+      return;
+    }
     const timer = setTimeout(() => {
       const p = pending.get(branch);
       if (!p) return;
@@ -798,7 +865,16 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
         return true;
       }
     }
+    // Within a dialog (a To tag, sent to a peer's Contact): routed by that contact.
+    if (msg.toTag && ['INVITE', 'ACK', 'BYE', 'MESSAGE', 'INFO', 'UPDATE', 'CANCEL'].includes(msg.method) && bindingByContact(msg.ruri)) return onInDialog(conn, msg);
     switch (msg.method) {
+      case 'INVITE':
+        onInvite(conn, msg);
+        break;
+      case 'BYE':
+      case 'INFO':
+        onInDialog(conn, msg);
+        break;
       case 'REGISTER':
         onRegister(conn, msg);
         break;
@@ -815,6 +891,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
         onPublish(conn, msg);
         break;
       case 'ACK':
+        onInDialog(conn, msg);
         break;
       default:
         respond(conn, msg, 501, { headers: [ALLOW] });

@@ -48,7 +48,7 @@ afterAll(async () => {
 async function signIn(irc: Irc, transport: 'tcp' | 'tls', password: string): Promise<string> {
   const port = transport === 'tls' ? endpoints.sipTls?.port : endpoints.sipTcp?.port;
   // bitlbee reads a backslash as an escape: CORP\\ocsuser1 reaches sipe as CORP\ocsuser1.
-  irc.command(`account add sipe sip:ocsuser1@example.com,CORP\\\\ocsuser1 ${password}`);
+  irc.command(`account add sipe ocsuser1@example.com,CORP\\\\ocsuser1 ${password}`);
   // Always a server and a transport: with `auto`, sipe would look the domain's SRV records up through the
   // machine's own resolver.
   irc.command(`account sipe set server ${transport === 'tls' ? endpoints.poolFqdn : '127.0.0.1'}:${port}`);
@@ -85,6 +85,35 @@ describe.runIf(bitlbeeAvailable)('pidgin-sipe against ocslab serve', () => {
       irc.close();
     }
   }, 40_000);
+
+  it('exchanges IMs both ways between two sipe users, as INVITE-established sessions through the front end', async () => {
+    const alice = await bitlbee.irc('alice');
+    const bob = await bitlbee.irc('bob');
+    const on = async (irc: Irc, user: string, password: string) => {
+      irc.command(`account add sipe ${user}@example.com,CORP\\\\${user} ${password}`);
+      irc.command(`account sipe set server 127.0.0.1:${endpoints.sipTcp?.port}`);
+      irc.command('account sipe set transport tcp');
+      irc.command('account sipe on');
+      expect(await irc.waitFor(/sipe - (Logging in: Logged in|Login error: .*)$/, 20_000)).toMatch(/Logged in/);
+    };
+    try {
+      await on(alice, 'ocsuser1', 'Us3r1-P@ss');
+      await on(bob, 'ocsuser2', 'Us3r2-P@ss');
+      alice.command('add sipe sip:ocsuser2@example.com bob2');
+      await alice.waitFor(/Adding `sip:ocsuser2@example\.com' to contact list/, 10_000);
+      alice.send('PRIVMSG bob2 :hello from ocsuser1');
+      // bitlbee shows a message from someone not in the list in the control channel, nick first.
+      const got = await bob.waitFor(/PRIVMSG \S+ :(\S+: )?hello from ocsuser1$/, 15_000);
+      const from = /^:([^!]+)!/.exec(got)?.[1] ?? '';
+      expect(got).toContain('ocsuser1@example.com');
+      bob.send(`PRIVMSG ${from} :hello back from ocsuser2`);
+      expect(await alice.waitFor(/hello back from ocsuser2$/, 15_000)).toMatch(/^:bob2!/);
+      for (const irc of [alice, bob]) expect(irc.lines.filter((l) => /sipe - .*(signature|rror)/.test(l))).toEqual([]);
+    } finally {
+      alice.close();
+      bob.close();
+    }
+  }, 60_000);
 
   it('reports a wrong password as sipe does against OCS: "Authentication failed"', async () => {
     const irc = await bitlbee.irc('wrongpass');
