@@ -17,7 +17,7 @@ import { request as httpRequest } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import dnsPacket from 'dns-packet';
-import { Core, Messager, Registerer, Subscriber, SubscriptionState, UserAgent, type Message, type Notification } from 'sip.js';
+import { Core, Messager, Registerer, SessionState, Subscriber, SubscriptionState, UserAgent, type BodyAndContentType, type Invitation, type Message, type Notification, type SessionDescriptionHandler } from 'sip.js';
 import { verifyChain } from '../ca/certificate.js';
 import type { DialResult, Network } from '../network/lab.network.js';
 import { parseProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, provisioningRequestBody, type ParsedProvisioning } from '../ocs/ocs.provisioning.js';
@@ -373,6 +373,26 @@ function finalAnswer(send: (delegate: Core.OutgoingRequestDelegate) => void): Pr
   });
 }
 
+/** The SDP of an IM session as Communicator offers and answers it ([MS-SIPRE] 2.2: `m=message 5060 sip null`). */
+export const IM_SESSION_SDP = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=session', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=message 5060 sip null', 'a=accept-types:text/plain text/html text/rtf', ''].join('\r\n');
+
+/** sip.js's session description for an IM session: no media to set up, the same SDP both ways. */
+class MessageSessionDescription implements SessionDescriptionHandler {
+  close(): void {}
+  getDescription(): Promise<BodyAndContentType> {
+    return Promise.resolve({ body: IM_SESSION_SDP, contentType: 'application/sdp' });
+  }
+  hasDescription(contentType: string): boolean {
+    return contentType === 'application/sdp';
+  }
+  setDescription(): Promise<void> {
+    return Promise.resolve();
+  }
+  sendDtmf(): boolean {
+    return false;
+  }
+}
+
 /**
  * One signed-in Communicator: a sip.js UserAgent over the connection `connectFirst` opened. `register()`
  * first; then provisioning, presence and IM.
@@ -384,6 +404,8 @@ export class SipSession {
   private socketUsed = false;
   private closed = false;
   private readonly security: NtlmClientSecurity | undefined;
+  /** IM sessions others opened with this user, ended with a BYE at sign-out. */
+  private readonly imSessions = new Set<Invitation>();
 
   constructor(private readonly o: SessionOptions) {
     const socket = o.connected.socket;
@@ -411,14 +433,39 @@ export class SipSession {
       userAgentString: COMMUNICATOR_USER_AGENT,
       logBuiltinEnabled: false,
       logLevel: 'error',
+      // An IM session's SDP ([MS-SIPRE]: `m=message … sip null`): no media, nothing to negotiate.
+      sessionDescriptionHandlerFactory: () => new MessageSessionDescription(),
       delegate: {
         onMessage: (m: Message) => this.receive(m),
+        onInvite: (invitation: Invitation) => this.acceptIm(invitation),
         onDisconnect: (error?: Error) => {
           this.failUnanswered('the connection to the server was lost');
           if (!this.closed) o.onDisconnect?.(error);
         },
       },
     });
+  }
+
+  /**
+   * An IM session offered to this user (INVITE with `m=message`): accepted, and its messages delivered.
+   * The first one rides in the INVITE's `ms-text-format: …;ms-body=<base64>`; the 200 says it was taken
+   * (`Supported: ms-text-format`) so the sender does not send it again.
+   */
+  private acceptIm(invitation: Invitation): void {
+    const r = invitation.request;
+    const format = r.getHeader('ms-text-format') ?? '';
+    const encoded = /;\s*ms-body=([A-Za-z0-9+/=]+)/i.exec(format)?.[1];
+    invitation.delegate = { onMessage: (m: Message) => this.receive(m) };
+    this.imSessions.add(invitation);
+    invitation.stateChange.addListener((state) => {
+      if (state === SessionState.Terminated) this.imSessions.delete(invitation);
+    });
+    invitation.accept({ extraHeaders: encoded ? ['Supported: ms-text-format'] : [] }).catch(() => undefined);
+    if (encoded) {
+      const from = r.from?.uri ? `sip:${r.from.uri.user ?? ''}@${r.from.uri.host}` : '';
+      const contentType = (format.split(';')[0] ?? 'text/plain').trim() || 'text/plain';
+      this.o.onMessage?.({ from: from.toLowerCase(), to: this.o.aor, contentType, body: Buffer.from(encoded, 'base64').toString('utf8') });
+    }
   }
 
   private receive(m: Message): void {
@@ -555,6 +602,8 @@ export class SipSession {
     const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
     // unsubscribe() sends the SUBSCRIBE with Expires 0 without waiting: sip.js 0.21's dispose() waits for
     // an onTerminated its dialog never raises on a terminating NOTIFY (only Timer N, 32 s, ends it).
+    for (const session of [...this.imSessions]) if (session.state === SessionState.Established) await bounded(session.bye());
+    this.imSessions.clear();
     for (const s of this.subscribers.values()) await bounded(s.unsubscribe());
     this.subscribers.clear();
     if (this.registerer) await bounded(this.registerer.dispose());
