@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect as tlsConnect } from 'node:tls';
 import { frameSip, digestParams, startSipFrontEnd, SIP_REALM, type SipListening } from './ocs.sip.adapter.js';
 import { hostStartService, hostStopService, hostService } from '../host/host.client.js';
-import { buildSeedLab, digestAuthorization, digestChallenge, RawSipClient, token, type SeedLab } from '../../test/support/wire-sip.js';
+import { buildSeedLab, digestAuthorization, digestChallenge, RawSipClient, token, type RawSip, type SeedLab } from '../../test/support/wire-sip.js';
 
 let env: SeedLab;
 let sip: SipListening;
@@ -136,6 +136,39 @@ describe('MESSAGE and OPTIONS', () => {
     const answer = await a.next((m) => (m.header('via') ?? '').includes(branch));
     expect(answer.status).toBe(200);
     expect(answer.all('via')).toHaveLength(1);
+  });
+
+  it('proxies an IM session: INVITE record-routed, ACK and MESSAGE routed by the Contact; a refused INVITE is ACKed hop by hop', async () => {
+    const a = await tls();
+    const b = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    expect((await b.register(user(1).aor, user(1).sam, user(1).password)).status).toBe(200);
+    const sdp = 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=session\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 5060 sip null\r\n';
+    const echoOf = (m: RawSip) => m.headers.filter(([k]) => ['via', 'from', 'call-id', 'cseq', 'record-route'].includes(k)).map(([k, v]) => `${k}: ${v}`);
+    // Refused: 486 to the caller, and an ACK to the callee from the front end, on the forwarded branch.
+    a.request('INVITE', user(1).aor, { from: user(0).aor, to: user(1).aor, body: sdp, contentType: 'application/sdp' });
+    const first = await b.next((m) => m.method === 'INVITE');
+    b.send(['SIP/2.0 486 Busy Here', ...echoOf(first), `To: ${first.header('to')};tag=busy1`, 'Content-Length: 0', '', ''].join('\r\n'));
+    expect((await a.next((m) => m.status === 486)).status).toBe(486);
+    const ack = await b.next((m) => m.method === 'ACK');
+    expect(ack.header('via')).toBe(first.all('via')[0]);
+    // Accepted: the 200 comes back, then the caller's ACK and MESSAGE to the callee's Contact reach it.
+    const callId = `im-${token(4)}`;
+    a.request('INVITE', user(1).aor, { from: user(0).aor, to: user(1).aor, body: sdp, contentType: 'application/sdp', callId });
+    const invite = await b.next((m) => m.method === 'INVITE');
+    expect(invite.header('record-route')).toMatch(/^<sip:ocsfe01\.corp\.example\.net;transport=tls;lr>$/);
+    const calleeContact = `sip:${b.contactUser}@${b.contactUser}.invalid;transport=tls`;
+    b.send(['SIP/2.0 200 OK', ...echoOf(invite), `To: ${invite.header('to')};tag=ok1`, `Contact: <${calleeContact}>`, 'Content-Type: application/sdp', `Content-Length: ${sdp.length}`, '', sdp].join('\r\n'));
+    expect((await a.next((m) => m.status === 200 && (m.header('cseq') ?? '').includes('INVITE'))).status).toBe(200);
+    const inDialog = (method: string, body = '') => {
+      a.send(
+        [`${method} ${calleeContact} SIP/2.0`, `Via: SIP/2.0/TLS ${a.contactUser}.invalid;branch=z9hG4bK${token(4)}`, 'Max-Forwards: 70', 'Route: <sip:ocsfe01.corp.example.net;transport=tls;lr>', `From: <${user(0).aor}>;tag=${a.fromTag}`, `To: <${user(1).aor}>;tag=ok1`, `Call-ID: ${callId}`, `CSeq: ${method === 'ACK' ? a.cseq - 1 : a.cseq++} ${method}`, ...(body ? ['Content-Type: text/plain'] : []), `Content-Length: ${body.length}`, '', body].join('\r\n'),
+      );
+    };
+    inDialog('ACK');
+    expect((await b.next((m) => m.method === 'ACK')).header('route')).toBeUndefined();
+    inDialog('MESSAGE', 'within the session');
+    expect((await b.next((m) => m.method === 'MESSAGE')).body).toBe('within the session');
   });
 
   it('answers 408 at once when the callee\'s connection closes before it answers', async () => {

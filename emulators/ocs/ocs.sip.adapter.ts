@@ -162,6 +162,8 @@ interface Pending {
   callee: Connection;
   timer: NodeJS.Timeout;
   request: Core.IncomingRequestMessage;
+  /** The Request-URI and branch it was forwarded with (an INVITE's non-2xx is ACKed with them). */
+  forwarded: { ruri: string; branch: string };
 }
 
 interface Subscription {
@@ -631,7 +633,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       if (!p.caller.closed) respond(p.caller, p.request, 408);
     }, TIMER_F_MS);
     timer.unref();
-    pending.set(branch, { caller: conn, callee: target.conn, timer, request: req });
+    pending.set(branch, { caller: conn, callee: target.conn, timer, request: req, forwarded: { ruri: target.contactUri, branch } });
     target.conn.send(out);
   };
 
@@ -643,6 +645,24 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     if ((res.statusCode ?? 0) >= 200) {
       clearTimeout(p.timer);
       pending.delete(branch);
+    }
+    // An INVITE's failure is ACKed hop by hop (RFC 3261 §17.1.1.3): the front end ACKs the callee; the
+    // caller's ACK for it ends here.
+    if ((res.statusCode ?? 0) >= 300 && p.request.method === 'INVITE' && !p.callee.closed) {
+      p.callee.send(
+        [
+          `ACK ${p.forwarded.ruri} SIP/2.0`,
+          `Via: SIP/2.0/${p.callee.transport} ${viaHost};branch=${p.forwarded.branch}`,
+          'Max-Forwards: 70',
+          `From: ${p.request.getHeader('from') ?? ''}`,
+          `To: ${res.getHeader('to') ?? ''}`,
+          `Call-ID: ${p.request.callId}`,
+          `CSeq: ${p.request.cseq} ACK`,
+          'Content-Length: 0',
+          '',
+          '',
+        ].join('\r\n'),
+      );
     }
     if (p.caller.closed) return;
     // Remove our Via: the first Via header line, or the first value of a comma-joined line.
