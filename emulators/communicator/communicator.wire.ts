@@ -17,7 +17,7 @@ import { request as httpRequest } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import dnsPacket from 'dns-packet';
-import { Core, Messager, Registerer, SessionState, Subscriber, SubscriptionState, UserAgent, type BodyAndContentType, type Invitation, type Message, type Notification, type SessionDescriptionHandler } from 'sip.js';
+import { Core, Inviter, Messager, Registerer, SessionState, type Session, Subscriber, SubscriptionState, UserAgent, type BodyAndContentType, type Invitation, type Message, type Notification, type SessionDescriptionHandler } from 'sip.js';
 import { verifyChain } from '../ca/certificate.js';
 import type { DialResult, Network } from '../network/lab.network.js';
 import { parseProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, provisioningRequestBody, type ParsedProvisioning } from '../ocs/ocs.provisioning.js';
@@ -404,8 +404,9 @@ export class SipSession {
   private socketUsed = false;
   private closed = false;
   private readonly security: NtlmClientSecurity | undefined;
-  /** IM sessions others opened with this user, ended with a BYE at sign-out. */
-  private readonly imSessions = new Set<Invitation>();
+  /** IM sessions, whoever opened them, ended with a BYE at sign-out; the open one with each peer. */
+  private readonly imSessions = new Set<Session>();
+  private readonly imWith = new Map<string, Session>();
 
   constructor(private readonly o: SessionOptions) {
     const socket = o.connected.socket;
@@ -456,10 +457,8 @@ export class SipSession {
     const format = r.getHeader('ms-text-format') ?? '';
     const encoded = /;\s*ms-body=([A-Za-z0-9+/=]+)/i.exec(format)?.[1];
     invitation.delegate = { onMessage: (m: Message) => this.receive(m) };
-    this.imSessions.add(invitation);
-    invitation.stateChange.addListener((state) => {
-      if (state === SessionState.Terminated) this.imSessions.delete(invitation);
-    });
+    const peer = r.from?.uri ? `sip:${r.from.uri.user ?? ''}@${r.from.uri.host}`.toLowerCase() : '';
+    this.track(peer, invitation);
     invitation.accept({ extraHeaders: encoded ? ['Supported: ms-text-format'] : [] }).catch(() => undefined);
     if (encoded) {
       const from = r.from?.uri ? `sip:${r.from.uri.user ?? ''}@${r.from.uri.host}` : '';
@@ -583,15 +582,73 @@ export class SipSession {
   }
 
   /** Sends an IM (pager-mode MESSAGE) and resolves with the final response: 200 when delivered. */
+  /**
+   * Sends an IM as Communicator does: within the IM session with that user when there is one (a MESSAGE
+   * in the dialog), else by opening one — INVITE with `m=message`, the text in its `ms-text-format`
+   * (sent again as a MESSAGE when the 200 does not say `Supported: ms-text-format`). A peer that cannot
+   * hold IM sessions (a generic SIP client answering 404, 415, 488, 501 or 606 itself, without the front
+   * end's ms-diagnostics) gets a pager-mode MESSAGE. Resolves with
+   * the answer that decided: 200 when delivered.
+   */
   async sendIm(target: string, text: string): Promise<SipAnswer> {
     const uri = UserAgent.makeURI(target);
     if (!uri) return { status: 400, reason: `not a SIP URI: ${target}` };
+    const key = `sip:${uri.user ?? ''}@${uri.host}`.toLowerCase();
+    const open = this.imWith.get(key);
+    if (open && open.state === SessionState.Established) {
+      const within = await this.messageIn(open, text);
+      if (within.status >= 200 && within.status < 300) return within;
+      // The session is gone on the other side (the peer signed in elsewhere, or left): end it, open another.
+      this.imWith.delete(key);
+      open.bye().catch(() => undefined);
+    }
+    const inviter = new Inviter(this.ua, uri, {
+      extraHeaders: [`ms-text-format: text/plain; charset=UTF-8;ms-body=${Buffer.from(text, 'utf8').toString('base64')}`, 'Supported: ms-text-format'],
+    });
+    inviter.delegate = { onMessage: (m: Message) => this.receive(m) };
+    const { answer, message } = await finalAnswer((d) => {
+      inviter.invite({ requestDelegate: { onAccept: d.onAccept, onReject: d.onReject } }).catch(() => undefined);
+    });
+    if (answer.status >= 200 && answer.status < 300) {
+      this.track(key, inviter);
+      const taken = (message?.getHeaders('supported') ?? []).some((v) => /\bms-text-format\b/i.test(v));
+      return taken ? answer : this.messageIn(inviter, text);
+    }
+    // The peer (not the front end, whose refusals carry ms-diagnostics) cannot hold the session.
+    if ([404, 415, 488, 501, 606].includes(answer.status) && !message?.hasHeader('ms-diagnostics')) return this.pager(uri, text);
+    return answer;
+  }
+
+  /** A pager-mode MESSAGE (out of any dialog), for a peer that holds no IM sessions. */
+  private async pager(uri: Core.URI, text: string): Promise<SipAnswer> {
     const messager = new Messager(this.ua, uri, text, 'text/plain');
     return (
       await finalAnswer((d) => {
         messager.message({ requestDelegate: { onAccept: d.onAccept, onReject: d.onReject } }).catch(() => undefined);
       })
     ).answer;
+  }
+
+  /** A MESSAGE within an IM session. */
+  private async messageIn(session: Session, text: string): Promise<SipAnswer> {
+    return (
+      await finalAnswer((d) => {
+        session
+          .message({ requestDelegate: { onAccept: d.onAccept, onReject: d.onReject }, requestOptions: { body: { contentDisposition: 'render', contentType: 'text/plain', content: text } } })
+          .catch(() => undefined);
+      })
+    ).answer;
+  }
+
+  /** Keeps an IM session with a peer (either side opened it) until it ends. */
+  private track(peer: string, session: Session): void {
+    this.imWith.set(peer, session);
+    this.imSessions.add(session);
+    session.stateChange.addListener((state) => {
+      if (state !== SessionState.Terminated) return;
+      this.imSessions.delete(session);
+      if (this.imWith.get(peer) === session) this.imWith.delete(peer);
+    });
   }
 
   /** Signs out: unsubscribe, unregister (Expires 0), close the connection. */
@@ -604,6 +661,7 @@ export class SipSession {
     // an onTerminated its dialog never raises on a terminating NOTIFY (only Timer N, 32 s, ends it).
     for (const session of [...this.imSessions]) if (session.state === SessionState.Established) await bounded(session.bye());
     this.imSessions.clear();
+    this.imWith.clear();
     for (const s of this.subscribers.values()) await bounded(s.unsubscribe());
     this.subscribers.clear();
     if (this.registerer) await bounded(this.registerer.dispose());
