@@ -6,21 +6,11 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { freePort, untilListening } from '../test/support/ports.js';
 import { join } from 'node:path';
 
 export const KAMAILIO = '/usr/sbin/kamailio';
 export const kamailioAvailable = () => existsSync(KAMAILIO);
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 const config = (port: number) => `#!KAMAILIO
 # The lab's yardstick registrar: TCP on loopback, Digest with a static password, no database.
@@ -76,18 +66,9 @@ export async function startKamailio(dir: string): Promise<Kamailio> {
   writeFileSync(cfg, config(port));
   const pidFile = join(dir, 'run', 'kamailio.pid');
   const child = spawn(KAMAILIO, ['-DD', '-E', '-f', cfg, '-Y', join(dir, 'run'), '-P', pidFile, '-m', '64', '-M', '8'], { stdio: 'ignore' });
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error('kamailio did not start listening');
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  if (!(await untilListening(port, () => child.exitCode !== null))) {
+    child.kill('SIGKILL');
+    throw new Error('kamailio did not start listening');
   }
   const endpointsFile = join(dir, 'kamailio-endpoints.json');
   const users = Array.from({ length: 8 }, (_, i) => ({ sam: `user${i + 1}`, sipUri: `sip:user${i + 1}@example.com`, password: 'secret' }));

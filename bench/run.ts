@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runScenario, type StepResult } from '../sim/runner.js';
+import { lastSavepoint, runScenario } from '../sim/runner.js';
 import { Lab, type LabSnapshot } from '../sim/lab.js';
 import { registry } from '../emulators/index.js';
 import { compile } from '../test/support/shipped.js';
@@ -76,10 +76,10 @@ async function snapshots(runs: number) {
  */
 async function seedEndState(runs: number) {
   const scenario = compile('seed-part3');
-  let last: { before: number; results: StepResult[]; text: string } | undefined;
-  await runScenario({ scenario, registry, onSavepoint: (p) => void (p.holding.length || (last = { before: p.before, results: [...p.results], text: JSON.stringify(p.save()) })) });
-  if (!last) throw new Error('the seed rehearsal offered no savepoint');
-  const point = last;
+  const keeper = lastSavepoint();
+  await runScenario({ scenario, registry, onSavepoint: keeper.onSavepoint });
+  const point = keeper.kept();
+  if (!point) throw new Error('the seed rehearsal offered no savepoint');
   let steps = 0;
   const total: number[] = [];
   const restore: number[] = [];

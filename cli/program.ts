@@ -210,13 +210,12 @@ function loadNeeded(config: CliConfig, wanted: readonly string[]): Loaded & { id
       parse(file);
       continue;
     }
+    texts.set(file, text);
     const found = [...text.matchAll(TOP_LEVEL_ID)].map((m) => m[2] ?? '');
     if (found.length !== 1) {
-      texts.set(file, text);
       parse(file);
       continue;
     }
-    texts.set(file, text);
     const id = found[0] ?? '';
     byId.set(id, [...(byId.get(id) ?? []), file]);
   }

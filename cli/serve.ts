@@ -9,8 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { followWallClock, SimClock } from '../sim/clock.js';
-import { Lab, LabSnapshotError, type LabSnapshot } from '../sim/lab.js';
-import { rehearsalKey, runScenario, type CachedRehearsal, type Registry, type RunReport, type Savepoint, type SetupCache, type StepResult } from '../sim/runner.js';
+import { Lab, type LabSnapshot } from '../sim/lab.js';
+import { lastSavepoint, rehearsalKey, runScenario, type CachedRehearsal, type Registry, type RunReport, type Savepoint, type SetupCache, type StepResult } from '../sim/runner.js';
 import type { FaultPlan } from '../sim/faults.js';
 import type { Scenario } from '../sim/scenario.js';
 import type { Listening } from '../sim/wire.js';
@@ -213,17 +213,8 @@ export async function serve(o: ServeOptions): Promise<Served> {
     lab = new Lab(scenario.topology, registry.emulators, { seed, clock: new SimClock(Math.floor((Date.now() - rehearsal - 60_000) / 1000) * 1000) });
     network = labNetwork(lab, networkOptions);
     // The last point before the rehearsal's clients sign in is kept, so the next serve goes on from there.
-    let last: { before: number; results: readonly StepResult[]; text: string } | undefined;
-    const onSavepoint = cache?.putRehearsal
-      ? (point: Savepoint) => {
-          if (point.holding.length || (lastFree !== undefined && point.before !== lastFree)) return;
-          try {
-            last = { before: point.before, results: point.results, text: JSON.stringify(point.save()) };
-          } catch (e) {
-            if (!(e instanceof LabSnapshotError)) throw e;
-          }
-        }
-      : undefined;
+    const keeper = cache?.putRehearsal ? lastSavepoint(lastFree) : undefined;
+    const onSavepoint = keeper?.onSavepoint;
     try {
       report = await runScenario({ scenario, registry, lab, seed, faults: o.faults, ...(onSavepoint ? { onSavepoint } : {}) });
     } catch (e) {
@@ -233,7 +224,8 @@ export async function serve(o: ServeOptions): Promise<Served> {
     // Kept for the next serve (again each time, so a changed rehearsal corrects it).
     if (report.status !== 'error') {
       if (report.totals.simulatedMs !== known) cache?.putLength?.(key, report.totals.simulatedMs);
-      if (last) cache?.putRehearsal?.(key, { snapshot: JSON.parse(last.text) as LabSnapshot, before: last.before, results: [...last.results], simulatedMs: report.totals.simulatedMs });
+      const last = keeper?.kept();
+      if (last) cache?.putRehearsal?.(key, { snapshot: JSON.parse(last.text) as LabSnapshot, before: last.before, results: last.results, simulatedMs: report.totals.simulatedMs });
     }
   }
   const clock = lab.clock;

@@ -148,6 +148,30 @@ export interface Savepoint {
   save: () => LabSnapshot;
 }
 
+/** A savepoint as kept: where it is, the results before it, and the lab's snapshot as JSON text. */
+export interface KeptSavepoint {
+  before: number;
+  results: StepResult[];
+  text: string;
+}
+
+/**
+ * An `onSavepoint` that keeps the last point of the run at which the lab saves (one that holds what a
+ * snapshot cannot is passed over), or, with `at`, only the point before that step.
+ */
+export function lastSavepoint(at?: number): { onSavepoint: (point: Savepoint) => void; kept: () => KeptSavepoint | undefined } {
+  let kept: KeptSavepoint | undefined;
+  const onSavepoint = (point: Savepoint) => {
+    if (point.holding.length || (at !== undefined && point.before !== at)) return;
+    try {
+      kept = { before: point.before, results: [...point.results], text: JSON.stringify(point.save()) };
+    } catch (e) {
+      if (!(e instanceof LabSnapshotError)) throw e;
+    }
+  };
+  return { onSavepoint, kept: () => kept };
+}
+
 /** A whole rehearsal's last savepoint, saved (`SetupCache.rehearsal`). */
 export interface CachedRehearsal {
   snapshot: LabSnapshot;

@@ -8,7 +8,7 @@ import { enqueueActions, setup } from 'xstate';
 import type { EmulatorDefinition } from '../sim/emulator.js';
 import { kernel, kernelActions } from '../sim/machine.js';
 import { Lab, LabSnapshotError, type LabSnapshot } from '../sim/lab.js';
-import { runScenario, type StepResult } from '../sim/runner.js';
+import { lastSavepoint, runScenario } from '../sim/runner.js';
 import { registry } from '../emulators/index.js';
 import { compile, shippedDocuments } from './support/shipped.js';
 
@@ -36,14 +36,9 @@ describe('a rehearsal gone on with from its last savepoint', () => {
     const id = doc.header?.id ?? doc.file;
     it(`continues ${id} byte for byte, or has no savepoint because a fault acts from the start`, async () => {
       const scenario = compile(id);
-      let last: { before: number; results: StepResult[]; text: string } | undefined;
-      const straight = await runScenario({
-        scenario,
-        registry,
-        onSavepoint: (p) => {
-          if (!p.holding.length) last = { before: p.before, results: [...p.results], text: JSON.stringify(p.save()) };
-        },
-      });
+      const keeper = lastSavepoint();
+      const straight = await runScenario({ scenario, registry, onSavepoint: keeper.onSavepoint });
+      const last = keeper.kept();
       const timed = scenario.faults.some((f) => !('step' in f.when));
       if (timed) {
         expect(last).toBeUndefined();

@@ -7,11 +7,8 @@
  * message is dropped, as the client does. A front end that offers no NTLM (Digest only: a generic SIP
  * registrar, or the lab's Digest extension alone) is left to sip.js's Digest.
  */
-import { authenticateMessage, authParams, parseChallenge, sign, signedText, verify, withHeader, type SessionKeys } from '../ocs/sip.ntlm.js';
+import { authenticateMessage, authParams, parseChallenge, sign, signedText, sipHead, verify, withHeader, type SessionKeys } from '../ocs/sip.ntlm.js';
 import type { TransportSecurity } from './sip.stream.transport.js';
-
-/** How long a handshake leg waits for its answer. */
-const SIP_TIMEOUT_MS = 32_000;
 
 export interface NtlmCredentials {
   user: string;
@@ -26,18 +23,6 @@ interface Association {
   realm: string;
   targetname: string;
   keys: SessionKeys;
-}
-
-/** The start line and headers of a raw message (names lower-case). */
-function head(raw: string): { start: string; header: (name: string) => string | undefined; all: (name: string) => string[] } {
-  const end = raw.indexOf('\r\n\r\n');
-  const lines = (end < 0 ? raw : raw.slice(0, end)).split('\r\n');
-  const headers = lines.slice(1).map((l): [string, string] => {
-    const i = l.indexOf(':');
-    return [l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim()];
-  });
-  const all = (name: string) => headers.filter(([n]) => n === name).map(([, v]) => v);
-  return { start: lines[0] ?? '', header: (name) => all(name)[0], all };
 }
 
 export class NtlmClientSecurity implements TransportSecurity {
@@ -58,13 +43,10 @@ export class NtlmClientSecurity implements TransportSecurity {
       /** Random bytes (client challenge, session key, crand): the lab's seeded ids. */
       bytes: (n: number) => Uint8Array;
       now: () => number;
+      /** How long a handshake leg waits for its answer. */
+      timeoutMs: number;
     },
   ) {}
-
-  /** Whether the connection has an association (the client signs in with NTLM). */
-  get established(): boolean {
-    return this.sa !== undefined;
-  }
 
   /** Whether the front end has signed something with the current association (it is its own). */
   private confirmed = false;
@@ -74,13 +56,15 @@ export class NtlmClientSecurity implements TransportSecurity {
     this.sender = send;
   }
 
-  /** Sends `raw` and resolves with the next response on `callId` (undefined after `timeoutMs`). */
-  private exchange(send: (raw: string) => Promise<void>, callId: string, raw: string, timeoutMs: number): Promise<string | undefined> {
+  /** Sends `raw` on the connection and resolves with the next response on `callId` (undefined when none comes in time). */
+  private exchange(callId: string, raw: string): Promise<string | undefined> {
+    const send = this.sender;
+    if (!send) return Promise.resolve(undefined);
     const answer = new Promise<string | undefined>((resolve) => {
       const timer = setTimeout(() => {
         this.waiting = undefined;
         resolve(undefined);
-      }, timeoutMs);
+      }, this.o.timeoutMs);
       this.waiting = {
         callId,
         resolve: (r) => {
@@ -92,22 +76,25 @@ export class NtlmClientSecurity implements TransportSecurity {
     return send(raw).then(() => answer);
   }
 
-  /** From a 401's NTLM offer, the CHALLENGE leg's answer: the association it prepares, or why not. */
-  private async challengeLeg(send: (raw: string) => Promise<void>, callId: string, offer: string, leg: (authorization: string) => string, timeoutMs: number): Promise<string | undefined> {
+  /**
+   * From a 401's NTLM offer, the CHALLENGE leg (`leg(authorization)` builds the REGISTER): ready when the
+   * next REGISTER will carry the AUTHENTICATE, else the answer that said otherwise (none: no answer).
+   */
+  private async challengeLeg(callId: string, offer: string, leg: (authorization: string) => string): Promise<{ ready: true } | { ready: false; answer?: string }> {
     const p = authParams(offer);
     const realm = p.get('realm') ?? '';
     const targetname = p.get('targetname') ?? '';
     const version = p.get('version') ?? '4';
-    const second = await this.exchange(send, callId, leg(`Authorization: NTLM qop="auth", realm="${realm}", targetname="${targetname}", gssapi-data="", version=${version}`), timeoutMs);
-    if (!second) return undefined;
-    const challenge = head(second).all('www-authenticate').find((v) => /^NTLM\b/i.test(v) && /gssapi-data="[^"]+"/.test(v));
+    const second = await this.exchange(callId, leg(`Authorization: NTLM qop="auth", realm="${realm}", targetname="${targetname}", gssapi-data="", version=${version}`));
+    if (!second) return { ready: false };
+    const challenge = sipHead(second).all('www-authenticate').find((v) => /^NTLM\b/i.test(v) && /gssapi-data="[^"]+"/.test(v));
     const c = challenge ? authParams(challenge) : undefined;
     const parsed = c ? parseChallenge(Buffer.from(c.get('gssapi-data') ?? '', 'base64')) : undefined;
-    if (!c || !parsed) return second;
+    if (!c || !parsed) return { ready: false, answer: second };
     const { credentials } = this.o;
     const auth = authenticateMessage({ challenge: parsed, ...credentials, clientChallenge: this.o.bytes(8), exportedSessionKey: this.o.bytes(16), nowMs: this.o.now() });
     this.pending = { opaque: c.get('opaque') ?? '', realm: c.get('realm') ?? realm, targetname: c.get('targetname') ?? targetname, keys: auth.keys, message: auth.message };
-    return undefined;
+    return { ready: true };
   }
 
   /**
@@ -116,31 +103,29 @@ export class NtlmClientSecurity implements TransportSecurity {
    * transaction gets the 200 it waits for.
    */
   private async reauthenticate(offer: string, refused: string): Promise<void> {
-    const send = this.sender;
     const base = this.lastRegister;
-    if (!send || !base) return;
-    const callId = head(base).header('call-id') ?? '';
-    let cseq = Number((head(refused).header('cseq') ?? '').split(/\s+/)[0]) || 1;
+    if (!this.sender || !base) return;
+    const callId = sipHead(base).header('call-id') ?? '';
+    let cseq = Number((sipHead(refused).header('cseq') ?? '').split(/\s+/)[0]) || 1;
     const withCseq = (raw: string, n: number) => raw.replace(/^CSeq:[^\r\n]*/im, `CSeq: ${n} REGISTER`);
     const newBranch = (raw: string) => raw.replace(/(;\s*branch=)[^;,\s\r\n]+/i, `$1z9hG4bK${Buffer.from(this.o.bytes(8)).toString('hex')}`);
-    const failed = await this.challengeLeg(send, callId, offer, (authorization) => withHeader(newBranch(withCseq(base, ++cseq)), authorization), SIP_TIMEOUT_MS);
-    if (failed !== undefined || !this.pending) return;
-    await send(withCseq(base, ++cseq)).catch(() => undefined);
+    const leg = await this.challengeLeg(callId, offer, (authorization) => withHeader(newBranch(withCseq(base, ++cseq)), authorization));
+    if (leg.ready) await this.sender(withCseq(base, ++cseq)).catch(() => undefined);
   }
 
   /**
-   * The first two legs, sent with `send` on the REGISTER's own Call-ID before the REGISTER that signs in
-   * (`template(cseq, authorization)` builds each). Resolves 'ntlm' when the next REGISTER will carry the
-   * AUTHENTICATE, or the 401 that said otherwise (no NTLM offered, no CHALLENGE) for the caller to go on.
+   * The first two legs, on the REGISTER's own Call-ID before the REGISTER that signs in (`template`
+   * builds each, with the Authorization given). Resolves `ntlm: true` when the next REGISTER will carry
+   * the AUTHENTICATE, or the answer that said otherwise (no NTLM offered, no CHALLENGE) for the caller
+   * to go on with.
    */
-  async handshake(send: (raw: string) => Promise<void>, callId: string, template: (authorization?: string) => string, timeoutMs: number): Promise<{ ntlm: true } | { ntlm: false; answer?: string }> {
-    const first = await this.exchange(send, callId, template(), timeoutMs);
+  async handshake(callId: string, template: (authorization?: string) => string): Promise<{ ntlm: true } | { ntlm: false; answer?: string }> {
+    const first = await this.exchange(callId, template());
     if (!first) return { ntlm: false };
-    const offer = head(first).all('www-authenticate').find((v) => /^NTLM\b/i.test(v));
-    if (!/^SIP\/2\.0 401/.test(head(first).start) || !offer) return { ntlm: false, answer: first };
-    const refused = await this.challengeLeg(send, callId, offer, (authorization) => template(authorization), timeoutMs);
-    if (refused !== undefined || !this.pending) return refused === undefined ? { ntlm: false } : { ntlm: false, answer: refused };
-    return { ntlm: true };
+    const offer = sipHead(first).all('www-authenticate').find((v) => /^NTLM\b/i.test(v));
+    if (!/^SIP\/2\.0 401/.test(sipHead(first).start) || !offer) return { ntlm: false, answer: first };
+    const leg = await this.challengeLeg(callId, offer, template);
+    return leg.ready ? { ntlm: true } : { ntlm: false, ...(leg.answer ? { answer: leg.answer } : {}) };
   }
 
   outgoing(raw: string): string {
@@ -164,7 +149,7 @@ export class NtlmClientSecurity implements TransportSecurity {
   }
 
   incoming(raw: string): string | undefined {
-    const h = head(raw);
+    const h = sipHead(raw);
     const response = /^SIP\/2\.0 (\d{3})/.exec(h.start);
     if (this.waiting && response && h.header('call-id') === this.waiting.callId) {
       const w = this.waiting;
@@ -196,7 +181,7 @@ export class NtlmClientSecurity implements TransportSecurity {
         this.confirmed = false;
         // A refresh refused with the NTLM offer: the association expired; authenticate again, unasked.
         const offer = h.all('www-authenticate').find((v) => /^NTLM\b/i.test(v) && !/gssapi-data/.test(v));
-        if (expired && offer && this.sender && this.lastRegister && head(this.lastRegister).header('call-id') === h.header('call-id')) {
+        if (expired && offer && this.sender && this.lastRegister && sipHead(this.lastRegister).header('call-id') === h.header('call-id')) {
           void this.reauthenticate(offer, raw);
           return undefined;
         }

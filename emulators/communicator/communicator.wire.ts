@@ -412,7 +412,7 @@ export class SipSession {
     const socket = o.connected.socket;
     const ntlm = o.ntlm;
     this.security = ntlm
-      ? new NtlmClientSecurity({ credentials: { user: o.account.replace(/^[^\\]*\\/, ''), domain: ntlm.domain, password: o.password, workstation: ntlm.workstation }, bytes: ntlm.bytes, now: ntlm.now })
+      ? new NtlmClientSecurity({ credentials: { user: o.account.replace(/^[^\\]*\\/, ''), domain: ntlm.domain, password: o.password, workstation: ntlm.workstation }, bytes: ntlm.bytes, now: ntlm.now, timeoutMs: SIP_TIMEOUT_MS })
       : undefined;
     const uri = UserAgent.makeURI(o.aor);
     if (!uri) throw new Error(`not a SIP URI: ${o.aor}`);
@@ -497,9 +497,8 @@ export class SipSession {
         const via = `Via: SIP/2.0/${transport} ${viaHost};branch=z9hG4bK${Buffer.from(bytes(8)).toString('hex')}`;
         return [start, via, contact, ...(authorization ? [authorization] : []), ...rest].join('\r\n');
       };
-      const send = (raw: string) => (this.ua.transport as unknown as { send(raw: string): Promise<void> }).send(raw);
-      this.security.attach(send);
-      const shook = await this.security.handshake(send, request.callId, leg, SIP_TIMEOUT_MS);
+      this.security.attach((raw) => (this.ua.transport as unknown as { send(raw: string): Promise<void> }).send(raw));
+      const shook = await this.security.handshake(request.callId, leg);
       if (!shook.ntlm && !shook.answer) return { status: 408, reason: 'Request Timeout (no answer from the server)' };
     }
     const { answer } = await finalAnswer((d) => {

@@ -121,6 +121,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 const MAX_EXPIRES = 3600;
 const NONCE_LIFETIME_MS = 5 * 60_000;
 const TIMER_F_MS = 32_000;
+/** The requests within an IM session that this front end routes by the peer's Contact. */
+const IN_DIALOG = new Set(['INVITE', 'ACK', 'BYE', 'MESSAGE', 'INFO', 'UPDATE', 'CANCEL']);
 const ALLOW = 'Allow: REGISTER, INVITE, ACK, BYE, INFO, MESSAGE, OPTIONS, SUBSCRIBE, PUBLISH, NOTIFY';
 const ALLOW_EVENTS = `Allow-Events: presence, ${PROVISIONING_EVENT}`;
 /** Provisioning failures on the wire [U: the real front end's codes for these are not documented]. */
@@ -152,9 +154,14 @@ interface Binding {
   conn: Connection;
   contact: string;
   contactUri: string;
+  /** `user@host:port` of the Contact, lower-case: how an in-dialog request's Request-URI finds it. */
+  contactKey: string;
   expiresAt: number;
   timer: NodeJS.Timeout;
 }
+
+/** The key of a SIP URI that names an endpoint: `user@host:port`, lower-case. */
+const contactKeyOf = (u: { user?: string | undefined; host?: string; port?: number | undefined }) => `${u.user ?? ''}@${u.host ?? ''}:${u.port ?? ''}`.toLowerCase();
 
 interface Pending {
   caller: Connection;
@@ -284,6 +291,8 @@ function listen(server: TcpServer | TlsServer | HttpsServer, port: number, host:
 /** The registrar state the front ends of one pool share; cleared with the lab. */
 interface PoolRegistrar {
   bindings: Map<string, Binding>;
+  /** The AOR whose binding has each contact key. */
+  byContact: Map<string, string>;
   pending: Map<string, Pending>;
   subscriptions: Map<string, Subscription>;
   published: Map<string, string>;
@@ -301,13 +310,14 @@ function nextStart(lab: Lab, fqdn: string): number {
 
 function poolRegistrar(lab: Lab, pool: string): PoolRegistrar {
   return lab.resource(`sip-registrar:${pool.toLowerCase()}`, () => {
-    const r: PoolRegistrar = { bindings: new Map(), pending: new Map(), subscriptions: new Map(), published: new Map() };
+    const r: PoolRegistrar = { bindings: new Map(), byContact: new Map(), pending: new Map(), subscriptions: new Map(), published: new Map() };
     const close = async () => {
       for (const p of r.pending.values()) clearTimeout(p.timer);
       for (const b of r.bindings.values()) clearTimeout(b.timer);
       for (const x of r.subscriptions.values()) clearTimeout(x.timer);
       r.pending.clear();
       r.bindings.clear();
+      r.byContact.clear();
       r.subscriptions.clear();
       r.published.clear();
     };
@@ -335,7 +345,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
   // Registrations, presence and requests in flight belong to the pool, not to one front end: every front
   // end of a pool reaches a user signed in through another, as the pool's back end (RTCDyn) lets them.
-  const { bindings, pending, subscriptions, published } = poolRegistrar(lab, server.pool);
+  const { bindings, byContact, pending, subscriptions, published } = poolRegistrar(lab, server.pool);
   const nonces = new Map<string, number>();
   const digestOffered = options.digest === true;
   const forest = lab.topology.forest;
@@ -404,6 +414,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     if (!b) return;
     clearTimeout(b.timer);
     bindings.delete(aor);
+    if (byContact.get(b.contactKey) === aor) byContact.delete(b.contactKey);
     b.conn.aors.delete(aor);
     // Signed out: what the user published goes with the endpoint, and watchers see it offline.
     published.delete(aor);
@@ -504,11 +515,13 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     }
     const contact = contacts[0] as string;
     let contactUri: string;
+    let contactKey: string;
     let paramExpires: number | undefined;
     try {
-      const parsed = req.parseHeader('contact', 0) as { uri: { toString(): string }; getParam(n: string): string | undefined } | undefined;
+      const parsed = req.parseHeader('contact', 0) as { uri: Core.URI; getParam(n: string): string | undefined } | undefined;
       if (!parsed) throw new Error('no contact');
       contactUri = parsed.uri.toString();
+      contactKey = contactKeyOf(parsed.uri);
       const e = parsed.getParam('expires');
       paramExpires = e !== undefined && /^\d+$/.test(e) ? Number(e) : undefined;
     } catch {
@@ -523,10 +536,12 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     if (previous) {
       clearTimeout(previous.timer);
       if (previous.conn !== conn) previous.conn.aors.delete(aor);
+      if (byContact.get(previous.contactKey) === aor) byContact.delete(previous.contactKey);
     }
     const timer = setTimeout(() => dropBinding(aor), expires * 1000);
     timer.unref();
-    bindings.set(aor, { aor, conn, contact, contactUri, expiresAt: Date.now() + expires * 1000, timer });
+    bindings.set(aor, { aor, conn, contact, contactUri, contactKey, expiresAt: Date.now() + expires * 1000, timer });
+    byContact.set(contactKey, aor);
     conn.aors.add(aor);
     // An endpoint that names its instance and supports GRUU gets one (as OCS gives it, [MS-SIPRE]): it is
     // the Contact the client puts in its dialogs, and this front end routes it to the registration.
@@ -544,20 +559,15 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   };
 
   /** The binding whose contact a Request-URI names (an in-dialog request, sent to the peer's Contact). */
-  const contactKey = (u: { user?: string | undefined; host?: string; port?: number | undefined } | undefined) => (u ? `${u.user ?? ''}@${u.host ?? ''}:${u.port ?? ''}`.toLowerCase() : '');
   const bindingByContact = (ruri: Core.URI | undefined): Binding | undefined => {
+    if (!ruri) return undefined;
     // A GRUU this front end gave (`sip:user@domain;opaque=user:epid:…;gruu`): the user's registration.
-    if (ruri?.hasParam('gruu')) {
+    if (ruri.hasParam('gruu')) {
       const aor = aorOf(ruri);
       return aor ? bindings.get(aor) : undefined;
     }
-    const key = contactKey(ruri);
-    if (!key || key === '@:') return undefined;
-    for (const b of bindings.values()) {
-      const uri = Core.Grammar.URIParse(b.contactUri);
-      if (uri && contactKey(uri) === key) return b;
-    }
-    return undefined;
+    const aor = byContact.get(contactKeyOf(ruri));
+    return aor ? bindings.get(aor) : undefined;
   };
 
   /**
@@ -565,25 +575,17 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
    * one, proxied to the callee's registration with this front end in the Record-Route, so that the ACK,
    * the MESSAGEs within the dialog and its BYE come back through it.
    */
-  const onInvite = (conn: Connection, req: Core.IncomingRequestMessage) => {
-    if (!senderAllowed(conn, req)) return respond(conn, req, 403, { headers: [warning('the sender is not registered on this connection')] });
-    const target = aorOf(req.ruri);
-    if (!target || !homed(target)) return respond(conn, req, 404, { headers: [NOT_ENABLED_DIAGNOSTIC(viaHost), warning(`${target ?? req.ruri?.toString() ?? ''} is not a user of this deployment`)] });
-    const b = bindings.get(target);
-    if (!b || b.conn.closed) return respond(conn, req, 480, { headers: [warning(`${target} is not signed in`)] });
-    proxy(conn, req, b, { recordRoute: true });
-  };
+  const onInvite = (conn: Connection, req: Core.IncomingRequestMessage) => toUser(conn, req, { recordRoute: true });
 
   /**
    * A request within a dialog this front end record-routed: sent to the peer's Contact, it goes out on
    * the connection that contact registered on. An ACK gets no answer; anything else unknown is 481.
    */
-  const onInDialog = (conn: Connection, req: Core.IncomingRequestMessage): boolean => {
+  const onInDialog = (conn: Connection, req: Core.IncomingRequestMessage, b = bindingByContact(req.ruri)): boolean => {
     if (conn.aors.size === 0) {
       if (req.method !== 'ACK') respond(conn, req, 403, { headers: [warning('the sender is not registered on this connection')] });
       return true;
     }
-    const b = bindingByContact(req.ruri);
     if (!b || b.conn.closed) {
       if (req.method !== 'ACK') respond(conn, req, 481, { headers: [warning('no such dialog on this front end')] });
       return true;
@@ -681,14 +683,21 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     p.caller.send(relayed.join('\r\n'));
   };
 
-  const onMessage = (conn: Connection, req: Core.IncomingRequestMessage) => {
+  /**
+   * A request from a registered user to a user's address of record (a pager MESSAGE, an INVITE): 403 from
+   * a connection that has not registered its From, 404 for no user of this deployment, 480 for one not
+   * signed in; else proxied to the registration.
+   */
+  const toUser = (conn: Connection, req: Core.IncomingRequestMessage, o: { recordRoute?: boolean } = {}) => {
     if (!senderAllowed(conn, req)) return respond(conn, req, 403, { headers: [warning('the sender is not registered on this connection')] });
     const target = aorOf(req.ruri);
     if (!target || !homed(target)) return respond(conn, req, 404, { headers: [NOT_ENABLED_DIAGNOSTIC(viaHost), warning(`${target ?? req.ruri?.toString() ?? ''} is not a user of this deployment`)] });
     const b = bindings.get(target);
     if (!b || b.conn.closed) return respond(conn, req, 480, { headers: [warning(`${target} is not signed in`)] });
-    proxy(conn, req, b);
+    proxy(conn, req, b, o);
   };
+
+  const onMessage = (conn: Connection, req: Core.IncomingRequestMessage) => toUser(conn, req);
 
   // ---- presence --------------------------------------------------------------------------------
 
@@ -886,7 +895,8 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       }
     }
     // Within a dialog (a To tag, sent to a peer's Contact): routed by that contact.
-    if (msg.toTag && ['INVITE', 'ACK', 'BYE', 'MESSAGE', 'INFO', 'UPDATE', 'CANCEL'].includes(msg.method) && bindingByContact(msg.ruri)) return onInDialog(conn, msg);
+    const peer = msg.toTag && IN_DIALOG.has(msg.method) ? bindingByContact(msg.ruri) : undefined;
+    if (peer) return onInDialog(conn, msg, peer);
     switch (msg.method) {
       case 'INVITE':
         onInvite(conn, msg);

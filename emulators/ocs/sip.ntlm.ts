@@ -297,8 +297,15 @@ export function authParams(value: string): Map<string, string> {
   return out;
 }
 
-/** The header lines of a raw SIP message, and its start line. */
-function headLines(raw: string): { start: string; headers: Array<[string, string]> } {
+/** A raw SIP message's start line and headers (names lower-case, values as on the wire), read without sip.js. */
+export interface SipHead {
+  start: string;
+  /** The first value of a header (full name only), or undefined. */
+  header(name: string): string | undefined;
+  all(name: string): string[];
+}
+
+export function sipHead(raw: string): SipHead {
   const end = raw.indexOf('\r\n\r\n');
   const lines = (end < 0 ? raw : raw.slice(0, end)).split('\r\n');
   const headers: Array<[string, string]> = [];
@@ -306,7 +313,8 @@ function headLines(raw: string): { start: string; headers: Array<[string, string
     const colon = line.indexOf(':');
     if (colon > 0) headers.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).replace(/^\s+/, '')]);
   }
-  return { start: lines[0] ?? '', headers };
+  const all = (name: string) => headers.filter(([n]) => n === name).map(([, v]) => v);
+  return { start: lines[0] ?? '', header: (name) => headers.find(([n]) => n === name)?.[1], all };
 }
 
 /** The text between the first `<` and the next `>` (linear, whatever the value holds). */
@@ -340,9 +348,10 @@ export interface SignedFields {
  * the message has them on the wire.
  */
 export function signedText(raw: string, f: SignedFields): string {
-  const { start, headers } = headLines(raw);
+  const message = sipHead(raw);
+  const start = message.start;
   // Full header names only, as the clients build the text (a compact `i:` or `f:` is not read).
-  const h = (name: string) => headers.find(([n]) => n === name)?.[1] ?? '';
+  const h = (name: string) => message.header(name) ?? '';
   const response = /^SIP\/2\.0\s+(\d{3})/.exec(start);
   const cseq = h('cseq').trim().split(/\s+/);
   const method = response ? (cseq[1] ?? '') : (start.split(' ')[0] ?? '');

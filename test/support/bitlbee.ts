@@ -5,22 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { freePort, untilListening } from './ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const bitlbeeAvailable = existsSync('/usr/sbin/bitlbee') && existsSync('/usr/lib/purple-2/libsipe.so');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -73,18 +63,9 @@ export class Bitlbee {
     } else {
       child = spawn('/usr/sbin/bitlbee', args, { env: { ...process.env, HOME: dir }, stdio: process.env.BITLBEE_VERBOSE ? ['ignore', 'inherit', 'inherit'] : 'ignore' });
     }
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
-        s.on('error', () => resolve(false));
-      });
-      if (ok) break;
-      if (Date.now() > deadline || child.exitCode !== null) {
-        child.kill('SIGKILL');
-        throw new Error('bitlbee did not start listening');
-      }
-      await sleep(50);
+    if (!(await untilListening(port, () => child.exitCode !== null))) {
+      child.kill('SIGKILL');
+      throw new Error('bitlbee did not start listening');
     }
     return new Bitlbee(dir, port, child.pid as number);
   }
