@@ -16,6 +16,7 @@
 import { assign, fromPromise, setup } from 'xstate';
 import type { Network } from '../network/lab.network.js';
 import type { ParsedProvisioning } from '../ocs/ocs.provisioning.js';
+import type { ContactListView } from '../ocs/ocs.presence.js';
 import { REGISTER_DIAGNOSTICS } from '../ocs/ocs.registrar.js';
 import { discover, discoveryLines, type DiscoveryResult, type Resolver } from './communicator.discovery.js';
 import { signInFailure, type CommunicatorMessageKind, type SignInFailure } from './communicator.errors.js';
@@ -53,6 +54,9 @@ export interface ClientContext {
   tls?: TlsCheck;
   register?: SipAnswer;
   provisioning?: ParsedProvisioning;
+  /** The contact list the server keeps for the user (`vnd-microsoft-roaming-contacts`), or why it is not shown. */
+  contactList?: ContactListView;
+  contactListError?: string;
   /** The front end (short name) the client is connected to. */
   frontEnd?: string;
   transport?: 'TLS' | 'TCP';
@@ -127,10 +131,15 @@ export const communicatorClientMachine = setup({
       if (!session) return { status: 503, reason: 'Service Unavailable (no connection)' };
       return session.register();
     }),
-    provision: fromPromise<{ answer: SipAnswer; provisioning?: ParsedProvisioning }, { runtime: ClientRuntime }>(async ({ input }) => {
+    // In-band provisioning, then the contact list (a contact list the server cannot give does not stop the
+    // sign-in: Communicator signs in and shows its list empty).
+    provision: fromPromise<{ answer: SipAnswer; provisioning?: ParsedProvisioning; contactList?: ContactListView; contactListError?: string }, { runtime: ClientRuntime }>(async ({ input }) => {
       const session = input.runtime.session;
       if (!session) return { answer: { status: 503, reason: 'Service Unavailable (no connection)' } };
-      return session.provision();
+      const p = await session.provision();
+      if (p.answer.status !== 200 || !p.provisioning) return p;
+      const c = await session.contactList();
+      return c.list ? { ...p, contactList: c.list } : { ...p, contactListError: `SUBSCRIBE vnd-microsoft-roaming-contacts: ${sipLine(c.answer)}` };
     }),
     close: fromPromise<void, { runtime: ClientRuntime }>(async ({ input }) => {
       const session = input.runtime.session;
@@ -151,6 +160,8 @@ export const communicatorClientMachine = setup({
         tls: undefined,
         register: undefined,
         provisioning: undefined,
+        contactList: undefined,
+        contactListError: undefined,
         frontEnd: undefined,
         transport: undefined,
         failure: undefined,
@@ -244,7 +255,14 @@ export const communicatorClientMachine = setup({
             target: 'closingAfterFailure',
             actions: assign(({ event }) => ({ failure: signInFailure('register', 'unavailable', `in-band provisioning: ${sipLine(event.output.answer)}`) })),
           },
-          { target: 'signedIn', actions: assign({ provisioning: ({ event }) => event.output.provisioning }) },
+          {
+            target: 'signedIn',
+            actions: assign(({ event }) => ({
+              provisioning: event.output.provisioning,
+              ...(event.output.contactList ? { contactList: event.output.contactList } : {}),
+              ...(event.output.contactListError ? { contactListError: event.output.contactListError } : {}),
+            })),
+          },
         ],
         onError: { target: 'closingAfterFailure', actions: assign({ failure: ({ event }) => signInFailure('register', 'unavailable', String(event.error)) }) },
       },
@@ -285,6 +303,10 @@ export function clientLines(c: ClientContext, state: string): string[] {
   if (c.provisioning) {
     lines.push(`In-band provisioning: address book ${c.provisioning.absInternalServerUrl ?? '(none)'}; group expansion ${c.provisioning.dlxInternalUrl ?? '(none)'}`);
   }
+  if (c.contactList) {
+    const l = c.contactList;
+    lines.push(`Contact list (deltaNum ${l.deltaNum}): ${l.contacts.length ? l.contacts.map((x) => x.uri).join(', ') : 'no contacts'}`);
+  } else if (c.contactListError) lines.push(`Contact list not available: ${c.contactListError}`);
   if (state === 'signedIn') lines.push(`Signed in over ${c.transport ?? '?'} (${c.frontEnd ?? '?'})`);
   else if (c.failure) lines.push(`Communicator: ${c.failure.message}`);
   return lines;

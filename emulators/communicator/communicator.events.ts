@@ -47,7 +47,7 @@ export type CommunicatorCommand =
   | { type: 'communicator.record'; requestId: string; event: CommunicatorEvent };
 
 export interface CommunicatorEvent extends LabEvent {
-  type: 'communicator.settingsChanged' | 'communicator.signedIn' | 'communicator.signInFailed' | 'communicator.signedOut' | 'communicator.imSent' | 'communicator.presencePublished';
+  type: 'communicator.settingsChanged' | 'communicator.signedIn' | 'communicator.signInFailed' | 'communicator.signedOut' | 'communicator.imSent' | 'communicator.presencePublished' | 'communicator.contactAdded';
   summary: string;
   user: string;
 }

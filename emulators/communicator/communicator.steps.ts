@@ -154,18 +154,39 @@ const AVAILABILITY = ['Available', 'Busy', 'Do Not Disturb', 'Be Right Back', 'A
 const setPresenceStep = defineStep({
   name: 'communicator.setPresence',
   kind: 'action',
-  summary: "A signed-in user sets Communicator's presence (Available, Busy, Do Not Disturb, Be Right Back, Away, Appear Offline): PUBLISH",
-  params: z.strictObject({ user: z.string(), availability: z.enum(AVAILABILITY) }),
+  summary: "A signed-in user sets Communicator's presence (Available, Busy, Do Not Disturb, Be Right Back, Away, Appear Offline) and optionally a personal note: SERVICE with the enhanced-presence categories",
+  params: z.strictObject({ user: z.string(), availability: z.enum(AVAILABILITY), note: z.string().max(500).optional() }),
   refs: { user: 'user' },
-  title: (p) => `${p.user} sets presence to ${p.availability}`,
+  title: (p) => `${p.user} sets presence to ${p.availability}${p.note !== undefined ? ` with the note "${p.note}"` : ''}`,
   emulated: async ({ lab }, p) => {
     const fleet = communicatorFleet(lab);
     const c = fleet.get(p.user);
     if (!c?.runtime.session || fleet.state(c).state !== 'signedIn') return failed(`${p.user} is not signed in to Communicator`);
-    const a = await c.runtime.session.publishPresence(p.availability === 'Appear Offline' ? 'Offline' : p.availability);
-    const line = `PUBLISH presence (${p.availability}): SIP/2.0 ${a.status} ${a.reason}`;
+    const a = await c.runtime.session.publishPresence(p.availability === 'Appear Offline' ? 'Offline' : p.availability, p.note);
+    const line = `SERVICE category publish (state ${p.availability}${p.note !== undefined ? `, note "${p.note}"` : ''}): SIP/2.0 ${a.status} ${a.reason}`;
     if (a.status !== 200) return failed(`the front end refused the presence publication: SIP/2.0 ${a.status} ${a.reason}`, [line]);
-    record(lab, { type: 'communicator.presencePublished', user: p.user, summary: `${p.user} published presence ${p.availability}` });
+    record(lab, { type: 'communicator.presencePublished', user: p.user, summary: `${p.user} published presence ${p.availability}${p.note !== undefined ? ` with a note` : ''}` });
+    return passed([line]);
+  },
+});
+
+const addContactStep = defineStep({
+  name: 'communicator.addContact',
+  kind: 'action',
+  summary: "A signed-in user adds a contact in Communicator (SERVICE with the SOAP setContact; the front end stores it in the user's contact list on the home pool's back end)",
+  params: z.strictObject({ user: z.string(), contact: z.string() }),
+  refs: { user: 'user', contact: 'user' },
+  title: (p) => `${p.user} adds ${p.contact} to the contact list in Communicator`,
+  emulated: async ({ lab, topology }, p) => {
+    const fleet = communicatorFleet(lab);
+    const c = fleet.get(p.user);
+    if (!c?.runtime.session || fleet.state(c).state !== 'signedIn') return failed(`${p.user} is not signed in to Communicator`);
+    const target = sipAddressOf(lab, topology, p.contact);
+    const list = await c.runtime.session.contactList();
+    const a = await c.runtime.session.addContact(target, list.list?.deltaNum ?? 0);
+    const line = `SERVICE setContact ${target}: SIP/2.0 ${a.status} ${a.reason}`;
+    if (a.status !== 200) return failed(`the front end refused the contact: SIP/2.0 ${a.status} ${a.reason}${a.warning ? ` (${a.warning})` : ''}`, [line]);
+    record(lab, { type: 'communicator.contactAdded', user: p.user, summary: `${p.user} added ${target} to the contact list` });
     return passed([line]);
   },
 });
@@ -173,10 +194,10 @@ const setPresenceStep = defineStep({
 const expectPresenceStep = defineStep({
   name: 'communicator.expectPresence',
   kind: 'check',
-  summary: "A signed-in user's Communicator shows a contact's presence (SUBSCRIBE presence; the NOTIFY's availability, or Offline)",
-  params: z.strictObject({ user: z.string(), contact: z.string(), availability: z.enum([...AVAILABILITY, 'Offline']) }),
+  summary: "A signed-in user's Communicator shows a contact's presence (batched SUBSCRIBE presence; the categories NOTIFY's availability and note, or Offline)",
+  params: z.strictObject({ user: z.string(), contact: z.string(), availability: z.enum([...AVAILABILITY, 'Offline']), note: z.string().optional() }),
   refs: { user: 'user', contact: 'user' },
-  title: (p) => `${p.user}'s Communicator shows ${p.contact} as ${p.availability}`,
+  title: (p) => `${p.user}'s Communicator shows ${p.contact} as ${p.availability}${p.note !== undefined ? ` with the note "${p.note}"` : ''}`,
   emulated: async ({ lab, topology }, p) => {
     const fleet = communicatorFleet(lab);
     const c = fleet.get(p.user);
@@ -185,17 +206,22 @@ const expectPresenceStep = defineStep({
     const a = await c.runtime.session.subscribePresence(target);
     const lines = [`SUBSCRIBE presence ${target}: SIP/2.0 ${a.status} ${a.reason}`];
     if (a.status !== 200) return failed(`the front end refused the presence subscription: SIP/2.0 ${a.status} ${a.reason}`, lines);
+    const view = () => fleet.state(c).context.contacts[target];
     const shown = (): string | undefined => {
-      const v = fleet.state(c).context.contacts[target];
+      const v = view();
       if (!v) return undefined;
-      if (v.basic === 'closed') return 'Offline';
-      return v.note ?? (v.basic === 'open' ? 'Available' : 'Unknown');
+      if (v.availability) return v.availability;
+      // A generic client's PIDF: open or closed.
+      return v.basic === 'closed' ? 'Offline' : v.basic === 'open' ? 'Available' : 'Unknown';
     };
     const want = p.availability === 'Appear Offline' ? 'Offline' : p.availability;
-    await eventually(() => shown() === want, 3000);
+    const matches = () => shown() === want && (p.note === undefined || view()?.note === p.note);
+    await eventually(matches, 3000);
     const seen = shown() ?? '(no NOTIFY)';
-    lines.push(`NOTIFY presence ${target}: ${seen}`);
-    return seen === want ? passed(lines) : failed(`expected ${p.contact} to show as ${p.availability}, found ${seen}`, lines);
+    const note = view()?.note;
+    lines.push(`NOTIFY presence ${target}: ${seen}${note ? ` — "${note}"` : ''}`);
+    if (seen !== want) return failed(`expected ${p.contact} to show as ${p.availability}, found ${seen}`, lines);
+    return matches() ? passed(lines) : failed(`expected ${p.contact}'s note "${p.note ?? ''}", found ${note ? `"${note}"` : 'none'}`, lines);
   },
 });
 
@@ -292,4 +318,4 @@ const setSignInAddressStep = defineStep({
   emulated: ({ lab }, p) => configured(communicatorConfigure(lab.get(COMMUNICATOR_ID), { user: p.user, settings: { signInAddress: p.address ?? null } }), `Sign-in address: ${p.address ?? '(the primary SIP address)'}`),
 });
 
-export const communicatorSteps: StepDefinition[] = [signInStep, signOutStep, sendImStep, setPresenceStep, expectPresenceStep, addressBookStep, clientEventStep, setTrustStep, configureManualStep, setSignInAddressStep];
+export const communicatorSteps: StepDefinition[] = [signInStep, signOutStep, sendImStep, setPresenceStep, addContactStep, expectPresenceStep, addressBookStep, clientEventStep, setTrustStep, configureManualStep, setSignInAddressStep];

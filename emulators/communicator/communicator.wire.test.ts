@@ -16,7 +16,8 @@ import { ocsServer } from '../ocs/ocs.client.js';
 import type { SipListening } from '../ocs/ocs.sip.adapter.js';
 import type { Candidate } from './communicator.discovery.js';
 import { communicatorFleet } from './communicator.fleet.js';
-import { checkCertificate, connectFirst, handshake, openSocket, parsePidf, pidfFor, udpResolver, type TrustPolicy } from './communicator.wire.js';
+import { categoryPublishFor, checkCertificate, connectFirst, handshake, openSocket, parsePidf, udpResolver, viewOfCategories, type TrustPolicy } from './communicator.wire.js';
+import { aggregate, applyPublish, categoriesDocument, parsePublish } from '../ocs/ocs.presence.js';
 
 let env: SeedLab;
 let network: LabNetwork;
@@ -143,24 +144,28 @@ describe("udpResolver: DNS over UDP to the lab's DNS server", () => {
   });
 });
 
-describe('presence documents (PIDF, RFC 3863)', () => {
-  it('pidfFor writes the availability as the note and open/closed as the basic status; parsePidf reads it back', () => {
-    expect(parsePidf(pidfFor('sip:ocsuser1@example.com', 'Busy'))).toEqual({ entity: 'sip:ocsuser1@example.com', basic: 'open', note: 'Busy' });
-    expect(parsePidf(pidfFor('sip:ocsuser1@example.com', 'Do Not Disturb'))).toEqual({ entity: 'sip:ocsuser1@example.com', basic: 'open', note: 'Do Not Disturb' });
-    expect(parsePidf(pidfFor('sip:ocsuser1@example.com', 'Offline'))).toEqual({ entity: 'sip:ocsuser1@example.com', basic: 'closed', note: 'Offline' });
-    expect(parsePidf(pidfFor('sip:ocsuser1@example.com', 'Appear Offline')).basic).toBe('closed');
+describe('presence documents', () => {
+  it('publishes the availability as a user state in containers 2 and 3 and the note in 200, 300 and 400, with the versions it knows', () => {
+    const { body, keys } = categoryPublishFor('sip:ocsuser1@example.com', 'Busy', 'At the <pool> & back', new Map([['state|536870912|2', 4]]));
+    expect(keys).toEqual(['state|536870912|2', 'state|536870912|3', 'note|0|200', 'note|0|300', 'note|0|400']);
+    const parsed = parsePublish(body, 'sip:ocsuser1@example.com');
+    expect(parsed.ok && parsed.value.map((p) => [p.name, p.container, p.version])).toEqual([['state', 2, 4], ['state', 3, 0], ['note', 200, 0], ['note', 300, 0], ['note', 400, 0]]);
+    const applied = parsed.ok ? applyPublish(new Map(), parsed.value.map((p) => ({ ...p, version: 0 })), { publishTime: '2009-07-06T09:00:00Z', endpoint: 'e', now: 0 }) : undefined;
+    const view = applied?.ok ? aggregate({ publications: applied.publications.values(), online: true }) : undefined;
+    expect(view).toMatchObject({ availability: 6500, note: { text: 'At the <pool> & back', type: 'personal' } });
+    const doc = view ? categoriesDocument('sip:ocsuser1@example.com', view, { publishTime: 'x', card: { displayName: 'OCS User1' } }) : '';
+    expect(viewOfCategories(doc)).toEqual({ entity: 'sip:ocsuser1@example.com', basic: 'open', availability: 'Busy', note: 'At the <pool> & back', displayName: 'OCS User1' });
   });
 
-  it('keeps markup out of the note, and reads a document without status or note as unknown', () => {
-    const doc = pidfFor('sip:ocsuser1@example.com', 'Out <b>"to lunch"</b> & back');
-    expect(doc).not.toContain('<b>');
-    expect(parsePidf(doc).note).toBe('Out bto lunch/b  back');
+  it('reads a generic client\'s PIDF: basic status and note; a document without them as unknown', () => {
+    expect(parsePidf('<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:x@example.com"><tuple id="t"><status><basic>open</basic></status><note>Lunch</note></tuple></presence>')).toEqual({ entity: 'sip:x@example.com', basic: 'open', note: 'Lunch' });
     expect(parsePidf('<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:x@example.com"><tuple id="t"/></presence>')).toEqual({ entity: 'sip:x@example.com', basic: 'unknown' });
     expect(parsePidf('not xml at all')).toEqual({ entity: '', basic: 'unknown' });
   });
 
-  it("reads the front end's NOTIFY: the seed leaves ocsuser1's Communicator showing ocsuser2 as Busy", () => {
-    const c = communicatorFleet(env.lab).get('ocsuser1');
-    expect(c && communicatorFleet(env.lab).state(c).context.contacts['sip:ocsuser2@example.com']).toEqual({ entity: 'sip:ocsuser2@example.com', basic: 'open', note: 'Busy' });
+  it("reads the front end's categories NOTIFY: the seed leaves ocsuser1's Communicator showing ocsuser2 as Busy, with ocsuser2's note and name", () => {
+    const fleet = communicatorFleet(env.lab);
+    const c = fleet.get('ocsuser1');
+    expect(c && fleet.state(c).context.contacts['sip:ocsuser2@example.com']).toEqual({ entity: 'sip:ocsuser2@example.com', basic: 'open', availability: 'Busy', note: 'Rehearsing the pool01 deployment', displayName: 'OCS User 2' });
   });
 });

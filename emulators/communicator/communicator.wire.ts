@@ -23,6 +23,20 @@ import type { DialResult, Network } from '../network/lab.network.js';
 import { parseProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, provisioningRequestBody, type ParsedProvisioning } from '../ocs/ocs.provisioning.js';
 import type { Candidate, LookupType, ResolvedRecord, Resolver, ResolverAnswer } from './communicator.discovery.js';
 import { StreamTransport } from './sip.stream.transport.js';
+import {
+  AVAILABILITY_NUMBERS,
+  availabilityName,
+  BATCH_SUBSCRIBE_TYPE,
+  CATEGORY_PUBLISH_TYPE,
+  EVENT_CATEGORIES_TYPE,
+  parseCategories,
+  parseWrongDelta,
+  ROAMING_CONTACTS_EVENT,
+  ROAMING_CONTACTS_TYPE,
+  parseContactList,
+  xmlEscape,
+  type ContactListView,
+} from '../ocs/ocs.presence.js';
 import { NtlmClientSecurity } from './communicator.security.js';
 
 /** Communicator 2007 R2's User-Agent (the build number is [U]; the product token form is [B]). */
@@ -302,11 +316,63 @@ export interface InstantMessage {
   body: string;
 }
 
-/** A presence document as Communicator reads it: PIDF basic status and the availability note. */
+/**
+ * A contact's presence as Communicator shows it: from enhanced presence (the aggregated availability and
+ * the note of a categories NOTIFY), or from a generic client's PIDF (basic status and note).
+ */
 export interface PresenceView {
   entity: string;
   basic: 'open' | 'closed' | 'unknown';
+  /** The availability Communicator shows ("Available", "Busy", ... "Offline"), from the categories. */
+  availability?: string;
   note?: string;
+  displayName?: string;
+}
+
+/** A categories NOTIFY body ([MS-PRES]) as a presence view. */
+export function viewOfCategories(body: string): PresenceView | undefined {
+  const c = parseCategories(body);
+  if (!c) return undefined;
+  const availability = c.availability !== undefined ? availabilityName(c.availability) : undefined;
+  return {
+    entity: c.uri,
+    basic: availability === undefined ? 'unknown' : availability === 'Offline' ? 'closed' : 'open',
+    ...(availability ? { availability } : {}),
+    ...(c.note ? { note: c.note } : {}),
+    ...(c.displayName ? { displayName: c.displayName } : {}),
+  };
+}
+
+/** Communicator's user state instance ([MS-PRES]: 0x20000000, published in the aggregation containers). */
+const USER_STATE_INSTANCE = 0x20000000;
+
+/** The publications Communicator sends for an availability and, when given, a personal note. */
+export function categoryPublishFor(aor: string, availability: string, note: string | undefined, versions: ReadonlyMap<string, number>): { body: string; keys: string[] } {
+  const number = AVAILABILITY_NUMBERS[availability as keyof typeof AVAILABILITY_NUMBERS] ?? AVAILABILITY_NUMBERS.Available;
+  const pubs: Array<{ name: string; instance: number; container: number; expireType: string; xml: string }> = [];
+  for (const container of [2, 3]) {
+    pubs.push({
+      name: 'state',
+      instance: USER_STATE_INSTANCE,
+      container,
+      expireType: 'static',
+      xml: `<state xmlns="http://schemas.microsoft.com/2006/09/sip/state" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" manual="true" xsi:type="userState"><availability>${number}</availability><endpointLocation></endpointLocation></state>`,
+    });
+  }
+  if (note !== undefined) {
+    for (const container of [200, 300, 400]) {
+      pubs.push({ name: 'note', instance: 0, container, expireType: 'static', xml: `<note xmlns="http://schemas.microsoft.com/2006/09/sip/note"><body type="personal" uri="">${xmlEscape(note)}</body></note>` });
+    }
+  }
+  const keys = pubs.map((p) => `${p.name}|${p.instance}|${p.container}`);
+  const items = pubs.map((p, i) => `<publication categoryName="${p.name}" instance="${p.instance}" container="${p.container}" version="${versions.get(keys[i] as string) ?? 0}" expireType="${p.expireType}">${p.xml}</publication>`);
+  return { body: `<publish xmlns="http://schemas.microsoft.com/2006/09/sip/rich-presence"><publications uri="${xmlEscape(aor)}">${items.join('')}</publications></publish>`, keys };
+}
+
+/** The batched presence subscription of Communicator for some contacts ([MS-PRES] `batchSub`). */
+export function batchSubscribeFor(aor: string, resources: string[]): string {
+  const list = resources.map((r) => `<resource uri="${xmlEscape(r)}"/>`).join('');
+  return `<batchSub xmlns="http://schemas.microsoft.com/2006/01/sip/batch-subscribe" uri="${xmlEscape(aor)}" name=""><action name="subscribe" id="1"><adhocList>${list}</adhocList><categoryList xmlns="http://schemas.microsoft.com/2006/09/sip/categorylist"><category name="calendarData"/><category name="contactCard"/><category name="note"/><category name="state"/></categoryList></action></batchSub>`;
 }
 
 export function parsePidf(body: string): PresenceView {
@@ -314,21 +380,6 @@ export function parsePidf(body: string): PresenceView {
   const basic = /<basic>\s*(open|closed)\s*<\/basic>/.exec(body)?.[1];
   const note = /<note(?:\s[^>]{0,200})?>([^<]{0,512})<\/note>/.exec(body)?.[1]?.trim();
   return { entity, basic: basic === 'open' || basic === 'closed' ? basic : 'unknown', ...(note ? { note } : {}) };
-}
-
-/** The PIDF document Communicator publishes for an availability ("Available", "Busy", ... "Offline"). */
-export function pidfFor(entity: string, availability: string): string {
-  const open = availability.toLowerCase() !== 'offline' && availability.toLowerCase() !== 'appear offline';
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="${entity}">`,
-    '  <tuple id="communicator">',
-    `    <status><basic>${open ? 'open' : 'closed'}</basic></status>`,
-    `    <note>${availability.replace(/[<>&"]/g, '')}</note>`,
-    '  </tuple>',
-    '</presence>',
-    '',
-  ].join('\r\n');
 }
 
 export interface NtlmClientOptions {
@@ -407,6 +458,8 @@ export class SipSession {
   /** IM sessions, whoever opened them, ended with a BYE at sign-out; the open one with each peer. */
   private readonly imSessions = new Set<Session>();
   private readonly imWith = new Map<string, Session>();
+  /** The versions of this user's category instances, as the server last said (SERVICE answers, 409). */
+  private readonly versions = new Map<string, number>();
 
   constructor(private readonly o: SessionOptions) {
     const socket = o.connected.socket;
@@ -537,16 +590,63 @@ export class SipSession {
     return { answer, provisioning: parseProvisioning(response.body ?? '', response.getHeader('content-type') ?? '') };
   }
 
-  /** PUBLISH of the user's own presence (PIDF with the availability note). */
-  async publishPresence(availability: string): Promise<SipAnswer> {
+  /**
+   * Publishes the user's availability (and a note, when given) as Communicator does: SERVICE with the
+   * categories ([MS-PRES]: the user state in the aggregation containers 2 and 3, the note in 200/300/400).
+   * A 409 WrongDelta (versions this client did not know) is answered once more with the server's versions.
+   */
+  async publishPresence(availability: string, note?: string): Promise<SipAnswer> {
     const core = this.ua.userAgentCore;
     const aor = UserAgent.makeURI(this.o.aor) as Core.URI;
-    const message = core.makeOutgoingRequestMessage('PUBLISH', aor, aor, aor, {}, ['Event: presence', 'Expires: 3600'], {
-      contentDisposition: 'render',
-      contentType: 'application/pidf+xml',
-      content: pidfFor(this.o.aor, availability),
-    });
+    for (let attempt = 0; ; attempt++) {
+      const { body, keys } = categoryPublishFor(this.o.aor, availability, note, this.versions);
+      const message = core.makeOutgoingRequestMessage('SERVICE', aor, aor, aor, {}, [`Contact: <${this.ua.contact.uri.toString()}>`], { contentDisposition: 'render', contentType: CATEGORY_PUBLISH_TYPE, content: body });
+      const { answer, message: response } = await finalAnswer((d) => core.request(message, d));
+      if (answer.status === 200) {
+        for (const k of keys) this.versions.set(k, (this.versions.get(k) ?? 0) + 1);
+        return answer;
+      }
+      const current = answer.status === 409 && attempt === 0 ? parseWrongDelta(response?.body ?? '') : undefined;
+      if (!current) return answer;
+      for (const op of current) {
+        const k = keys[op.index - 1];
+        if (k) this.versions.set(k, op.curVersion);
+      }
+    }
+  }
+
+  /**
+   * Adds a contact to the default group ("Other Contacts") as Communicator's "Add a Contact" does: SERVICE
+   * with the SOAP `setContact` ([MS-SIP] 3.6); the front end stores it on the user's home back end.
+   */
+  async addContact(contact: string, deltaNum: number): Promise<SipAnswer> {
+    const core = this.ua.userAgentCore;
+    const aor = UserAgent.makeURI(this.o.aor) as Core.URI;
+    const uri = contact.toLowerCase();
+    const soap = `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/winrtc/2002/11/sip"><s:Body><m:setContact><m:displayName></m:displayName><m:groups>1</m:groups><m:subscribed>true</m:subscribed><m:URI>${xmlEscape(uri)}</m:URI><m:externalURI /><m:deltaNum>${deltaNum}</m:deltaNum></m:setContact></s:Body></s:Envelope>`;
+    const message = core.makeOutgoingRequestMessage('SERVICE', aor, aor, aor, {}, [`Contact: <${this.ua.contact.uri.toString()}>`], { contentDisposition: 'render', contentType: 'application/SOAP+xml', content: soap });
     return (await finalAnswer((d) => core.request(message, d))).answer;
+  }
+
+  /**
+   * The contact list on the server (SUBSCRIBE `vnd-microsoft-roaming-contacts`, the list in the 200), as
+   * Communicator gets it at sign-in.
+   */
+  async contactList(): Promise<{ answer: SipAnswer; list?: ContactListView }> {
+    const core = this.ua.userAgentCore;
+    const aor = UserAgent.makeURI(this.o.aor) as Core.URI;
+    const message = core.makeOutgoingRequestMessage(
+      'SUBSCRIBE',
+      aor,
+      aor,
+      aor,
+      {},
+      [`Event: ${ROAMING_CONTACTS_EVENT}`, `Accept: ${ROAMING_CONTACTS_TYPE}`, 'Supported: com.microsoft.autoextend', 'Supported: ms-piggyback-first-notify', 'Expires: 0', `Contact: <${this.ua.contact.uri.toString()}>`],
+    );
+    const { answer, message: response } = await finalAnswer((d) => core.request(message, d));
+    if (answer.status !== 200 || !response) return { answer };
+    const list = parseContactList(response.body ?? '');
+    return list ? { answer, list } : { answer };
   }
 
   /** SUBSCRIBE to a contact's presence; every NOTIFY goes to `onPresence`. Resolves on the SUBSCRIBE's answer. */
@@ -555,11 +655,22 @@ export class SipSession {
     if (!uri) return { status: 400, reason: `not a SIP URI: ${target}` };
     const key = target.toLowerCase();
     if (this.subscribers.has(key)) return { status: 200, reason: 'OK' };
-    const sub = new Subscriber(this.ua, uri, 'presence', { expires: 3600 });
+    // Enhanced presence, as Communicator subscribes: a batched subscription to its own address naming the
+    // contact and the categories wanted; a categories NOTIFY comes back for it.
+    const self = UserAgent.makeURI(this.o.aor) as Core.URI;
+    const sub = new Subscriber(this.ua, self, 'presence', {
+      expires: 3600,
+      extraHeaders: ['Require: adhoclist, categoryList', 'Supported: eventlist', `Accept: ${EVENT_CATEGORIES_TYPE}, application/pidf+xml`],
+      contentType: BATCH_SUBSCRIBE_TYPE,
+      body: batchSubscribeFor(this.o.aor, [key]),
+    });
     sub.delegate = {
       onNotify: (n: Notification) => {
         n.accept().catch(() => undefined);
-        this.o.onPresence?.(key, parsePidf(n.request.body ?? ''));
+        const body = n.request.body ?? '';
+        const type = (n.request.getHeader('content-type') ?? '').toLowerCase();
+        const view = type.includes(EVENT_CATEGORIES_TYPE) ? viewOfCategories(body) : parsePidf(body);
+        if (view) this.o.onPresence?.((view.entity || key).toLowerCase(), view);
       },
     };
     this.subscribers.set(key, sub);

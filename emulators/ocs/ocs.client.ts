@@ -9,6 +9,7 @@ import { deploymentPhase, type OcsContext } from './ocs.machine.js';
 import { findPool, findServer, serverPhase, type OcsStore, type PoolRecord, type ServerPhase, type ServerRecord } from './ocs.store.js';
 import type { CertificateWizardResult } from './ocs.certificates.js';
 import type { UserOutcome } from './ocs.users.js';
+import type { ContactChange, ContactChangeResult } from './ocs.contacts.js';
 
 type Ref = AnyActorRef | undefined;
 const call = <T>(ref: Ref, cmd: { type: string; [k: string]: unknown }): Result<T> => request<T>(ref, 'ocs.reply', cmd);
@@ -23,6 +24,7 @@ export const ocsMoveUsers = (ref: Ref, a: MoveUsersArgs) => call<{ users: UserOu
 export const ocsApplyUpdate = (ref: Ref, a: { server: string; update: OcsUpdate }) => call<{ server: string; update: OcsUpdate }>(ref, { type: 'ocs.applyUpdate', ...a });
 export const ocsRemoveUsers = (ref: Ref, a: { users: string[] }) => call<{ users: UserOutcome[] }>(ref, { type: 'ocs.removeUsers', ...a });
 export const ocsAddContact = (ref: Ref, a: { user: string; contact: string; group?: string }) => call<{ user: string; contact: string; pool: string }>(ref, { type: 'ocs.addContact', ...a });
+export const ocsChangeContactList = (ref: Ref, a: { user: string; change: ContactChange }) => call<ContactChangeResult>(ref, { type: 'ocs.changeContactList', ...a });
 export const ocsReplicateNow = (ref: Ref) => call<undefined>(ref, { type: 'ocs.replicateNow' });
 export const ocsSyncAddressBook = (ref: Ref, args: { pool: string }) => call<{ files: string[]; users: number }>(ref, { type: 'ocs.syncAddressBook', ...args });
 

@@ -7,7 +7,7 @@ import type { EventLogWrite, LabEvent } from '../../sim/journal.js';
 import type { Failure, Result } from '../../sim/result.js';
 import type { Topology } from '../../sim/topology.js';
 import type { ServiceStartingQuery, ServiceStateChanged } from '../host/host.events.js';
-
+import type { ContactChange } from './ocs.contacts.js';
 
 export type OcsFailureKind =
   | 'ocs.prerequisiteMissing'
@@ -28,7 +28,8 @@ export type OcsFailureKind =
   | 'ocs.sourcePoolUnavailable'
   | 'ocs.wizardBusy'
   | 'ocs.directoryError'
-  | 'ocs.updateFailed';
+  | 'ocs.updateFailed'
+  | 'ocs.badContactListChange';
 
 export interface OcsFailure extends Failure {
   kind: OcsFailureKind;
@@ -105,13 +106,14 @@ export type OcsCommand =
   | ({ type: 'ocs.applyUpdate'; server: string; update: OcsUpdate } & Req)
   | ({ type: 'ocs.removeUsers'; users: string[] } & Req)
   | ({ type: 'ocs.addContact'; user: string; contact: string; group?: string } & Req)
+  | ({ type: 'ocs.changeContactList'; user: string; change: ContactChange } & Req)
   | ({ type: 'ocs.replicateNow' } & Req)
   | ({ type: 'ocs.syncAddressBook'; pool: string } & Req)
   | ServiceStartingQuery
   | ServiceStateChanged;
 
 export interface OcsEvent extends LabEvent {
-  type: 'ocs.poolCreated' | 'ocs.poolConfigured' | 'ocs.serverActivated' | 'ocs.certificateAssigned' | 'ocs.certificateRequested' | 'ocs.userEnabled' | 'ocs.userMoved' | 'ocs.wizardWarning' | 'ocs.wizardCompleted' | 'ocs.usersReplicated' | 'ocs.updateApplied' | 'ocs.userRemoved' | 'ocs.contactAdded' | 'ocs.addressBookGenerated';
+  type: 'ocs.poolCreated' | 'ocs.poolConfigured' | 'ocs.serverActivated' | 'ocs.certificateAssigned' | 'ocs.certificateRequested' | 'ocs.userEnabled' | 'ocs.userMoved' | 'ocs.wizardWarning' | 'ocs.wizardCompleted' | 'ocs.usersReplicated' | 'ocs.updateApplied' | 'ocs.userRemoved' | 'ocs.contactAdded' | 'ocs.contactListChanged' | 'ocs.addressBookGenerated';
   summary: string;
 }
 

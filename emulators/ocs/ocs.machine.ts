@@ -25,7 +25,7 @@ import { assignExistingCertificate, completePendingCertificate, requestCertifica
 import { addServerToPool, applyUpdate, configurePool, createPool } from './ocs.deployment.js';
 import { USER_REPLICATOR_POLL_MS, replicateUsers } from './ocs.replicator.js';
 import { frontEndStartedEvents, startRefusal } from './ocs.services.js';
-import { addContact, enableUsers, moveUsers, removeUsers } from './ocs.users.js';
+import { addContact, changeUserContactList, enableUsers, moveUsers, removeUsers } from './ocs.users.js';
 import type { Emitted, WizardContext } from './ocs.wizard.js';
 
 export interface OcsContext {
@@ -104,6 +104,10 @@ function perform(ctx: WizardContext, event: OcsEvent): Omit<Outcome, 'type' | 'b
       return wizard(event.type, syncAddressBook(ctx, event), event.requestId);
     case 'ocs.addContact': {
       const out = addContact(ctx, event);
+      return { store: out.store, emitted: out.emitted, reply: { requestId: event.requestId, result: out.result } };
+    }
+    case 'ocs.changeContactList': {
+      const out = changeUserContactList(ctx, event);
       return { store: out.store, emitted: out.emitted, reply: { requestId: event.requestId, result: out.result } };
     }
     case 'ocs.replicateNow': {
@@ -240,6 +244,7 @@ export const ocsMachine = setup({
     ...Object.fromEntries(WIZARD_COMMANDS.map((c) => [c, [{ guard: 'wizardRunning', actions: 'refuseBusy' }, { actions: 'work' }]])),
     'ocs.replicateNow': { actions: 'work' },
     'ocs.addContact': { actions: 'work' },
+    'ocs.changeContactList': { actions: 'work' },
     'ocs.outcome': { actions: 'applyOutcome' },
     'host.serviceStarting': { actions: 'decideStart' },
     'ocs.startDecided': { actions: 'answerServiceStarting' },

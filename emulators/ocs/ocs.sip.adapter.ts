@@ -26,13 +26,11 @@
  *   480). The request is proxied with the Request-URI set to the registered Contact, a Via of this front
  *   end on top and Max-Forwards decremented (483 at 0); the callee's responses come back to the caller by
  *   Via branch. No final response within 32 s (Timer F) gives the caller 408.
- *   A successful REGISTER's 200 carries `Allow-Events: presence, vnd-microsoft-provisioning-v2`.
- * - SUBSCRIBE with `Event: presence` from a registered user to a homed user: 200 with Expires (default
- *   and at most 3600, 0 ends it), then NOTIFY over the subscriber's connection with a PIDF document: the
- *   target's last PUBLISHed PIDF if any, else basic `open` while registered and `closed` otherwise. A
- *   further NOTIFY is sent whenever the target registers, unregisters or publishes. Another Event is 489
- *   with that Allow-Events. PUBLISH `Event: presence` by a registered user for its own address: 200 with
- *   SIP-ETag and Expires.
+ * - A successful REGISTER's 200 also says what an OCS 2007 R2 front end supports, as the product writes it:
+ *   `Allow-Events: presence,vnd-microsoft-roaming-contacts,vnd-microsoft-roaming-self,vnd-microsoft-provisioning-v2`
+ *   (no spaces) and `Supported: adhoclist`, `Supported: msrtc-event-categories` on lines of their own.
+ * - Presence and roaming data (SUBSCRIBE presence, roaming-contacts, roaming-self; SERVICE category
+ *   publish and contact-list SOAP; PIDF PUBLISH): `ocs.sip.presence.ts`.
  * - SUBSCRIBE with `Event: vnd-microsoft-provisioning-v2` (in-band provisioning, [MS-SIPREGE] 2.2.2): the
  *   subscriber must have registered its From address on this connection (else 403) and ask for itself
  *   (To = From; delegation is not modelled: 403); `Accept` must list
@@ -53,7 +51,7 @@
  *   A REGISTER whose Contact names its `+sip.instance` with `Supported: gruu-10` gets a GRUU in the 200's
  *   Contact (`;gruu="sip:user@domain;opaque=user:epid:<instance>;gruu"`, as OCS gives it); a request sent
  *   to it goes to that user's registration.
- * - OPTIONS: 200 with Allow/Accept/Allow-Events. Any other method (SERVICE among them): 501 with Allow.
+ * - OPTIONS: 200 with Allow/Accept/Allow-Events. Any other method: 501 with Allow.
  * - Framing over TLS/TCP by Content-Length (RFC 3261 §18.3); a message above `maxMessageBytes` (64 KiB),
  *   or a header section that never ends within that size, closes the connection. A CRLFCRLF keep-alive
  *   is answered with CRLF (RFC 5626 §4.4.1). A request that sip.js cannot parse, or that lacks Via,
@@ -75,13 +73,19 @@ import { Core } from 'sip.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Lab } from '../../sim/lab.js';
 import type { Listening } from '../../sim/wire.js';
-import { adAccountPassword } from '../ad/ad.client.js';
 import { keyById } from '../ca/keyring.js';
 import { hostCertificates, hostService } from '../host/host.client.js';
 import { ocsStore } from './ocs.client.js';
 import { buildProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, requestedProvisionGroups, type ProvisioningFailure } from './ocs.provisioning.js';
 import { decideRegister, normalizeSipUri, REGISTER_DIAGNOSTICS } from './ocs.registrar.js';
-import { FRONT_END_SERVICE, findServer, homedUserBySip } from './ocs.store.js';
+import { FRONT_END_SERVICE, findPool, findServer, homedUserBySip } from './ocs.store.js';
+import { readContactList } from './ocs.contacts.js';
+import { ocsChangeContactList } from './ocs.client.js';
+import { adAccountPassword, adFindUser } from '../ad/ad.client.js';
+import { ROAMING_CONTACTS_EVENT, ROAMING_SELF_EVENT } from './ocs.presence.js';
+import { clearPresenceState, headerTokens, MAX_EXPIRES, newPresenceState, presence, type PresenceState } from './ocs.sip.presence.js';
+import { sqlRead } from '../sql/sql.client.js';
+import { sqlId } from '../sql/sql.events.js';
 
 export interface SipListenOptions {
   /** Default 127.0.0.1. */
@@ -118,13 +122,22 @@ export interface SipListening extends Listening {
 
 export { SIP_REALM };
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
-const MAX_EXPIRES = 3600;
 const NONCE_LIFETIME_MS = 5 * 60_000;
 const TIMER_F_MS = 32_000;
 /** The requests within an IM session that this front end routes by the peer's Contact. */
 const IN_DIALOG = new Set(['INVITE', 'ACK', 'BYE', 'MESSAGE', 'INFO', 'UPDATE', 'CANCEL']);
-const ALLOW = 'Allow: REGISTER, INVITE, ACK, BYE, INFO, MESSAGE, OPTIONS, SUBSCRIBE, PUBLISH, NOTIFY';
-const ALLOW_EVENTS = `Allow-Events: presence, ${PROVISIONING_EVENT}`;
+const ALLOW = 'Allow: REGISTER, INVITE, ACK, BYE, INFO, MESSAGE, OPTIONS, SUBSCRIBE, PUBLISH, NOTIFY, SERVICE';
+/**
+ * The event packages this front end serves, written as OCS 2007 R2 writes them: one header, no space after
+ * the commas (pidgin-sipe splits the value at commas and does not trim).
+ */
+const ALLOW_EVENTS = `Allow-Events: presence,${ROAMING_CONTACTS_EVENT},${ROAMING_SELF_EVENT},${PROVISIONING_EVENT}`;
+/**
+ * A successful REGISTER's extensions, each on a header of its own as the product sends them: `adhoclist`
+ * (batched presence subscriptions) and `msrtc-event-categories` (enhanced presence), which tell an OCS
+ * 2007 client that it talks to a 2007 server, not a 2005 one.
+ */
+const REGISTER_SUPPORTED = ['Supported: adhoclist', 'Supported: msrtc-event-categories'];
 /** Provisioning failures on the wire [U: the real front end's codes for these are not documented]. */
 const PROVISIONING_STATUS: Record<ProvisioningFailure['kind'], number> = { 'ocs.userNotHomed': 404, 'ocs.badProvisioningRequest': 400 };
 const REQUIRED_HEADERS = ['via', 'from', 'to', 'call-id', 'cseq'] as const;
@@ -171,20 +184,6 @@ interface Pending {
   request: Core.IncomingRequestMessage;
   /** The Request-URI and branch it was forwarded with (an INVITE's non-2xx is ACKed with them). */
   forwarded: { ruri: string; branch: string };
-}
-
-interface Subscription {
-  id: string;
-  subscriber: Connection;
-  target: string;
-  callId: string;
-  /** The subscriber's From (with its tag): our NOTIFY's To. */
-  remote: string;
-  localTag: string;
-  contactUri: string;
-  cseq: number;
-  expiresAt: number;
-  timer: NodeJS.Timeout;
 }
 
 /** The diagnostic a request to an address no user has gets (code and text as OCS/Lync send them [B]). */
@@ -258,18 +257,6 @@ function withExpires(contact: string, expires: number): string {
   return `${stripped};expires=${expires}`;
 }
 
-function pidf(entity: string, open: boolean): string {
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="${entity}">`,
-    `  <tuple id="t${md5(entity).slice(0, 8)}">`,
-    `    <status><basic>${open ? 'open' : 'closed'}</basic></status>`,
-    '  </tuple>',
-    '</presence>',
-    '',
-  ].join('\r\n');
-}
-
 /** 65 minutes: longer than the longest registration (3600 s). */
 const STREAM_IDLE_MS = 65 * 60_000;
 
@@ -294,8 +281,7 @@ interface PoolRegistrar {
   /** The AOR whose binding has each contact key. */
   byContact: Map<string, string>;
   pending: Map<string, Pending>;
-  subscriptions: Map<string, Subscription>;
-  published: Map<string, string>;
+  presence: PresenceState;
 }
 
 /** How many times each front end's listeners were started in a lab (the security ids stream of each start). */
@@ -310,16 +296,14 @@ function nextStart(lab: Lab, fqdn: string): number {
 
 function poolRegistrar(lab: Lab, pool: string): PoolRegistrar {
   return lab.resource(`sip-registrar:${pool.toLowerCase()}`, () => {
-    const r: PoolRegistrar = { bindings: new Map(), byContact: new Map(), pending: new Map(), subscriptions: new Map(), published: new Map() };
+    const r: PoolRegistrar = { bindings: new Map(), byContact: new Map(), pending: new Map(), presence: newPresenceState() };
     const close = async () => {
       for (const p of r.pending.values()) clearTimeout(p.timer);
       for (const b of r.bindings.values()) clearTimeout(b.timer);
-      for (const x of r.subscriptions.values()) clearTimeout(x.timer);
       r.pending.clear();
       r.bindings.clear();
       r.byContact.clear();
-      r.subscriptions.clear();
-      r.published.clear();
+      clearPresenceState(r.presence);
     };
     return { value: r, close };
   });
@@ -345,7 +329,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
   // Registrations, presence and requests in flight belong to the pool, not to one front end: every front
   // end of a pool reaches a user signed in through another, as the pool's back end (RTCDyn) lets them.
-  const { bindings, byContact, pending, subscriptions, published } = poolRegistrar(lab, server.pool);
+  const { bindings, byContact, pending, presence: presenceState } = poolRegistrar(lab, server.pool);
   const nonces = new Map<string, number>();
   const digestOffered = options.digest === true;
   const forest = lab.topology.forest;
@@ -371,7 +355,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   // ---- responses -------------------------------------------------------------------------------
 
   const respond = (
-    conn: Connection,
+    conn: Pick<Connection, 'send'>,
     req: Core.IncomingRequestMessage,
     statusCode: number,
     extra: { reason?: string; headers?: string[]; toTag?: string; body?: { contentType: string; content: string } } = {},
@@ -417,8 +401,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     if (byContact.get(b.contactKey) === aor) byContact.delete(b.contactKey);
     b.conn.aors.delete(aor);
     // Signed out: what the user published goes with the endpoint, and watchers see it offline.
-    published.delete(aor);
-    notifyWatchers(aor);
+    pres.signedOut(aor);
   };
 
   /** The account's password, by Digest username (`sam`, `CORP\sam` or `sam@domain`). */
@@ -547,13 +530,13 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     // the Contact the client puts in its dialogs, and this front end routes it to the registration.
     const instance = /\+sip\.instance="<urn:uuid:([0-9a-f-]+)>"/i.exec(contact)?.[1];
     const gruu = instance && /\bgruu-10\b/i.test(req.getHeaders('supported').join(',')) ? `;gruu="${aor};opaque=user:epid:${instance};gruu"` : '';
-    respond(conn, req, 200, { headers: [`Contact: ${withExpires(contact, expires)}${gruu}`, `Expires: ${expires}`, ALLOW_EVENTS] });
-    if (!previous) notifyWatchers(aor);
+    respond(conn, req, 200, { headers: [`Contact: ${withExpires(contact, expires)}${gruu}`, `Expires: ${expires}`, ALLOW_EVENTS, ...REGISTER_SUPPORTED] });
+    if (!previous) pres.notifyWatchers(aor);
   };
 
   // ---- proxying --------------------------------------------------------------------------------
 
-  const senderAllowed = (conn: Connection, req: Core.IncomingRequestMessage): string | undefined => {
+  const senderAllowed = (conn: Pick<Connection, 'aors'>, req: Core.IncomingRequestMessage): string | undefined => {
     const from = aorOf(req.from?.uri);
     return from && conn.aors.has(from) ? from : undefined;
   };
@@ -699,97 +682,62 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
   const onMessage = (conn: Connection, req: Core.IncomingRequestMessage) => toUser(conn, req);
 
-  // ---- presence --------------------------------------------------------------------------------
+  // ---- presence and roaming data (ocs.sip.presence.ts) ----------------------------------------------
 
-  const sendNotify = (s: Subscription, terminated = false) => {
-    if (s.subscriber.closed) return;
-    const open = bindings.has(s.target);
-    const body = published.get(s.target) ?? pidf(s.target, open);
-    const remaining = Math.max(0, Math.round((s.expiresAt - Date.now()) / 1000));
-    const lines = [
-      `NOTIFY ${s.contactUri} SIP/2.0`,
-      `Via: SIP/2.0/${s.subscriber.transport} ${viaHost};branch=z9hG4bK${token(8)}`,
-      'Max-Forwards: 70',
-      `From: <${s.target}>;tag=${s.localTag}`,
-      `To: ${s.remote}`,
-      `Call-ID: ${s.callId}`,
-      `CSeq: ${s.cseq++} NOTIFY`,
-      `Contact: <sip:${viaHost};transport=${s.subscriber.transport.toLowerCase()}>`,
-      'Event: presence',
-      `Subscription-State: ${terminated ? 'terminated;reason=timeout' : `active;expires=${remaining}`}`,
-      'Content-Type: application/pidf+xml',
-      `Content-Length: ${Buffer.byteLength(body)}`,
-      '',
-      body,
-    ];
-    s.subscriber.send(lines.join('\r\n'));
-  };
-
-  function notifyWatchers(aor: string): void {
-    for (const s of subscriptions.values()) if (s.target === aor) sendNotify(s);
-  }
-
-  const endSubscription = (id: string) => {
-    const s = subscriptions.get(id);
-    if (!s) return;
-    clearTimeout(s.timer);
-    subscriptions.delete(id);
-  };
+  const pres = presence({
+    state: presenceState,
+    viaHost,
+    now: () => Date.now(),
+    after: (ms, run) => {
+      const t = setTimeout(run, ms);
+      t.unref();
+      return () => clearTimeout(t);
+    },
+    token,
+    respond,
+    warning,
+    homed,
+    online: (aor) => bindings.has(aor),
+    senderAllowed,
+    aorOf,
+    contactCard: (aor) => {
+      const user = homedUserBySip(ocsStore(lab.get('ocs')), aor);
+      const entry = user ? adFindUser(lab.get('ad'), user.sam) : undefined;
+      if (!entry) return undefined;
+      const one = (n: string) => entry.attributes[n]?.[0];
+      const card: { displayName?: string; email?: string; title?: string; company?: string; department?: string } = {};
+      for (const [k, a] of [['displayName', 'displayName'], ['email', 'mail'], ['title', 'title'], ['company', 'company'], ['department', 'department']] as const) {
+        const v = one(a);
+        if (v) card[k] = v;
+      }
+      return card;
+    },
+    contactList: (aor) => {
+      const store = ocsStore(lab.get('ocs'));
+      const user = homedUserBySip(store, aor);
+      const pool = user ? findPool(store, user.pool) : undefined;
+      if (!pool) return { ok: false, failure: { kind: 'ocs.noSuchUser', message: `${aor} is not homed on a pool of this deployment` } };
+      const r = readContactList({ read: (host, database, table) => {
+        const rows = sqlRead(lab.get(sqlId(host)), { database, table });
+        return rows.ok ? { ok: true, value: rows.value.map((x) => ({ key: x.key, row: x.row as Record<string, unknown> })) } : rows;
+      } }, pool.backEnd, aor);
+      return r.ok ? r : { ok: false, failure: { kind: 'ocs.backEndUnavailable', message: r.failure.message } };
+    },
+    changeContactList: (aor, change) => ocsChangeContactList(lab.get('ocs'), { user: aor, change }),
+    record: (type, summary, details) => lab.record('ocs', { type, summary, ...details } as never),
+  });
 
   const onSubscribe = (conn: Connection, req: Core.IncomingRequestMessage) => {
     const event = (req.getHeader('event') ?? '').split(';')[0]?.trim().toLowerCase();
     if (event === PROVISIONING_EVENT) return onProvisioning(conn, req);
-    if (event !== 'presence') return respond(conn, req, 489, { headers: [ALLOW_EVENTS] });
-    if (!senderAllowed(conn, req)) return respond(conn, req, 403, { headers: [warning('the subscriber is not registered on this connection')] });
-    const target = aorOf(req.ruri) ?? aorOf(req.to?.uri);
-    if (!target || !homed(target)) return respond(conn, req, 404, { headers: [warning(`${target ?? ''} is not a user of this deployment`)] });
-    let contactUri: string;
-    try {
-      const c = req.parseHeader('contact', 0) as { uri: { toString(): string } } | undefined;
-      if (!c) return respond(conn, req, 400, { headers: [warning('SUBSCRIBE without Contact')] });
-      contactUri = c.uri.toString();
-    } catch {
-      return respond(conn, req, 400, { headers: [warning('unreadable Contact')] });
-    }
-    const e = req.getHeader('expires');
-    const expires = Math.min(e !== undefined && /^\d+$/.test(e.trim()) ? Number(e.trim()) : MAX_EXPIRES, MAX_EXPIRES);
-    const id = `${req.callId}|${req.fromTag}`;
-    const existing = subscriptions.get(id);
-    const localTag = existing?.localTag ?? req.toTag ?? token(4);
-    if (existing) clearTimeout(existing.timer);
-    respond(conn, req, 200, { toTag: localTag, headers: [`Expires: ${expires}`, `Contact: <sip:${viaHost};transport=${conn.transport.toLowerCase()}>`] });
-    const timer = setTimeout(() => {
-      const s = subscriptions.get(id);
-      if (s) sendNotify(s, true);
-      endSubscription(id);
-    }, expires * 1000);
-    timer.unref();
-    const s: Subscription = {
-      id,
-      subscriber: conn,
-      target,
-      callId: req.callId,
-      remote: req.getHeader('from') ?? `<${aorOf(req.from?.uri) ?? ''}>`,
-      localTag,
-      contactUri,
-      cseq: existing?.cseq ?? 1,
-      expiresAt: Date.now() + expires * 1000,
-      timer,
-    };
-    subscriptions.set(id, s);
-    sendNotify(s, expires === 0);
-    if (expires === 0) endSubscription(id);
+    if (event === 'presence') return pres.onPresenceSubscribe(conn, req);
+    if (event === ROAMING_CONTACTS_EVENT || event === ROAMING_SELF_EVENT) return pres.onRoamingSubscribe(conn, req, event);
+    respond(conn, req, 489, { headers: [ALLOW_EVENTS] });
   };
 
   // ---- in-band provisioning ([MS-SIPREGE] 2.2.2) ------------------------------------------------
 
-  /** Header values split at commas, trimmed and lower-cased (`Supported`, `Accept`). */
-  const tokens = (req: Core.IncomingRequestMessage, name: string): string[] =>
-    req
-      .getHeaders(name)
-      .flatMap((v) => v.split(','))
-      .map((v) => (v.split(';')[0] ?? '').trim().toLowerCase())
-      .filter(Boolean);
+  const tokens = headerTokens;
 
   const onProvisioning = (conn: Connection, req: Core.IncomingRequestMessage) => {
     const from = senderAllowed(conn, req);
@@ -840,20 +788,6 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       document.content,
     ];
     conn.send(notify.join('\r\n'));
-  };
-
-  const onPublish = (conn: Connection, req: Core.IncomingRequestMessage) => {
-    const event = (req.getHeader('event') ?? '').split(';')[0]?.trim().toLowerCase();
-    if (event !== 'presence') return respond(conn, req, 489, { headers: ['Allow-Events: presence'] });
-    const from = senderAllowed(conn, req);
-    const target = aorOf(req.ruri) ?? aorOf(req.to?.uri);
-    if (!from || from !== target) return respond(conn, req, 403, { headers: [warning('a user may publish only its own presence')] });
-    const e = req.getHeader('expires');
-    const expires = Math.min(e !== undefined && /^\d+$/.test(e.trim()) ? Number(e.trim()) : MAX_EXPIRES, MAX_EXPIRES);
-    if (expires === 0) published.delete(from);
-    else if (req.body) published.set(from, req.body);
-    respond(conn, req, 200, { headers: [`SIP-ETag: ${token(6)}`, `Expires: ${expires}`] });
-    notifyWatchers(from);
   };
 
   // ---- dispatch --------------------------------------------------------------------------------
@@ -918,7 +852,10 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
         onSubscribe(conn, msg);
         break;
       case 'PUBLISH':
-        onPublish(conn, msg);
+        pres.onPublish(conn, msg);
+        break;
+      case 'SERVICE':
+        pres.onService(conn, msg);
         break;
       case 'ACK':
         onInDialog(conn, msg);
@@ -961,7 +898,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       pending.delete(branch);
       if (!p.caller.closed) respond(p.caller, p.request, 408, { headers: [warning('the callee\'s connection closed before it answered')] });
     }
-    for (const s of [...subscriptions.values()]) if (s.subscriber === conn) endSubscription(s.id);
+    pres.connectionClosed(conn);
   };
 
   // ---- transports ------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 import { fail, ok, type Result } from '../../sim/result.js';
 import type { EnableUsersArgs, MoveUsersArgs, OcsFailureKind } from './ocs.events.js';
 import type { AttributeChange, DirectoryEntry, OcsPeers } from './ocs.ports.js';
-import { FRONT_END_SERVICE, findPool, homedUserBySam, logWizard, sipUri, withUser, type OcsStore } from './ocs.store.js';
+import { changeContactList, DEFAULT_GROUP, DEFAULT_GROUP_LABEL, isDefaultGroupName, type ContactChange, type ContactChangeResult } from './ocs.contacts.js';
+import { FRONT_END_SERVICE, findPool, homedUserBySam, logWizard, sipUri, withUser, type OcsStore, type PoolRecord } from './ocs.store.js';
 import { attr, ev, failure, refused, type Emitted, type WizardContext, type WizardOutcome } from './ocs.wizard.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ export function moveUsers(ctx: WizardContext, args: MoveUsersArgs): WizardOutcom
     let moved = 0;
     let lost = false;
     if (sourceUp && from) {
-      for (const table of ['Resource', 'Contact']) {
+      for (const table of ['Resource', 'Contact', 'ContactGroup', 'ContactList']) {
         const rows = peers.sql.read(from.backEnd, 'RTC', table);
         if (!rows.ok) continue;
         for (const r of rows.value.filter((x) => x.key.toLowerCase() === uri.toLowerCase() || x.key.toLowerCase().startsWith(`${uri.toLowerCase()}|`))) {
@@ -225,21 +226,58 @@ export function removeUsers(ctx: WizardContext, args: { users: string[] }): Wiza
 // the RTC database (RTC.Contact, keyed "<owner URI>|<contact URI>"; ocs-facts §7).
 
 export function addContact(ctx: WizardContext, args: { user: string; contact: string; group?: string }): { store: OcsStore; emitted: Emitted[]; result: Result<{ user: string; contact: string; pool: string }> } {
-  const entry = ctx.peers.ad.findUser(args.user);
+  const home = homeBackEnd(ctx, args.user);
+  if (!home.ok) return { store: ctx.store, emitted: [], result: home };
+  const { uri, pool } = home.value;
+  const contact = sipUri(args.contact.toLowerCase());
+  const groupName = args.group ?? DEFAULT_GROUP_LABEL;
+  const sql = ctx.peers.sql;
+  const no = (message: string) => ({ store: ctx.store, emitted: [], result: fail(failure('ocs.backEndUnavailable', message)) });
+  // The group by its name (created the first time), then the contact in it: what Communicator's "Add a
+  // Contact" asks of the front end (addGroup, setContact).
+  const group = isDefaultGroupName(groupName) ? { ok: true as const, value: { groupId: DEFAULT_GROUP.id } } : changeContactList(sql, pool.backEnd, uri, { op: 'addGroup', name: groupName });
+  if (!group.ok) return no(group.failure.message);
+  const set = changeContactList(sql, pool.backEnd, uri, { op: 'setContact', uri: contact, groups: [group.value.groupId ?? DEFAULT_GROUP.id] });
+  if (!set.ok) return no(set.failure.message);
+  return {
+    store: ctx.store,
+    emitted: [ev('ocs.contactAdded', `${uri} added ${contact} to "${groupName}" (stored on ${pool.name})`, { user: args.user, contact, pool: pool.name })],
+    result: ok({ user: args.user, contact, pool: pool.name }),
+  };
+}
+
+/** A SIP-enabled user (by sAMAccountName or SIP address) homed on a pool whose front end and back end are up. */
+function homeBackEnd(ctx: WizardContext, user: string): Result<{ uri: string; pool: PoolRecord }> {
+  const byUri = /^sip:/i.test(user) ? ctx.store.users.find((u) => u.sipAddress.toLowerCase() === user.toLowerCase()) : undefined;
+  const entry = ctx.peers.ad.findUser(byUri?.sam ?? user);
   const uri = entry ? attr(entry, 'msRTCSIP-PrimaryUserAddress') : undefined;
-  const no = (kind: OcsFailureKind, message: string) => ({ store: ctx.store, emitted: [], result: fail(failure(kind, message)) });
-  if (!entry || !uri) return no('ocs.noSuchUser', `${args.user} is not enabled for Communications Server and cannot sign in.`);
+  if (!entry || !uri) return fail(failure('ocs.noSuchUser', `${user} is not enabled for Communications Server and cannot sign in.`));
   const homeDn = (attr(entry, 'msRTCSIP-PrimaryHomeServer') ?? '').toLowerCase();
   const pool = ctx.store.pools.find((p) => p.homeServerDn.toLowerCase() === homeDn);
   const up = pool ? ctx.store.servers.some((s) => s.pool === pool.name && s.activated && s.services[FRONT_END_SERVICE] === 'Running') : false;
-  if (!pool || !up || !ctx.peers.sql.online(pool.backEnd)) return no('ocs.sourcePoolUnavailable', `Cannot sign in to Communicator as ${uri}: the server is temporarily unavailable.`);
-  const contact = sipUri(args.contact.toLowerCase());
-  const w = ctx.peers.sql.write(pool.backEnd, 'RTC', 'Contact', `${uri.toLowerCase()}|${contact}`, { owner: uri.toLowerCase(), contact, group: args.group ?? 'Other Contacts' });
-  if (!w.ok) return no('ocs.backEndUnavailable', w.failure.message);
+  if (!pool || !up || !ctx.peers.sql.online(pool.backEnd)) return fail(failure('ocs.sourcePoolUnavailable', `Cannot sign in to Communicator as ${uri}: the server is temporarily unavailable.`));
+  return ok({ uri: uri.toLowerCase(), pool });
+}
+
+/**
+ * A change a signed-in client asks for its own contact list (the SOAP requests of
+ * `vnd-microsoft-roaming-contacts`): applied on the home pool's back end, the new deltaNum returned.
+ */
+export function changeUserContactList(ctx: WizardContext, args: { user: string; change: ContactChange }): { store: OcsStore; emitted: Emitted[]; result: Result<ContactChangeResult> } {
+  const home = homeBackEnd(ctx, args.user);
+  if (!home.ok) return { store: ctx.store, emitted: [], result: home };
+  const { uri, pool } = home.value;
+  const r = changeContactList(ctx.peers.sql, pool.backEnd, uri, args.change);
+  if (!r.ok) {
+    const kind: OcsFailureKind = r.failure.kind === 'contacts.backEnd' ? 'ocs.backEndUnavailable' : 'ocs.badContactListChange';
+    return { store: ctx.store, emitted: [], result: fail(failure(kind, r.failure.message, { reason: r.failure.kind })) };
+  }
+  const c = args.change;
+  const what = c.op === 'setContact' || c.op === 'deleteContact' ? `${c.op} ${c.uri.toLowerCase()}` : c.op === 'addGroup' ? `addGroup "${c.name}" (id ${r.value.groupId ?? '?'})` : `${c.op} ${c.id}`;
   return {
     store: ctx.store,
-    emitted: [ev('ocs.contactAdded', `${uri} added ${contact} to "${args.group ?? 'Other Contacts'}" (stored on ${pool.name})`, { user: args.user, contact, pool: pool.name })],
-    result: ok({ user: args.user, contact, pool: pool.name }),
+    emitted: [ev('ocs.contactListChanged', `${uri}'s contact list: ${what} (deltaNum ${r.value.deltaNum}, stored on ${pool.name})`, { user: uri, op: c.op, deltaNum: r.value.deltaNum, pool: pool.name })],
+    result: r,
   };
 }
 
