@@ -3,16 +3,39 @@
  * 127.0.0.1 with its own configuration and state folders, driven as an IRC client, stopped by its PID
  * with every child it forked (../shared/reference/pidgin-sipe.md).
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { connect, type Socket } from 'node:net';
 import { freePort, untilListening } from './ports.js';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export const bitlbeeAvailable = existsSync('/usr/sbin/bitlbee') && existsSync('/usr/lib/purple-2/libsipe.so');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const SHIM_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'native', 'sipe-libxml-sax1.c');
+
+/**
+ * The LD_PRELOAD shim that lets Debian 12's pidgin-sipe read XML (native/sipe-libxml-sax1.c, decision
+ * 0015): built once per source version with the C compiler into the temporary folder. Without it sipe
+ * signs in and exchanges IMs but parses no document, so it shows no contacts and no presence.
+ */
+export function sipeXmlShim(): string {
+  const source = readFileSync(SHIM_SOURCE);
+  const out = join(tmpdir(), `ocslab-sipe-libxml-sax1-${createHash('sha256').update(source).digest('hex').slice(0, 12)}.so`);
+  if (existsSync(out)) return out;
+  const partial = `${out}.${process.pid}.tmp`;
+  try {
+    execFileSync('cc', ['-shared', '-fPIC', '-O2', '-o', partial, SHIM_SOURCE, '-ldl'], { stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`cannot build the pidgin-sipe XML shim (${SHIM_SOURCE}) with cc: ${(e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message} (apt-get install gcc libc6-dev)`);
+  }
+  renameSync(partial, out);
+  return out;
+}
 
 /** The children of a process (Linux: /proc), so that a stop leaves none of bitlbee's forks behind. */
 function childrenOf(pid: number): number[] {
@@ -51,6 +74,8 @@ export class Bitlbee {
     writeFileSync(conf, ['[settings]', 'RunMode = ForkDaemon', 'DaemonInterface = 127.0.0.1', `DaemonPort = ${port}`, 'AuthMode = Open', `ConfigDir = ${join(dir, 'var')}`, `Pidfile = ${pidfile}`, ''].join('\n'));
     // HOME: libpurple keeps its own state (~/.purple) there, away from the user's.
     const args = [...(process.env.BITLBEE_VERBOSE ? ['-v'] : []), '-n', '-F', '-c', conf, '-d', join(dir, 'var'), '-P', pidfile];
+    // The shim is preloaded into every process of the daemon (unshare and sh only pass it on).
+    const env = { ...process.env, HOME: dir, LD_PRELOAD: [sipeXmlShim(), process.env.LD_PRELOAD].filter(Boolean).join(' ') };
     let child;
     if (o.hosts || o.trust) {
       const hosts = join(dir, 'hosts');
@@ -59,9 +84,9 @@ export class Bitlbee {
       const certs = join(dir, 'certs');
       mkdirp(certs);
       (o.trust ?? []).forEach((pem, i) => writeFileSync(join(certs, `ocslab-trusted-${i}.pem`), pem));
-      child = spawn('unshare', ['--mount', 'sh', '-c', 'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/ssl/certs && shift && exec /usr/sbin/bitlbee "$@"', hosts, certs, ...args], { env: { ...process.env, HOME: dir }, stdio: process.env.BITLBEE_VERBOSE ? ['ignore', 'inherit', 'inherit'] : 'ignore' });
+      child = spawn('unshare', ['--mount', 'sh', '-c', 'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/ssl/certs && shift && exec /usr/sbin/bitlbee "$@"', hosts, certs, ...args], { env, stdio: process.env.BITLBEE_VERBOSE ? ['ignore', 'inherit', 'inherit'] : 'ignore' });
     } else {
-      child = spawn('/usr/sbin/bitlbee', args, { env: { ...process.env, HOME: dir }, stdio: process.env.BITLBEE_VERBOSE ? ['ignore', 'inherit', 'inherit'] : 'ignore' });
+      child = spawn('/usr/sbin/bitlbee', args, { env, stdio: process.env.BITLBEE_VERBOSE ? ['ignore', 'inherit', 'inherit'] : 'ignore' });
     }
     if (!(await untilListening(port, () => child.exitCode !== null))) {
       child.kill('SIGKILL');

@@ -64,7 +64,80 @@ async function signIn(irc: Irc, transport: 'tcp' | 'tls', password: string): Pro
   return line.replace(/^.*sipe - /, '');
 }
 
+/** Signs a sipe account in as `user` over TCP; resolves with sipe's sign-in line. */
+async function on(irc: Irc, user: string, password: string): Promise<string> {
+  irc.command(`account add sipe ${user}@example.com,CORP\\\\${user} ${password}`);
+  irc.command(`account sipe set server 127.0.0.1:${endpoints.sipTcp?.port}`);
+  irc.command('account sipe set transport tcp');
+  irc.command('account sipe on');
+  return irc.waitFor(/sipe - (Logging in: Logged in|Login error: .*)$/, 20_000);
+}
+
+/** The gateway's contact-list line for `handle` (`blist all`: nick, handle, status), once it matches `status`. */
+async function buddyLine(irc: Irc, handle: string, status: RegExp = /./): Promise<string> {
+  const escaped = handle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const line = new RegExp(`:(\\S+)\\s+${escaped} sipe\\s+(.*)$`);
+  for (let i = 0; i < 40; i++) {
+    irc.command('blist all');
+    const end = await irc.waitFor(/\d+ buddies \(/, 5000);
+    const at = irc.lines.lastIndexOf(end);
+    const found = irc.lines.slice(Math.max(0, at - 50), at).reverse().find((l) => line.test(l));
+    if (found && status.test(line.exec(found)?.[2] ?? '')) return found;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${handle} never showed as ${status} in the contact list; last lines:\n${irc.lines.slice(-12).join('\n')}`);
+}
+
+const nickOf = (line: string) => /^:root!root@localhost PRIVMSG &bitlbee :(\S+)/.exec(line)?.[1] ?? '';
+
 describe.runIf(bitlbeeAvailable)('pidgin-sipe against ocslab serve', () => {
+  // First, while ocsuser2 is still the lab's own Communicator inside serve (a sipe sign-in as ocsuser2
+  // takes its registration over: the lab keeps one endpoint per user).
+  it("sees ocsuser2 (the lab's Communicator) in ocsuser1's server-stored contact list, Busy with the note ocsuser2 set", async () => {
+    const irc = await bitlbee.irc('presence');
+    try {
+      expect(await on(irc, 'ocsuser1', 'Us3r1-P@ss')).toMatch(/Logged in/);
+      // The contact list came from vnd-microsoft-roaming-contacts (ocsuser1 added ocsuser2 in the seed),
+      // the availability and note from the categories NOTIFY of the batched presence subscription, and
+      // the name from the contact card.
+      const line = await buddyLine(irc, 'sip:ocsuser2@example.com', /^Busy \(Busy - Rehearsing the pool01 deployment\)$/);
+      expect(line).toContain('Busy (Busy - Rehearsing the pool01 deployment)');
+      expect(irc.lines.filter((l) => /sipe - .*(signature|rror)/.test(l))).toEqual([]);
+    } finally {
+      irc.command('account sipe off');
+      irc.close();
+    }
+  }, 60_000);
+
+  it("stores a contact sipe adds on the user's home back end: the next sign-in, from a fresh client, lists it", async () => {
+    const partner = 'sip:partner@fabrikam.example';
+    const first = await bitlbee.irc('adder');
+    try {
+      expect(await on(first, 'ocsuser1', 'Us3r1-P@ss')).toMatch(/Logged in/);
+      // Once the server's list is in (ocsuser2 shows), as a user adds contacts: sipe drops a contact added
+      // before the list arrives that the list does not hold.
+      await buddyLine(first, 'sip:ocsuser2@example.com');
+      // SOAP over SERVICE: addGroup for the gateway's group, then setContact.
+      first.command(`add sipe ${partner}`);
+      await first.waitFor(/Adding `sip:partner@fabrikam\.example' to contact list/, 10_000);
+      await buddyLine(first, partner);
+      await new Promise((r) => setTimeout(r, 1000));
+      first.command('account sipe off');
+    } finally {
+      first.close();
+    }
+    // Another gateway user: no local buddy list, only what the server keeps.
+    const second = await bitlbee.irc('readder');
+    try {
+      expect(await on(second, 'ocsuser1', 'Us3r1-P@ss')).toMatch(/Logged in/);
+      expect(await buddyLine(second, partner)).toContain(partner);
+      expect(await buddyLine(second, 'sip:ocsuser2@example.com')).toContain('sip:ocsuser2@example.com');
+      second.command('account sipe off');
+    } finally {
+      second.close();
+    }
+  }, 90_000);
+
   it('signs in as ocsuser1 with NTLM over TCP', async () => {
     const irc = await bitlbee.irc('tcpuser');
     try {
@@ -89,25 +162,18 @@ describe.runIf(bitlbeeAvailable)('pidgin-sipe against ocslab serve', () => {
   it('exchanges IMs both ways between two sipe users, as INVITE-established sessions through the front end', async () => {
     const alice = await bitlbee.irc('alice');
     const bob = await bitlbee.irc('bob');
-    const on = async (irc: Irc, user: string, password: string) => {
-      irc.command(`account add sipe ${user}@example.com,CORP\\\\${user} ${password}`);
-      irc.command(`account sipe set server 127.0.0.1:${endpoints.sipTcp?.port}`);
-      irc.command('account sipe set transport tcp');
-      irc.command('account sipe on');
-      expect(await irc.waitFor(/sipe - (Logging in: Logged in|Login error: .*)$/, 20_000)).toMatch(/Logged in/);
-    };
     try {
-      await on(alice, 'ocsuser1', 'Us3r1-P@ss');
-      await on(bob, 'ocsuser2', 'Us3r2-P@ss');
-      alice.command('add sipe sip:ocsuser2@example.com bob2');
-      await alice.waitFor(/Adding `sip:ocsuser2@example\.com' to contact list/, 10_000);
-      alice.send('PRIVMSG bob2 :hello from ocsuser1');
+      expect(await on(alice, 'ocsuser1', 'Us3r1-P@ss')).toMatch(/Logged in/);
+      expect(await on(bob, 'ocsuser2', 'Us3r2-P@ss')).toMatch(/Logged in/);
+      // ocsuser2 is in ocsuser1's server-stored contact list: the gateway gives it a nick.
+      const bob2 = nickOf(await buddyLine(alice, 'sip:ocsuser2@example.com'));
+      alice.send(`PRIVMSG ${bob2} :hello from ocsuser1`);
       // bitlbee shows a message from someone not in the list in the control channel, nick first.
       const got = await bob.waitFor(/PRIVMSG \S+ :(\S+: )?hello from ocsuser1$/, 15_000);
       const from = /^:([^!]+)!/.exec(got)?.[1] ?? '';
       expect(got).toContain('ocsuser1@example.com');
       bob.send(`PRIVMSG ${from} :hello back from ocsuser2`);
-      expect(await alice.waitFor(/hello back from ocsuser2$/, 15_000)).toMatch(/^:bob2!/);
+      expect(await alice.waitFor(/hello back from ocsuser2$/, 15_000)).toMatch(new RegExp(`^:${bob2}!`));
       for (const irc of [alice, bob]) expect(irc.lines.filter((l) => /sipe - .*(signature|rror)/.test(l))).toEqual([]);
     } finally {
       alice.close();
