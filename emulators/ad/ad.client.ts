@@ -6,7 +6,7 @@ import type { AnyActorRef } from 'xstate';
 import { request } from '../../sim/emulator.js';
 import type { AdModification, AdNewUser, AdResult, AdScope, AdSearchEntry, GlobalSettingsLocation, PrepState } from './ad.events.js';
 import { dcNamed, findRtcService, pdc, pendingCount, prepState } from './ad.forest.js';
-import type { AdContext } from './ad.machine.js';
+import { readQuery, type AdContext } from './ad.machine.js';
 import { dnKey } from './ad.dn.js';
 import { findBySam, type AdEntry } from './ad.store.js';
 
@@ -33,6 +33,18 @@ export const adSearch = (ref: Ref, args: { base: string; scope: AdScope; filter?
 
 /** A simple bind: `name` is a DN, `CORP\user`, a UPN (`user@corp.example.net`) or a sAMAccountName. */
 export const adAuthenticate = (ref: Ref, args: { name: string; password: string }) => call<{ dn: string; sam: string }>(ref, { type: 'ad.authenticate', ...args });
+
+/**
+ * The same search and bind answered from the directory's current snapshot, at `now` (the lab's clock),
+ * without a command through the actor: for readers that only ask, many times a second.
+ */
+export function adSearchNow(ref: Ref, args: { base: string; scope: AdScope; filter?: string; attributes?: string[]; dc?: string }, now: number): AdResult<AdSearchEntry[]> {
+  return readQuery(need(ref), { type: 'ad.search', ...defined(args) }, now) as AdResult<AdSearchEntry[]>;
+}
+
+export function adAuthenticateNow(ref: Ref, args: { name: string; password: string }, now: number): AdResult<{ dn: string; sam: string }> {
+  return readQuery(need(ref), { type: 'ad.authenticate', ...args }, now) as AdResult<{ dn: string; sam: string }>;
+}
 
 export const adCreateUser = (ref: Ref, args: AdNewUser & { dc?: string }) => call<{ dn: string }>(ref, { type: 'ad.createUser', ...defined(args) });
 

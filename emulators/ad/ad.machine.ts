@@ -109,6 +109,34 @@ function remoteRegistryRunning(system: SystemLike, host: string): boolean {
 
 const reply = (requestId: string, result: AdResult<unknown>): AdEmitted => ({ type: 'ad.reply', requestId, result });
 
+/** The questions that change nothing: a search and a simple bind, answered from the forest as it is. */
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+export type AdQuery = DistributiveOmit<Extract<AdCommand, { type: 'ad.search' | 'ad.authenticate' }>, 'requestId'>;
+
+/**
+ * Answers a search or a bind against the forest as it stands at `now`. Pure: the machine answers its
+ * commands with it, and a reader that only asks (the front end's registrar, on every REGISTER) can ask
+ * the current snapshot directly instead of going through the actor (`adSearchNow`, `adAuthenticateNow`).
+ */
+export function readQuery(context: AdContext, command: AdQuery, now: number): AdResult<unknown> {
+  const f = context.forest;
+  if (command.type === 'ad.authenticate') {
+    const dc = pickDc(f, undefined);
+    return dc.ok ? authenticate(f, dc.value.replica, command.name, command.password, now) : dc;
+  }
+  const dc = pickDc(f, command.dc);
+  if (!dc.ok) return dc;
+  if (command.base.trim() === '' && command.scope === 'base') {
+    const dse = rootDse(f, dc.value, now);
+    const wanted = (command.attributes ?? []).map((a) => a.toLowerCase());
+    const all = wanted.length === 0 || wanted.includes('*');
+    const attributes = Object.fromEntries(Object.entries(dse.attributes).filter(([k]) => all || wanted.includes(k.toLowerCase())));
+    return ok([{ dn: '', attributes }]);
+  }
+  const req = { base: command.base, scope: command.scope, ...(command.filter !== undefined ? { filter: command.filter } : {}), ...(command.attributes ? { attributes: command.attributes } : {}) };
+  return search(dc.value.replica, req, f.ncs);
+}
+
 /** Performs one command against the forest; returns the new state, the reply and the journal events. */
 export function handleCommand(context: AdContext, command: AdCommand, env: LabEnv, observed: Observed = { remoteRegistry: true }): Handled {
   const f = context.forest;
@@ -147,24 +175,9 @@ export function handleCommand(context: AdContext, command: AdCommand, env: LabEn
       const r = txn.delete(dc.value.name, command.dn);
       return done(r.ok ? ok({ dn: r.value.dn }) : r);
     }
-    case 'ad.search': {
-      const dc = pickDc(f, command.dc);
-      if (!dc.ok) return done(dc);
-      if (command.base.trim() === '' && command.scope === 'base') {
-        const dse = rootDse(f, dc.value, now);
-        const wanted = (command.attributes ?? []).map((a) => a.toLowerCase());
-        const all = wanted.length === 0 || wanted.includes('*');
-        const attributes = Object.fromEntries(Object.entries(dse.attributes).filter(([k]) => all || wanted.includes(k.toLowerCase())));
-        return done(ok([{ dn: '', attributes }]), false);
-      }
-      const req = { base: command.base, scope: command.scope, ...(command.filter !== undefined ? { filter: command.filter } : {}), ...(command.attributes ? { attributes: command.attributes } : {}) };
-      return done(search(dc.value.replica, req, f.ncs), false);
-    }
-    case 'ad.authenticate': {
-      const dc = pickDc(f, undefined);
-      if (!dc.ok) return done(dc);
-      return done(authenticate(f, dc.value.replica, command.name, command.password, now), false);
-    }
+    case 'ad.search':
+    case 'ad.authenticate':
+      return done(readQuery(context, command, now), false);
     case 'ad.createUser': {
       const dc = pickDc(f, command.dc);
       if (!dc.ok) return done(dc);

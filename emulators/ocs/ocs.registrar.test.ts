@@ -9,7 +9,7 @@ describe('the registrar', () => {
     try {
       await walk.until('ocs.verifyReplication');
       const system = { get: (id: string) => walk.lab.get(id) };
-      const req = { uri: 'sip:ocsuser1@example.com', account: 'ocsuser1', password: 'Us3r1-P@ss' };
+      const req = { uri: 'sip:ocsuser1@example.com', account: 'ocsuser1', password: 'Us3r1-P@ss', get now() { return walk.lab.clock.now(); } };
       const replicated = () => ocsStore(walk.lab.get('ocs')).users.some((u) => u.sipAddress.toLowerCase() === req.uri);
       expect(replicated()).toBe(false);
       expect(decideRegister(system, req)).toMatchObject({ status: 404, cause: 'unknownUri' });

@@ -11,7 +11,7 @@
  * in from AD; until it has, the registrar does not know the user: 404) (ocs-facts §2, §6). The SIP status codes for the refusals are a design
  * choice [U]: the client shows one message for all the "credentials" causes (ocs-facts §6).
  */
-import { adAuthenticate, adDomainDn, adSearch } from '../ad/ad.client.js';
+import { adAuthenticateNow, adDomainDn, adSearchNow } from '../ad/ad.client.js';
 import { FRONT_END_SERVICE, findPool, findServer, homedUserBySip, normalizeSipUri, type OcsStore } from './ocs.store.js';
 import type { ActorLookup } from './ocs.ports.js';
 import { ocsStore } from './ocs.client.js';
@@ -27,6 +27,8 @@ export interface RegisterRequest {
   password: string;
   /** The front end the REGISTER reached (short name or FQDN), when known. */
   frontEnd?: string;
+  /** The lab's time (ms): the directory is asked as it stands then (account expiry, lockout). */
+  now: number;
 }
 
 export type RegisterRefusal = 'badCredentials' | 'unknownUri' | 'uriNotOwned' | 'userDisabled' | 'enhancedPresence' | 'notHomed' | 'poolDown';
@@ -78,11 +80,13 @@ export function decideRegister(system: ActorLookup, req: RegisterRequest): Regis
   const uri = normalizeSipUri(req.uri);
   const refuse = (status: 401 | 403 | 404 | 480 | 503, reason: string, cause: RegisterRefusal, detail: string): RegisterOutcome => ({ status, reason, cause, detail });
 
-  const auth = adAuthenticate(ad, { name: req.account, password: req.password });
+  // Questions only, asked of the directory's current snapshot (a REGISTER changes nothing in AD): not a
+  // command through the actor on every REGISTER of a sign-in storm.
+  const auth = adAuthenticateNow(ad, { name: req.account, password: req.password }, req.now);
   if (!auth.ok) return refuse(401, 'Unauthorized', 'badCredentials', `authentication of ${req.account} failed: ${auth.failure.message}`);
 
   // One indexed-style question for the URI (not every user in the domain: a sign-in storm asks it 10,000 times).
-  const found = adSearch(ad, { base: adDomainDn(ad), scope: 'sub', filter: `(&(objectClass=user)(msRTCSIP-PrimaryUserAddress=${ldapEscape(uri)}))` });
+  const found = adSearchNow(ad, { base: adDomainDn(ad), scope: 'sub', filter: `(&(objectClass=user)(msRTCSIP-PrimaryUserAddress=${ldapEscape(uri)}))` }, req.now);
   const entries = found.ok ? found.value : [];
   const owner = entries.find((e) => (attr(e.attributes, 'msRTCSIP-PrimaryUserAddress') ?? '').toLowerCase() === uri);
   if (!owner) return refuse(404, 'Not Found', 'unknownUri', `no user has msRTCSIP-PrimaryUserAddress ${uri}`);
