@@ -23,6 +23,7 @@ import type { DialResult, Network } from '../network/lab.network.js';
 import { parseProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, provisioningRequestBody, type ParsedProvisioning } from '../ocs/ocs.provisioning.js';
 import type { Candidate, LookupType, ResolvedRecord, Resolver, ResolverAnswer } from './communicator.discovery.js';
 import { StreamTransport } from './sip.stream.transport.js';
+import { installGrammarCache } from '../ocs/sip.grammar.js';
 import {
   AVAILABILITY_NUMBERS,
   availabilityName,
@@ -38,6 +39,9 @@ import {
   type ContactListView,
 } from '../ocs/ocs.presence.js';
 import { NtlmClientSecurity } from './communicator.security.js';
+
+// sip.js's grammar answers, remembered (the front end's and the client's parsing share it).
+installGrammarCache();
 
 /** Communicator 2007 R2's User-Agent (the build number is [U]; the product token form is [B]). */
 export const COMMUNICATOR_USER_AGENT = 'UCCAPI/3.5.6907.0 OC/3.5.6907.0 (Microsoft Office Communicator 2007 R2)';

@@ -63,7 +63,7 @@
  * - A certificate the Certificate Wizard assigns while the listeners run is presented on the next TLS
  *   connection (the real service may want a restart [U]). Stream sockets run without Nagle's delay.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { authorizationOf, SecurityAssociations, SIP_REALM, type Association, type PendingChallenge } from './ocs.sip.security.js';
 import { authParams } from './sip.ntlm.js';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -79,6 +79,7 @@ import { ocsStore } from './ocs.client.js';
 import { buildProvisioning, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT, requestedProvisionGroups, type ProvisioningFailure } from './ocs.provisioning.js';
 import { decideRegister, normalizeSipUri, REGISTER_DIAGNOSTICS } from './ocs.registrar.js';
 import { FRONT_END_SERVICE, findPool, findServer, homedUserBySip } from './ocs.store.js';
+import { installGrammarCache } from './sip.grammar.js';
 import { readContactList } from './ocs.contacts.js';
 import { ocsChangeContactList } from './ocs.client.js';
 import { adAccountPassword, adFindUser } from '../ad/ad.client.js';
@@ -190,7 +191,8 @@ interface Pending {
 const NOT_ENABLED_DIAGNOSTIC = (source: string) => `ms-diagnostics: 4005;reason="Destination URI either not enabled for SIP or does not exist";source="${source}"`;
 
 const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
-const token = (bytes = 8): string => randomBytes(bytes).toString('hex');
+
+installGrammarCache();
 
 const loggerFactory = new Core.LoggerFactory();
 loggerFactory.builtinEnabled = false;
@@ -235,7 +237,7 @@ export function frameSip(buf: Buffer, max: number): Frame {
 }
 
 /** A 400 built from the raw header lines of a request sip.js could not parse; undefined if they are missing. */
-function rawBadRequest(raw: string, reason: string): string | undefined {
+function rawBadRequest(raw: string, reason: string, token: (bytes: number) => string): string | undefined {
   const head = raw.split('\r\n\r\n')[0] ?? '';
   const [startLine = '', ...lines] = head.split('\r\n');
   if (!/^[A-Za-z]+ \S+ SIP\/2\.0$/.test(startLine)) return undefined;
@@ -331,13 +333,18 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   // end of a pool reaches a user signed in through another, as the pool's back end (RTCDyn) lets them.
   const { bindings, byContact, pending, presence: presenceState } = poolRegistrar(lab, server.pool);
   const nonces = new Map<string, number>();
+  // Tags, branches and nonces from the lab's seeded generator: a stream of its own for each start of the
+  // listeners (a restarted front end does not hand out the tags it gave before).
+  const start = nextStart(lab, server.fqdn);
+  const tagIds = lab.ids.fork(`sip-tokens:${server.fqdn.toLowerCase()}:${start}`);
+  const token = (bytes = 8): string => tagIds.token(bytes);
   const digestOffered = options.digest === true;
   const forest = lab.topology.forest;
   const security = new SecurityAssociations({
     targetname: server.fqdn,
     target: { nbDomain: forest.netbios, nbComputer: server.host.toUpperCase(), dnsDomain: forest.fqdn, dnsComputer: server.fqdn, dnsTree: forest.fqdn },
     // A stream of its own for each start of the listeners: a restarted front end issues new challenges.
-    ids: lab.ids.fork(`sip-security:${server.fqdn.toLowerCase()}:${nextStart(lab, server.fqdn)}`),
+    ids: lab.ids.fork(`sip-security:${server.fqdn.toLowerCase()}:${start}`),
     now: () => Date.now(),
     ...(options.ntlmLifetimeMs !== undefined ? { lifetimeMs: options.ntlmLifetimeMs } : {}),
     // The NTLM domain is the forest's NetBIOS or DNS name (or none, with a UPN as the user name).
@@ -479,7 +486,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
   /** An authenticated REGISTER: what the registrar decides, then the binding. */
   const register = (conn: Connection, req: Core.IncomingRequestMessage, aor: string, secret: { sam: string; password: string }) => {
-    const outcome = decideRegister(system, { uri: aor, account: secret.sam, password: secret.password, frontEnd: server.fqdn });
+    const outcome = decideRegister(system, { uri: aor, account: secret.sam, password: secret.password, frontEnd: server.fqdn, now: lab.clock.now() });
     if (outcome.status !== 200) {
       const diag = REGISTER_DIAGNOSTICS[outcome.cause];
       const diagnostics = `ms-diagnostics: ${diag.code};reason="${diag.reason}";source="${viaHost}"`;
@@ -796,7 +803,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   const handle = (conn: Connection, raw: string): boolean => {
     const msg = parseSip(raw);
     if (!msg) {
-      const bad = rawBadRequest(raw, 'unparseable SIP message');
+      const bad = rawBadRequest(raw, 'unparseable SIP message', token);
       if (bad) {
         conn.send(bad);
         return true;
@@ -810,7 +817,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     if (!(msg instanceof Core.IncomingRequestMessage)) return false;
     const missing = REQUIRED_HEADERS.filter((h) => !msg.hasHeader(h));
     if (missing.length || !msg.from || !msg.to || !msg.callId || !msg.method || !msg.ruri) {
-      const bad = rawBadRequest(raw, `missing or unreadable ${missing.join(', ') || 'header'}`);
+      const bad = rawBadRequest(raw, `missing or unreadable ${missing.join(', ') || 'header'}`, token);
       if (bad) conn.send(bad);
       return bad !== undefined;
     }
@@ -931,7 +938,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
         const f = frameSip(buffer, max);
         if (f.kind === 'more') return;
         if (f.kind === 'bad') {
-          const bad = rawBadRequest(buffer.subarray(0, Math.min(buffer.length, max)).toString('utf8'), f.reason);
+          const bad = rawBadRequest(buffer.subarray(0, Math.min(buffer.length, max)).toString('utf8'), f.reason, token);
           if (bad) conn.send(bad);
           socket.end();
           setTimeout(() => socket.destroy(), 200).unref();
