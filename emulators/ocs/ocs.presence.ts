@@ -63,7 +63,7 @@ export type AvailabilityName = keyof typeof AVAILABILITY_NUMBERS | 'Inactive' | 
 
 /** What a client shows for an availability number ([MS-PRES] 3.7.5.1.1's ranges). */
 export function availabilityName(n: number): AvailabilityName {
-  if (n < 3000 || n >= 18000) return 'Offline';
+  if (!Number.isFinite(n) || n < 3000 || n >= 18000) return 'Offline';
   if (n < 4500) return 'Available';
   if (n < 6000) return 'Inactive';
   if (n < 7500) return 'Busy';
@@ -114,17 +114,54 @@ type Node = Record<string, unknown>;
 const attrs = { ignoreAttributes: false, attributeNamePrefix: '@', allowBooleanAttributes: true } as const;
 /** Reads values: namespace prefixes dropped, every element an array, no value conversion. */
 const reader = new XMLParser({ ...attrs, removeNSPrefix: true, parseTagValue: false, parseAttributeValue: false, trimValues: true, processEntities: true, htmlEntities: false, isArray: (_n, _p, _l, isAttribute) => !isAttribute });
-/** Keeps a document as written (order, prefixes), to hand a published category on unchanged. */
-const ordered = new XMLParser({ ...attrs, preserveOrder: true, removeNSPrefix: false, parseTagValue: false, parseAttributeValue: false, trimValues: false, processEntities: false, htmlEntities: false });
-const orderedBuilder = new XMLBuilder({ ...attrs, preserveOrder: true, suppressEmptyNode: true, processEntities: false });
+/** Keeps a document as written (order, prefixes, CDATA sections), to hand a published category on unchanged. */
+const ordered = new XMLParser({ ...attrs, preserveOrder: true, removeNSPrefix: false, parseTagValue: false, parseAttributeValue: false, trimValues: false, processEntities: false, htmlEntities: false, cdataPropName: '#cdata' });
+const orderedBuilder = new XMLBuilder({ ...attrs, preserveOrder: true, suppressEmptyNode: true, processEntities: false, cdataPropName: '#cdata' });
 
 export type XmlFailure = { kind: 'presence.badXml'; message: string };
 
 /** Checks a body is one well-formed XML document without a DOCTYPE (no entity definitions reach the parser). */
+/** Characters XML 1.0 does not allow (§2.2), raw or as a character reference. */
+const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+const legalCodePoint = (n: number) => n === 0x9 || n === 0xa || n === 0xd || (n >= 0x20 && n <= 0xd7ff) || (n >= 0xe000 && n <= 0xfffd) || (n >= 0x10000 && n <= 0x10ffff);
+
+/**
+ * Checks a body is one well-formed XML document without a DOCTYPE (no entity definitions reach the
+ * parser). fast-xml-parser's validator is lenient where a client's parser is not (libxml2 in sipe, MSXML
+ * in Communicator): undefined entities, a bare `&`, `<` in an attribute value, `]]>` in text, characters
+ * XML does not allow, a second root. Those are refused here too, so that nothing this front end keeps and
+ * hands on (a published category goes back to the user's endpoints) is a document its clients refuse.
+ */
 function wellFormed(xml: string): Result<true, XmlFailure> {
-  if (/<!DOCTYPE/i.test(xml)) return fail({ kind: 'presence.badXml', message: 'a DOCTYPE is not accepted' });
+  const bad = (message: string) => fail<XmlFailure>({ kind: 'presence.badXml', message });
+  if (/<!DOCTYPE/i.test(xml)) return bad('a DOCTYPE is not accepted');
+  if (NOT_XML_CHAR.test(xml)) return bad('a character XML does not allow');
   const v = XMLValidator.validate(xml);
-  if (v !== true) return fail({ kind: 'presence.badXml', message: `${v.err.msg} (line ${v.err.line}, column ${v.err.col})` });
+  if (v !== true) return bad(`${v.err.msg} (line ${v.err.line}, column ${v.err.col})`);
+  // What is left once CDATA sections and comments (where & and ]]> mean nothing) are taken out.
+  const outside = xml.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '').replace(/<!--[\s\S]*?-->/g, '');
+  if (outside.includes(']]>')) return bad('"]]>" outside a CDATA section');
+  for (const m of outside.matchAll(/&([^;\s<&]{0,12});?/g)) {
+    const ref = m[0].endsWith(';') ? (m[1] ?? '') : undefined;
+    if (ref === undefined) return bad('a bare "&" (write &amp;)');
+    if (['amp', 'lt', 'gt', 'quot', 'apos'].includes(ref)) continue;
+    const num = /^#(?:x([0-9a-fA-F]{1,6})|(\d{1,7}))$/.exec(ref);
+    if (!num) return bad(`the undefined entity &${ref.slice(0, 12)};`);
+    if (!legalCodePoint(num[1] !== undefined ? parseInt(num[1], 16) : Number(num[2]))) return bad(`&${ref}; is not a character XML allows`);
+  }
+  // Attribute values hold no '<', and there is one root element.
+  for (const tag of outside.matchAll(/<([^!?/][^>]*)>/g)) {
+    if (/=\s*(?:"[^"]*<|'[^']*<)/.test(tag[1] ?? '')) return bad('"<" in an attribute value');
+  }
+  let roots = 0;
+  let tree: Node[];
+  try {
+    tree = ordered.parse(xml) as Node[];
+  } catch (e) {
+    return bad((e as Error).message);
+  }
+  for (const n of tree) if (Object.keys(n).some((k) => k !== ':@' && !k.startsWith('#') && !k.startsWith('?'))) roots++;
+  if (roots !== 1) return bad(roots === 0 ? 'no root element' : 'more than one root element');
   return ok(true);
 }
 
@@ -416,7 +453,7 @@ export function parseBatchSubscribe(xml: string): Result<BatchSubscribe, BatchFa
   const list = kid(action, 'adhocList');
   const resources = kids(list, 'resource')
     .map((x) => (attr(x, 'uri') ?? '').trim().toLowerCase())
-    .filter((u) => /^sip:[^@\s]+@[^@\s]+$/.test(u));
+    .filter((u, i, all) => /^sip:[^@\s]+@[^@\s]+$/.test(u) && all.indexOf(u) === i);
   if (resources.length > MAX_RESOURCES_PER_BATCH) return fail({ kind: 'presence.badBatch', message: `more than ${MAX_RESOURCES_PER_BATCH} resources in one subscription` });
   const categories = kids(kid(action, 'categoryList'), 'category')
     .map((x) => (attr(x, 'name') ?? '').trim())

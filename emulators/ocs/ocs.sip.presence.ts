@@ -142,6 +142,17 @@ export interface PresenceContext {
   record(type: string, summary: string, details: Record<string, unknown>): void;
 }
 
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+/** Character data as XML writes it, read back (the five entities and character references). */
+const xmlText = (raw: string): string =>
+  raw.replace(/&(amp|lt|gt|quot|apos|#x[0-9a-fA-F]{1,6}|#\d{1,7});/g, (_m, e: string) => {
+    if (e.startsWith('#')) {
+      const code = e[1] === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1));
+      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : '';
+    }
+    return ENTITIES[e] ?? '';
+  });
+
 const lower = (s: string | undefined) => (s ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 
 /** Header values split at commas, trimmed and lower-cased (`Supported`, `Accept`, `Require`). */
@@ -173,7 +184,8 @@ export function presence(ctx: PresenceContext) {
     const doc = published.get(aor);
     if (!doc) return undefined;
     const open = /<basic>\s*open\s*<\/basic>/i.test(doc);
-    const note = /<note(?:\s[^>]{0,200})?>([^<]{0,512})<\/note>/i.exec(doc)?.[1]?.trim();
+    // The note's text as XML escapes it; categoriesDocument escapes it again for the watcher.
+    const note = xmlText(/<note(?:\s[^>]{0,200})?>([^<]{0,512})<\/note>/i.exec(doc)?.[1]?.trim() ?? '');
     return { open, ...(note ? { note } : {}) };
   };
 
