@@ -1,7 +1,7 @@
 /**
  * Kamailio (Debian `kamailio`, ../shared/reference/real-endpoints.md §2) as the yardstick for the front
  * end's registrar: the same load generator (bench/wire-load.ts: REGISTER → 401 → REGISTER with Digest →
- * 200 over TCP, 8 connections) against a Kamailio registrar on loopback doing the same Digest work
+ * 200 over TCP, 16 connections) against a Kamailio registrar on loopback doing the same Digest work
  * (every user's password "secret", no database). Started and stopped by PID; absent, it says so.
  */
 import { spawn } from 'node:child_process';

@@ -46,7 +46,7 @@ async function ldapLoad(seconds: number): Promise<void> {
 
 async function sipLoad(seconds: number): Promise<void> {
   if (!e.sipTcp) throw new Error('the front end is not listening for SIP');
-  const clients = 8;
+  const clients = 16;
   const deadline = Date.now() + seconds * 1000;
   let registrations = 0;
   await Promise.all(
