@@ -24,6 +24,9 @@ function hash128(text: string): [number, number, number, number] {
   return [(h1 ^ h2 ^ h3 ^ h4) >>> 0, (h2 ^ h1) >>> 0, (h3 ^ h1) >>> 0, (h4 ^ h1) >>> 0];
 }
 
+/** Each byte's two lower-case hex digits. */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export interface IdPosition {
   seed: string;
   state: [number, number, number, number];
@@ -103,7 +106,9 @@ export class IdSource {
   }
 
   hex(nBytes: number): string {
-    return Array.from(this.bytes(nBytes), (x) => x.toString(16).padStart(2, '0')).join('');
+    let out = '';
+    for (const x of this.bytes(nBytes)) out += HEX[x];
+    return out;
   }
 
   /** A version-4 GUID in the registry form AD tools show: 8-4-4-4-12, lower case. */
