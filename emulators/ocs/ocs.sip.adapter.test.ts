@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect as tlsConnect } from 'node:tls';
 import { frameSip, digestParams, startSipFrontEnd, SIP_REALM, type SipListening } from './ocs.sip.adapter.js';
 import { hostStartService, hostStopService, hostService } from '../host/host.client.js';
+import { communicatorFleet } from '../communicator/communicator.fleet.js';
 import { buildSeedLab, digestAuthorization, digestChallenge, RawSipClient, token, type RawSip, type SeedLab } from '../../test/support/wire-sip.js';
 
 let env: SeedLab;
@@ -18,6 +19,10 @@ const user = (i: number) => env.users[i] as SeedLab['users'][number];
 
 beforeAll(async () => {
   env = await buildSeedLab();
+  // The rehearsal's own Communicators sign out: these tests are about the raw clients' endpoints (a user
+  // signed in twice stays signed in on the other endpoint).
+  const fleet = communicatorFleet(env.lab);
+  for (const c of fleet.all()) await fleet.signOut(c);
   sip = await startSipFrontEnd(env.lab, { digest: true });
 }, 60_000);
 
@@ -209,6 +214,39 @@ describe('MESSAGE and OPTIONS', () => {
     const r = await c.next((m) => (m.header('via') ?? '').includes(b));
     expect(r.status).toBe(200);
     expect(r.header('allow')).toContain('MESSAGE');
+  });
+});
+
+describe('multiple points of presence', () => {
+  it('keeps a user signed in on two endpoints: a new request goes to the newest, the other takes it once the newest leaves', async () => {
+    const a = await tls();
+    const first = await tls();
+    const second = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    expect((await first.register(user(1).aor, user(1).sam, user(1).password)).status).toBe(200);
+    expect((await second.register(user(1).aor, user(1).sam, user(1).password)).status).toBe(200);
+    const answer = (endpoint: RawSipClient, incoming: RawSip) => {
+      const echo = incoming.headers.filter(([k]) => ['via', 'from', 'call-id', 'cseq'].includes(k)).map(([k, v]) => `${k}: ${v}`);
+      endpoint.send(['SIP/2.0 200 OK', ...echo, `To: ${incoming.header('to')};tag=${token(3)}`, 'Content-Length: 0', '', ''].join('\r\n'));
+    };
+    const toNewest = a.request('MESSAGE', user(1).aor, { from: user(0).aor, to: user(1).aor, body: 'to the newest' });
+    const got = await second.next((m) => m.method === 'MESSAGE');
+    expect(got.body).toBe('to the newest');
+    answer(second, got);
+    expect((await a.next((m) => (m.header('via') ?? '').includes(toNewest))).status).toBe(200);
+    // The first endpoint was not signed out by the second sign-in.
+    expect(sip.registrations()).toContain(user(1).aor);
+    second.close();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sip.registrations()).toContain(user(1).aor);
+    const toFirst = a.request('MESSAGE', user(1).aor, { from: user(0).aor, to: user(1).aor, body: 'to the one left' });
+    const later = await first.next((m) => m.method === 'MESSAGE');
+    expect(later.body).toBe('to the one left');
+    answer(first, later);
+    expect((await a.next((m) => (m.header('via') ?? '').includes(toFirst))).status).toBe(200);
+    first.close();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sip.registrations()).not.toContain(user(1).aor);
   });
 });
 

@@ -20,6 +20,10 @@
  *   `Contact: *` with Expires 0) removes the binding. A binding lives on the connection it registered on:
  *   requests for that user go back over that connection (clients have no server certificate), and the
  *   binding ends when the connection closes or the registration expires (wall clock, `setTimeout`).
+ *   A user may be signed in on several endpoints at once (multiple points of presence): each endpoint
+ *   (its `+sip.instance`, else its Contact) has a binding of its own; a new request to the user goes to
+ *   the endpoint that registered last [U: OCS forks it to them all], a GRUU to its own endpoint; the user
+ *   is offline once the last endpoint is gone.
  * - MESSAGE: the sender must have registered its From address on this connection (else 403). The target
  *   (Request-URI) must be a user homed in this deployment's RTC database (else 404 with `ms-diagnostics:
  *   4005;reason="Destination URI either not enabled for SIP or does not exist"`) and registered (else
@@ -165,6 +169,10 @@ interface Connection {
 
 interface Binding {
   aor: string;
+  /** Which endpoint of the user: its `+sip.instance`, else its Contact's key. */
+  endpoint: string;
+  /** Registration order in the pool: the newest endpoint takes new sessions. */
+  order: number;
   conn: Connection;
   contact: string;
   contactUri: string;
@@ -279,9 +287,12 @@ function listen(server: TcpServer | TlsServer | HttpsServer, port: number, host:
  */
 /** The registrar state the front ends of one pool share; cleared with the lab. */
 interface PoolRegistrar {
-  bindings: Map<string, Binding>;
-  /** The AOR whose binding has each contact key. */
-  byContact: Map<string, string>;
+  /** Each user's signed-in endpoints (multiple points of presence), by endpoint. */
+  bindings: Map<string, Map<string, Binding>>;
+  /** The binding each contact key belongs to. */
+  byContact: Map<string, Binding>;
+  /** The registration order counter. */
+  registered: { count: number };
   pending: Map<string, Pending>;
   presence: PresenceState;
 }
@@ -298,10 +309,10 @@ function nextStart(lab: Lab, fqdn: string): number {
 
 function poolRegistrar(lab: Lab, pool: string): PoolRegistrar {
   return lab.resource(`sip-registrar:${pool.toLowerCase()}`, () => {
-    const r: PoolRegistrar = { bindings: new Map(), byContact: new Map(), pending: new Map(), presence: newPresenceState() };
+    const r: PoolRegistrar = { bindings: new Map(), byContact: new Map(), registered: { count: 0 }, pending: new Map(), presence: newPresenceState() };
     const close = async () => {
       for (const p of r.pending.values()) clearTimeout(p.timer);
-      for (const b of r.bindings.values()) clearTimeout(b.timer);
+      for (const user of r.bindings.values()) for (const b of user.values()) clearTimeout(b.timer);
       r.pending.clear();
       r.bindings.clear();
       r.byContact.clear();
@@ -331,7 +342,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
   // Registrations, presence and requests in flight belong to the pool, not to one front end: every front
   // end of a pool reaches a user signed in through another, as the pool's back end (RTCDyn) lets them.
-  const { bindings, byContact, pending, presence: presenceState } = poolRegistrar(lab, server.pool);
+  const { bindings, byContact, registered, pending, presence: presenceState } = poolRegistrar(lab, server.pool);
   const nonces = new Map<string, number>();
   // Tags, branches and nonces from the lab's seeded generator: a stream of its own for each start of the
   // listeners (a restarted front end does not hand out the tags it gave before).
@@ -400,15 +411,27 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
   // ---- registrar -------------------------------------------------------------------------------
 
-  const dropBinding = (aor: string) => {
-    const b = bindings.get(aor);
-    if (!b) return;
+  /** The user's signed-in endpoints. */
+  const endpointsOf = (aor: string): Binding[] => [...(bindings.get(aor)?.values() ?? [])];
+  /** The endpoint that takes a new session: the one that registered last [U: OCS forks to them all]. */
+  const newest = (aor: string): Binding | undefined => endpointsOf(aor).reduce<Binding | undefined>((best, b) => (b.conn.closed || (best && best.order > b.order) ? best : b), undefined);
+
+  /** One endpoint signs out: its binding goes, and what it published with it. */
+  const dropEndpoint = (b: Binding) => {
+    const user = bindings.get(b.aor);
+    if (user?.get(b.endpoint) !== b) return;
     clearTimeout(b.timer);
-    bindings.delete(aor);
-    if (byContact.get(b.contactKey) === aor) byContact.delete(b.contactKey);
-    b.conn.aors.delete(aor);
-    // Signed out: what the user published goes with the endpoint, and watchers see it offline.
-    pres.signedOut(aor);
+    user.delete(b.endpoint);
+    if (user.size === 0) bindings.delete(b.aor);
+    if (byContact.get(b.contactKey) === b) byContact.delete(b.contactKey);
+    if (!endpointsOf(b.aor).some((x) => x.conn === b.conn)) b.conn.aors.delete(b.aor);
+    // What the endpoint published goes with it; when it was the last one, watchers see the user offline.
+    pres.signedOut(b.aor, b.endpoint, !bindings.has(b.aor));
+  };
+
+  /** Every endpoint of the user (Contact: *), or those registered over one connection. */
+  const dropBinding = (aor: string, conn?: Connection) => {
+    for (const b of endpointsOf(aor)) if (!conn || b.conn === conn) dropEndpoint(b);
   };
 
   /** The account's password, by Digest username (`sam`, `CORP\sam` or `sam@domain`). */
@@ -471,7 +494,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       const done = security.complete(req.data, params, pendingChallenge);
       if (!done.ok) return respond(conn, req, 401, { headers: [...security.offers(), warning(`NTLM authentication${done.user ? ` of ${done.user}` : ''} failed: ${done.why}`)] });
       // Another account on this connection: what the previous one registered here goes with its association.
-      if (conn.sa && security.accountOf(conn.sa)?.sam.toLowerCase() !== done.account.sam.toLowerCase()) for (const a of [...conn.aors]) dropBinding(a);
+      if (conn.sa && security.accountOf(conn.sa)?.sam.toLowerCase() !== done.account.sam.toLowerCase()) for (const a of [...conn.aors]) dropBinding(a, conn);
       conn.sa = done.association;
       return register(conn, req, aor, done.account);
     }
@@ -496,8 +519,8 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     const expiresHeader = req.getHeader('expires');
     const headerExpires = expiresHeader !== undefined && /^\d+$/.test(expiresHeader.trim()) ? Number(expiresHeader.trim()) : undefined;
     if (contacts.length === 0) {
-      const b = bindings.get(aor);
-      return respond(conn, req, 200, { headers: b ? [`Contact: ${withExpires(b.contact, Math.max(0, Math.round((b.expiresAt - Date.now()) / 1000)))}`] : [] });
+      const now = Date.now();
+      return respond(conn, req, 200, { headers: endpointsOf(aor).map((b) => `Contact: ${withExpires(b.contact, Math.max(0, Math.round((b.expiresAt - now) / 1000)))}`) });
     }
     if (contacts.some((c) => c.trim() === '*')) {
       dropBinding(aor);
@@ -518,27 +541,32 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       return respond(conn, req, 400, { headers: [warning('unreadable Contact')] });
     }
     const expires = Math.min(paramExpires ?? headerExpires ?? MAX_EXPIRES, MAX_EXPIRES);
+    // The endpoint: the instance the client names (the same on every connection it opens), else its Contact.
+    const instance = /\+sip\.instance="<urn:uuid:([0-9a-f-]+)>"/i.exec(contact)?.[1]?.toLowerCase();
+    const endpoint = instance ?? contactKey;
+    const previous = bindings.get(aor)?.get(endpoint);
     if (expires === 0) {
-      dropBinding(aor);
+      if (previous) dropEndpoint(previous);
       return respond(conn, req, 200);
     }
-    const previous = bindings.get(aor);
+    const first = !bindings.has(aor);
     if (previous) {
       clearTimeout(previous.timer);
-      if (previous.conn !== conn) previous.conn.aors.delete(aor);
-      if (byContact.get(previous.contactKey) === aor) byContact.delete(previous.contactKey);
+      if (byContact.get(previous.contactKey) === previous) byContact.delete(previous.contactKey);
     }
-    const timer = setTimeout(() => dropBinding(aor), expires * 1000);
-    timer.unref();
-    bindings.set(aor, { aor, conn, contact, contactUri, contactKey, expiresAt: Date.now() + expires * 1000, timer });
-    byContact.set(contactKey, aor);
+    const user = bindings.get(aor) ?? new Map<string, Binding>();
+    bindings.set(aor, user);
+    const binding: Binding = { aor, endpoint, order: previous?.order ?? ++registered.count, conn, contact, contactUri, contactKey, expiresAt: Date.now() + expires * 1000, timer: setTimeout(() => dropEndpoint(binding), expires * 1000) };
+    binding.timer.unref();
+    user.set(endpoint, binding);
+    byContact.set(contactKey, binding);
+    if (previous && previous.conn !== conn && !endpointsOf(aor).some((x) => x.conn === previous.conn)) previous.conn.aors.delete(aor);
     conn.aors.add(aor);
     // An endpoint that names its instance and supports GRUU gets one (as OCS gives it, [MS-SIPRE]): it is
     // the Contact the client puts in its dialogs, and this front end routes it to the registration.
-    const instance = /\+sip\.instance="<urn:uuid:([0-9a-f-]+)>"/i.exec(contact)?.[1];
     const gruu = instance && /\bgruu-10\b/i.test(req.getHeaders('supported').join(',')) ? `;gruu="${aor};opaque=user:epid:${instance};gruu"` : '';
     respond(conn, req, 200, { headers: [`Contact: ${withExpires(contact, expires)}${gruu}`, `Expires: ${expires}`, ALLOW_EVENTS, ...REGISTER_SUPPORTED] });
-    if (!previous) pres.notifyWatchers(aor);
+    if (first) pres.notifyWatchers(aor);
   };
 
   // ---- proxying --------------------------------------------------------------------------------
@@ -554,10 +582,10 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     // A GRUU this front end gave (`sip:user@domain;opaque=user:epid:…;gruu`): the user's registration.
     if (ruri.hasParam('gruu')) {
       const aor = aorOf(ruri);
-      return aor ? bindings.get(aor) : undefined;
+      const instance = /^user:epid:([0-9a-f-]+)$/i.exec(ruri.getParam('opaque') ?? '')?.[1]?.toLowerCase();
+      return aor ? ((instance && bindings.get(aor)?.get(instance)) || newest(aor)) : undefined;
     }
-    const aor = byContact.get(contactKeyOf(ruri));
-    return aor ? bindings.get(aor) : undefined;
+    return byContact.get(contactKeyOf(ruri));
   };
 
   /**
@@ -682,7 +710,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     if (!senderAllowed(conn, req)) return respond(conn, req, 403, { headers: [warning('the sender is not registered on this connection')] });
     const target = aorOf(req.ruri);
     if (!target || !homed(target)) return respond(conn, req, 404, { headers: [NOT_ENABLED_DIAGNOSTIC(viaHost), warning(`${target ?? req.ruri?.toString() ?? ''} is not a user of this deployment`)] });
-    const b = bindings.get(target);
+    const b = newest(target);
     if (!b || b.conn.closed) return respond(conn, req, 480, { headers: [warning(`${target} is not signed in`)] });
     proxy(conn, req, b, o);
   };
@@ -705,6 +733,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     warning,
     homed,
     online: (aor) => bindings.has(aor),
+    endpointOf: (conn, aor) => endpointsOf(aor).find((b) => b.conn === conn)?.endpoint ?? aor,
     senderAllowed,
     aorOf,
     contactCard: (aor) => {
@@ -895,7 +924,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     if (conn.closed) return;
     conn.closed = true;
     connections.delete(conn);
-    for (const aor of [...conn.aors]) if (bindings.get(aor)?.conn === conn) dropBinding(aor);
+    for (const aor of [...conn.aors]) dropBinding(aor, conn);
     // A request forwarded on a connection that is gone gets no answer from it: say so now (RFC 3261
     // §16.7 treats a transport failure as a 408), not when Timer F runs out. The caller may be on
     // another front end of the pool.
@@ -1097,7 +1126,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     tls: { host: bindHost, port: tlsPort },
     tcp: { host: bindHost, port: tcpPort },
     wss: wssUrl,
-    registrations: () => [...bindings.values()].filter((b) => connections.has(b.conn)).map((b) => b.aor).sort(),
+    registrations: () => [...bindings.entries()].filter(([, user]) => [...user.values()].some((b) => connections.has(b.conn))).map(([aor]) => aor).sort(),
     stop: closeAll,
   };
 }

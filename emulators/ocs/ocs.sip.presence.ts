@@ -132,6 +132,8 @@ export interface PresenceContext {
   homed(aor: string): boolean;
   /** Whether the user has a signed-in endpoint. */
   online(aor: string): boolean;
+  /** Which of the user's endpoints registered on this connection (what its publications belong to). */
+  endpointOf(conn: SipConn, aor: string): string;
   /** The registered address of the sender on this connection, if it is. */
   senderAllowed(conn: SipConn, req: Core.IncomingRequestMessage): string | undefined;
   aorOf(uri: { user?: string; host?: string } | undefined): string | undefined;
@@ -438,8 +440,7 @@ export function presence(ctx: PresenceContext) {
     notifyWatchers(from);
   };
 
-  /** The endpoint a connection's publications belong to (one registration per user per connection). */
-  const endpointOf = (_conn: SipConn, aor: string) => aor;
+  const endpointOf = ctx.endpointOf;
 
   return {
     onPresenceSubscribe,
@@ -447,12 +448,15 @@ export function presence(ctx: PresenceContext) {
     onService,
     onPublish,
     notifyWatchers,
-    /** The user's endpoint signed out: its endpoint and user publications go, and watchers see it. */
-    signedOut(aor: string): void {
-      published.delete(aor);
+    /**
+     * One of the user's endpoints signed out: what it published with `endpoint` expiry goes; with the
+     * last one, the `user` publications and a PIDF document go too. Watchers hear what they now see.
+     */
+    signedOut(aor: string, endpoint: string, last: boolean): void {
+      if (last) published.delete(aor);
       const mine = publications.get(aor);
       if (mine) {
-        for (const [k, p] of mine) if (p.expireType === 'endpoint' || p.expireType === 'user') mine.delete(k);
+        for (const [k, p] of mine) if ((p.expireType === 'endpoint' && p.endpoint === endpoint) || (last && p.expireType === 'user')) mine.delete(k);
         if (mine.size === 0) publications.delete(aor);
       }
       notifyWatchers(aor);

@@ -91,8 +91,8 @@ async function buddyLine(irc: Irc, handle: string, status: RegExp = /./): Promis
 const nickOf = (line: string) => /^:root!root@localhost PRIVMSG &bitlbee :(\S+)/.exec(line)?.[1] ?? '';
 
 describe.runIf(bitlbeeAvailable)('pidgin-sipe against ocslab serve', () => {
-  // First, while ocsuser2 is still the lab's own Communicator inside serve (a sipe sign-in as ocsuser2
-  // takes its registration over: the lab keeps one endpoint per user).
+  // First, while ocsuser2 is signed in only as the lab's own Communicator inside serve (a sipe sign-in as
+  // ocsuser2 would publish its own state: the newest user state is what watchers see).
   it("sees ocsuser2 (the lab's Communicator) in ocsuser1's server-stored contact list, Busy with the note ocsuser2 set", async () => {
     const irc = await bitlbee.irc('presence');
     try {
