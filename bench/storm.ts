@@ -78,7 +78,7 @@ interface ServedLab {
 
 async function startLab(scenarioFile: string, endpointsFile: string, spawned: (child: ChildProcess) => void): Promise<ServedLab> {
   const started = performance.now();
-  const child = spawn(process.execPath, [join(root, 'bin', 'ocslab.js'), 'serve', '--scenario', scenarioFile, '--port-base', '0', '--endpoints-file', endpointsFile], {
+  const child = spawn(process.execPath, [...(process.env.STORM_LAB_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.STORM_LAB_PROFILE}`] : []), join(root, 'bin', 'ocslab.js'), 'serve', '--scenario', scenarioFile, '--port-base', '0', '--endpoints-file', endpointsFile], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -115,14 +115,33 @@ const EXPIRED =
  * Checks that `leafPem` was issued and signed by `caPem` and that both are valid at `atMs` (simulated
  * time). Revocation is not checked here; the CA's CRL is (`caCrlPem`).
  */
-export function verifyChain(leafPem: string, caPem: string, atMs: number): Result<CertificateDescription, ChainFailure> {
+/** What a chain check learns from the two certificates alone (not the time): remembered per pair. */
+interface ChainFacts {
+  issued: boolean;
+  leaf: CertificateDescription;
+  ca: CertificateDescription;
+}
+const chainFacts = new Map<string, ChainFacts>();
+const MAX_CHAIN_FACTS = 256;
+
+function factsOf(leafPem: string, caPem: string): ChainFacts {
+  const key = `${leafPem}\u0000${caPem}`;
+  const known = chainFacts.get(key);
+  if (known) return known;
   const leaf = new X509Certificate(leafPem);
   const ca = new X509Certificate(caPem);
-  const d = describeCertificate(leafPem);
-  if (!leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) {
+  const facts = { issued: leaf.checkIssued(ca) && leaf.verify(ca.publicKey), leaf: Object.freeze(describeCertificate(leafPem)), ca: Object.freeze(describeCertificate(caPem)) };
+  // A storm of clients checks the same pool certificate against the same root: parse and verify it once.
+  if (chainFacts.size >= MAX_CHAIN_FACTS) chainFacts.delete(chainFacts.keys().next().value as string);
+  chainFacts.set(key, facts);
+  return facts;
+}
+
+export function verifyChain(leafPem: string, caPem: string, atMs: number): Result<CertificateDescription, ChainFailure> {
+  const { issued, leaf: d, ca: caDesc } = factsOf(leafPem, caPem);
+  if (!issued) {
     return fail({ kind: 'certificate.untrusted', message: UNTRUSTED, subject: d.subjectString, issuer: d.issuerString });
   }
-  const caDesc = describeCertificate(caPem);
   for (const c of [d, caDesc]) {
     if (atMs < Date.parse(c.notBefore)) return fail({ kind: 'certificate.notYetValid', message: EXPIRED, subject: c.subjectString, notBefore: c.notBefore });
     if (atMs > Date.parse(c.notAfter)) return fail({ kind: 'certificate.expired', message: EXPIRED, subject: c.subjectString, notAfter: c.notAfter });
