@@ -4,6 +4,7 @@
  * Prints one JSON line with what it did.
  */
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import ldap from 'ldapjs';
 import { RawSipClient } from '../test/support/wire-sip.js';
 
@@ -85,5 +86,65 @@ async function hold(count: number): Promise<void> {
   });
 }
 
+/**
+ * `count` malformed and mutated SIP messages over TCP (8 connections, each reopened when the front end
+ * closes it), from one seeded generator: byte flips, cut messages, duplicated and oversized headers,
+ * bodies of every content type the front end reads (category publish, SOAP, batchSub, SDP).
+ */
+async function fuzz(count: number): Promise<void> {
+  if (!e.sipTcp) throw new Error('the front end is not listening for SIP');
+  const port = e.sipTcp.port;
+  let seed = 0x2009;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const bodies: Array<[string, string, string]> = [
+    ['SERVICE', 'application/msrtc-category-publish+xml', '<publish><publications uri="sip:ocsuser1@example.com"><publication categoryName="state" instance="1" container="2" version="0" expireType="static"><state><availability>6500</availability></state></publication></publications></publish>'],
+    ['SERVICE', 'application/SOAP+xml', '<s:Envelope xmlns:s="x"><s:Body><m:setContact xmlns:m="y"><m:URI>sip:a@b</m:URI></m:setContact></s:Body></s:Envelope>'],
+    ['SUBSCRIBE', 'application/msrtc-adrl-categorylist+xml', '<batchSub uri="sip:ocsuser1@example.com"><action name="subscribe" id="1"><adhocList><resource uri="sip:ocsuser2@example.com"/></adhocList></action></batchSub>'],
+    ['INVITE', 'application/sdp', 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=session\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 5060 sip null\r\n'],
+    ['REGISTER', 'text/plain', ''],
+  ];
+  const message = (i: number): string => {
+    const [method, type, body0] = bodies[rnd(bodies.length)] as [string, string, string];
+    let body = body0;
+    const headers = [`${method} sip:ocsuser1@example.com SIP/2.0`, `Via: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK${i}`, 'Max-Forwards: 70', `From: <sip:ocsuser1@example.com>;tag=f${i}`, 'To: <sip:ocsuser1@example.com>', `Call-ID: fuzz-${i}`, `CSeq: ${i} ${method}`, `Content-Type: ${type}`, 'Authorization: NTLM qop="auth", opaque="00", crand="1", cnum="1", response="0"'];
+    switch (rnd(6)) {
+      case 0: headers.push(`X-Long: ${'a'.repeat(rnd(60_000))}`); break;
+      case 1: headers.splice(1 + rnd(headers.length - 1), 1); break;
+      case 2: for (let k = 0; k < 50; k++) headers.push(`Via: SIP/2.0/TCP h${k};branch=z9hG4bK${k}`); break;
+      case 3: body = body.slice(0, rnd(body.length + 1)); break;
+      case 4: body = body.replace(/[a-z]/g, (c) => (rnd(10) === 0 ? '<&' : c)); break;
+      default: break;
+    }
+    let text = `${headers.join('\r\n')}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    if (rnd(8) === 0) text = text.replace(/./g, (c) => (rnd(50) === 0 ? String.fromCharCode(rnd(256)) : c));
+    return text;
+  };
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (sent < count) {
+        const socket = connect({ host: '127.0.0.1', port });
+        socket.on('data', () => undefined);
+        const closed = new Promise<void>((r) => {
+          socket.on('close', () => r());
+          socket.on('error', () => r());
+        });
+        await new Promise<void>((r) => socket.once('connect', () => r()).once('error', () => r()));
+        for (let k = 0; k < 100 && sent < count && !socket.destroyed; k++) {
+          sent++;
+          if (!socket.write(message(sent))) await Promise.race([new Promise((r) => socket.once('drain', r)), closed]);
+        }
+        socket.end();
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+        socket.destroy();
+      }
+    }),
+  );
+  console.log(JSON.stringify({ mode, sent }));
+}
+
 const n = Number(arg);
-await (mode === 'ldap' ? ldapLoad(n) : mode === 'sip' ? sipLoad(n) : mode === 'hold' ? hold(n) : Promise.reject(new Error(`unknown mode ${mode}`)));
+await (mode === 'ldap' ? ldapLoad(n) : mode === 'sip' ? sipLoad(n) : mode === 'hold' ? hold(n) : mode === 'fuzz' ? fuzz(n) : Promise.reject(new Error(`unknown mode ${mode}`)));

@@ -61,6 +61,50 @@ async function memoryPerEndpoint(count: number): Promise<{ bytes: number; count:
   }
 }
 
+/**
+ * The server's heap (after a forced GC) when idle, and again after `count` malformed and mutated SIP
+ * messages from another process: fuzzing must leave nothing behind (issue 11).
+ */
+async function memoryAfterFuzz(count: number): Promise<{ idle: number; after: number; again: number; count: number }> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run the bench with node --expose-gc (npm run bench does)');
+  const { serve } = await import('../cli/serve.js');
+  const { compile } = await import('../test/support/shipped.js');
+  const { registry } = await import('../emulators/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ocslab-bench-fuzz-'));
+  const file = join(dir, 'endpoints.json');
+  const served = await serve({ scenario: compile('seed-part3'), registry, faults: [], host: '127.0.0.1', portBase: 0, endpointsFile: file, speed: 1 });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    // The load runs in another process while this one serves (so not spawnSync: it would block the server).
+    const fuzzFrom = (n: number) =>
+      new Promise<void>((resolve, reject) => {
+        const child = spawn(tsx, [join(root, 'bench', 'wire-load.ts'), 'fuzz', file, String(n)], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`fuzz load exited ${code}`))));
+      });
+    // A first round warms every path (the code, the grammar cache) so that what follows measures what stays.
+    await fuzzFrom(Math.min(count, 2000));
+    await new Promise((r) => setTimeout(r, 500));
+    gc();
+    const idle = process.memoryUsage().heapUsed;
+    await fuzzFrom(count);
+    await new Promise((r) => setTimeout(r, 500));
+    gc();
+    const after = process.memoryUsage().heapUsed;
+    // As many again: what stays must not grow with the traffic (bounded caches fill once).
+    await fuzzFrom(count);
+    await new Promise((r) => setTimeout(r, 500));
+    gc();
+    return { idle, after, again: process.memoryUsage().heapUsed, count };
+  } finally {
+    await served.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+const delta = (bytes: number) => `${bytes >= 0 ? '+' : '−'}${mib(Math.abs(bytes))}`;
+
 const kamailioVersion = () => /kamailio (\S+)/.exec(spawnSync(KAMAILIO, ['-v'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? '';
 
 export async function wireBench(): Promise<string[]> {
@@ -71,6 +115,7 @@ export async function wireBench(): Promise<string[]> {
     const ldapRate = load('ldap', file, 5);
     const sipRate = load('sip', file, 5);
     const memory = await memoryPerEndpoint(1000);
+    const fuzzed = await memoryAfterFuzz(20_000);
     // The same generator against Kamailio doing the same Digest work: how far the lab's registrar is from a real one.
     let yardstick = '| the same REGISTER load against Kamailio (Debian `kamailio`) | not installed: `apt-get install kamailio` |';
     if (kamailioAvailable()) {
@@ -87,6 +132,7 @@ export async function wireBench(): Promise<string[]> {
       `| SIP REGISTER → 401 → REGISTER (Digest) → 200 over TCP from a separate process, 16 connections | ${sipRate.perSecond.toFixed(0)} /s (${sipRate.total} in 5 s) |`,
       yardstick,
       `| server heap per registered endpoint (${memory.count} TCP endpoints held by another process) | ${(memory.bytes / 1024).toFixed(1)} KiB |`,
+      `| server heap after ${fuzzed.count.toLocaleString('en')} and ${(2 * fuzzed.count).toLocaleString('en')} malformed SIP messages from another process, each time after a GC | idle ${mib(fuzzed.idle)}, then ${mib(fuzzed.after)} (${delta(fuzzed.after - fuzzed.idle)}), then ${mib(fuzzed.again)} (${delta(fuzzed.again - fuzzed.after)}) |`,
     ];
   } finally {
     server.kill('SIGTERM');
