@@ -119,7 +119,8 @@ const EXPIRED =
 interface ChainFacts {
   issued: boolean;
   leaf: CertificateDescription;
-  ca: CertificateDescription;
+  /** Read only when the CA issued the leaf (a root of another kind need not parse). */
+  ca?: CertificateDescription;
 }
 const chainFacts = new Map<string, ChainFacts>();
 const MAX_CHAIN_FACTS = 256;
@@ -130,7 +131,8 @@ function factsOf(leafPem: string, caPem: string): ChainFacts {
   if (known) return known;
   const leaf = new X509Certificate(leafPem);
   const ca = new X509Certificate(caPem);
-  const facts = { issued: leaf.checkIssued(ca) && leaf.verify(ca.publicKey), leaf: Object.freeze(describeCertificate(leafPem)), ca: Object.freeze(describeCertificate(caPem)) };
+  const issued = leaf.checkIssued(ca) && leaf.verify(ca.publicKey);
+  const facts: ChainFacts = { issued, leaf: describeCertificate(leafPem), ...(issued ? { ca: describeCertificate(caPem) } : {}) };
   // A storm of clients checks the same pool certificate against the same root: parse and verify it once.
   if (chainFacts.size >= MAX_CHAIN_FACTS) chainFacts.delete(chainFacts.keys().next().value as string);
   chainFacts.set(key, facts);
@@ -139,12 +141,13 @@ function factsOf(leafPem: string, caPem: string): ChainFacts {
 
 export function verifyChain(leafPem: string, caPem: string, atMs: number): Result<CertificateDescription, ChainFailure> {
   const { issued, leaf: d, ca: caDesc } = factsOf(leafPem, caPem);
-  if (!issued) {
+  if (!issued || !caDesc) {
     return fail({ kind: 'certificate.untrusted', message: UNTRUSTED, subject: d.subjectString, issuer: d.issuerString });
   }
   for (const c of [d, caDesc]) {
     if (atMs < Date.parse(c.notBefore)) return fail({ kind: 'certificate.notYetValid', message: EXPIRED, subject: c.subjectString, notBefore: c.notBefore });
     if (atMs > Date.parse(c.notAfter)) return fail({ kind: 'certificate.expired', message: EXPIRED, subject: c.subjectString, notAfter: c.notAfter });
   }
-  return ok(d);
+  // A copy: the remembered description stays as it was read.
+  return ok(structuredClone(d));
 }

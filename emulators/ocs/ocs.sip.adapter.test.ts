@@ -250,6 +250,81 @@ describe('multiple points of presence', () => {
   });
 });
 
+describe('subscriptions over the dialog', () => {
+  /** A request within a subscription's dialog, as sip.js and sipe send it: the front end's tag in To, no batch headers. */
+  const inDialog = (c: RawSipClient, o: { ruri: string; from: string; to: string; toTag: string; callId: string; cseq: number; headers: string[] }) => {
+    const branch = `z9hG4bK${token(6)}`;
+    c.send([`SUBSCRIBE ${o.ruri} SIP/2.0`, `Via: SIP/2.0/TLS ${c.contactUser}.invalid;branch=${branch}`, 'Max-Forwards: 70', `From: <${o.from}>;tag=${c.fromTag}`, `To: <${o.to}>;tag=${o.toTag}`, `Call-ID: ${o.callId}`, `CSeq: ${o.cseq} SUBSCRIBE`, `Contact: <sip:${c.contactUser}@${c.contactUser}.invalid;transport=tls>`, ...o.headers, 'Content-Length: 0', '', ''].join('\r\n'));
+    return branch;
+  };
+  const batch = (resource: string) => `<batchSub xmlns="http://schemas.microsoft.com/2006/01/sip/batch-subscribe" uri="${user(0).aor}" name=""><action name="subscribe" id="1"><adhocList><resource uri="${resource}"/></adhocList><categoryList xmlns="http://schemas.microsoft.com/2006/09/sip/categorylist"><category name="state"/></categoryList></action></batchSub>`;
+
+  it('a batched subscription refreshed or ended in its dialog keeps its resources, and its end is a final NOTIFY about them', async () => {
+    const a = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    const callId = token(6);
+    const b = a.request('SUBSCRIBE', user(0).aor, { from: user(0).aor, to: user(0).aor, callId, headers: ['Event: presence', 'Expires: 600', 'Require: adhoclist, categoryList', 'Accept: application/msrtc-event-categories+xml'], body: batch(user(1).aor), contentType: 'application/msrtc-adrl-categorylist+xml' });
+    const ok = await a.next((m) => (m.header('via') ?? '').includes(b));
+    expect(ok.status).toBe(200);
+    const toTag = /;tag=([^;]+)/.exec(ok.header('to') ?? '')?.[1] ?? '';
+    expect((await a.next((m) => m.method === 'NOTIFY')).body).toContain(`uri="${user(1).aor}"`);
+    const ruri = /<([^>]+)>/.exec(ok.header('contact') ?? '')?.[1] ?? '';
+    const refresh = inDialog(a, { ruri, from: user(0).aor, to: user(0).aor, toTag, callId, cseq: 50, headers: ['Event: presence', 'Expires: 600'] });
+    expect((await a.next((m) => (m.header('via') ?? '').includes(refresh))).status).toBe(200);
+    const end = inDialog(a, { ruri, from: user(0).aor, to: user(0).aor, toTag, callId, cseq: 51, headers: ['Event: presence', 'Expires: 0'] });
+    expect((await a.next((m) => (m.header('via') ?? '').includes(end))).status).toBe(200);
+    const last = await a.next((m) => m.method === 'NOTIFY' && /terminated/.test(m.header('subscription-state') ?? ''));
+    // About the resource it watched, not about the subscriber itself.
+    expect(last.body).toContain(`uri="${user(1).aor}"`);
+    expect(last.header('subscription-state')).toBe('terminated');
+  });
+
+  it('a signed-out endpoint hears nothing more on its subscriptions, though its connection stays open', async () => {
+    const a = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    const b = a.request('SUBSCRIBE', user(1).aor, { from: user(0).aor, to: user(1).aor, headers: ['Event: presence', 'Expires: 600', 'Accept: application/pidf+xml'] });
+    expect((await a.next((m) => (m.header('via') ?? '').includes(b))).status).toBe(200);
+    await a.next((m) => m.method === 'NOTIFY');
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password, 0)).status).toBe(200);
+    const watched = await tls();
+    expect((await watched.register(user(1).aor, user(1).sam, user(1).password)).status).toBe(200);
+    await expect(a.next((m) => m.method === 'NOTIFY', 500)).rejects.toThrow();
+    watched.close();
+  });
+
+  it('a request to a GRUU goes to the endpoint it names, even when another endpoint registered later', async () => {
+    const a = await tls();
+    const first = await tls();
+    const second = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    const instance = (n: number) => `00000000-0000-0000-0000-00000000000${n}`;
+    const withInstance = async (c: RawSipClient, n: number) => {
+      const ruri = `sip:${user(1).aor.split('@')[1]}`;
+      const contact = `Contact: <sip:${c.contactUser}@${c.contactUser}.invalid;transport=tls>;+sip.instance="<urn:uuid:${instance(n)}>"`;
+      const b1 = c.request('REGISTER', ruri, { from: user(1).aor, to: user(1).aor, headers: ['Expires: 300', 'Supported: gruu-10'] });
+      const challenge = await c.next((m) => (m.header('via') ?? '').includes(b1));
+      const auth = digestAuthorization(digestChallenge(challenge), { username: user(1).sam, password: user(1).password, method: 'REGISTER', uri: ruri });
+      // The helper's own Contact has no instance: send the REGISTER by hand.
+      const branch = `z9hG4bK${token(6)}`;
+      c.send([`REGISTER ${ruri} SIP/2.0`, `Via: SIP/2.0/TLS ${c.contactUser}.invalid;branch=${branch}`, 'Max-Forwards: 70', `From: <${user(1).aor}>;tag=${c.fromTag}`, `To: <${user(1).aor}>`, `Call-ID: gruu-${n}-${c.contactUser}`, 'CSeq: 9 REGISTER', contact, 'Supported: gruu-10', 'Expires: 300', `Authorization: ${auth}`, 'Content-Length: 0', '', ''].join('\r\n'));
+      const ok = await c.next((m) => (m.header('via') ?? '').includes(branch));
+      expect(ok.status).toBe(200);
+      return /gruu="([^"]+)"/.exec(ok.header('contact') ?? '')?.[1] ?? '';
+    };
+    const gruu1 = await withInstance(first, 1);
+    await withInstance(second, 2);
+    expect(gruu1).toContain(`opaque=user:epid:${instance(1)}`);
+    a.request('MESSAGE', gruu1, { from: user(0).aor, to: user(1).aor, body: 'for endpoint 1' });
+    expect((await first.next((m) => m.method === 'MESSAGE')).body).toBe('for endpoint 1');
+    first.close();
+    await new Promise((r) => setTimeout(r, 100));
+    // That endpoint gone, its GRUU reaches no other.
+    const gone = a.request('MESSAGE', gruu1, { from: user(0).aor, to: user(1).aor, body: 'nobody' });
+    expect((await a.next((m) => (m.header('via') ?? '').includes(gone))).status).toBe(480);
+    second.close();
+  });
+});
+
 describe('presence', async () => {
   it('SUBSCRIBE Event: presence gets 200 and a PIDF NOTIFY; a registration sends a new NOTIFY', async () => {
     const a = await tls();

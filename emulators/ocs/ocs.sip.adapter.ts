@@ -416,6 +416,15 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   /** The endpoint that takes a new session: the one that registered last [U: OCS forks to them all]. */
   const newest = (aor: string): Binding | undefined => endpointsOf(aor).reduce<Binding | undefined>((best, b) => (b.conn.closed || (best && best.order > b.order) ? best : b), undefined);
 
+  /** Runs work that comes from a timer or a socket event, outside any request: a bug there is reported, and the process goes on. */
+  const guarded = (work: () => void): void => {
+    try {
+      work();
+    } catch (error) {
+      onError(error);
+    }
+  };
+
   /** One endpoint signs out: its binding goes, and what it published with it. */
   const dropEndpoint = (b: Binding) => {
     const user = bindings.get(b.aor);
@@ -424,9 +433,15 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     user.delete(b.endpoint);
     if (user.size === 0) bindings.delete(b.aor);
     if (byContact.get(b.contactKey) === b) byContact.delete(b.contactKey);
-    if (!endpointsOf(b.aor).some((x) => x.conn === b.conn)) b.conn.aors.delete(b.aor);
+    const connGone = !endpointsOf(b.aor).some((x) => x.conn === b.conn);
+    if (connGone) b.conn.aors.delete(b.aor);
+    // Another of the user's endpoints with the same contact key routes by it again.
+    if (!byContact.has(b.contactKey)) {
+      const other = endpointsOf(b.aor).find((x) => x.contactKey === b.contactKey);
+      if (other) byContact.set(b.contactKey, other);
+    }
     // What the endpoint published goes with it; when it was the last one, watchers see the user offline.
-    pres.signedOut(b.aor, b.endpoint, !bindings.has(b.aor));
+    pres.signedOut(b.aor, b.endpoint, !bindings.has(b.aor), connGone ? b.conn : undefined);
   };
 
   /** Every endpoint of the user (Contact: *), or those registered over one connection. */
@@ -556,7 +571,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     }
     const user = bindings.get(aor) ?? new Map<string, Binding>();
     bindings.set(aor, user);
-    const binding: Binding = { aor, endpoint, order: previous?.order ?? ++registered.count, conn, contact, contactUri, contactKey, expiresAt: Date.now() + expires * 1000, timer: setTimeout(() => dropEndpoint(binding), expires * 1000) };
+    const binding: Binding = { aor, endpoint, order: previous?.order ?? ++registered.count, conn, contact, contactUri, contactKey, expiresAt: Date.now() + expires * 1000, timer: setTimeout(() => guarded(() => dropEndpoint(binding)), expires * 1000) };
     binding.timer.unref();
     user.set(endpoint, binding);
     byContact.set(contactKey, binding);
@@ -583,7 +598,9 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     if (ruri.hasParam('gruu')) {
       const aor = aorOf(ruri);
       const instance = /^user:epid:([0-9a-f-]+)$/i.exec(ruri.getParam('opaque') ?? '')?.[1]?.toLowerCase();
-      return aor ? ((instance && bindings.get(aor)?.get(instance)) || newest(aor)) : undefined;
+      // The endpoint the GRUU names, and only that one: gone, the request has nowhere to go.
+      if (!aor) return undefined;
+      return instance ? bindings.get(aor)?.get(instance) : newest(aor);
     }
     return byContact.get(contactKeyOf(ruri));
   };
@@ -710,7 +727,8 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     if (!senderAllowed(conn, req)) return respond(conn, req, 403, { headers: [warning('the sender is not registered on this connection')] });
     const target = aorOf(req.ruri);
     if (!target || !homed(target)) return respond(conn, req, 404, { headers: [NOT_ENABLED_DIAGNOSTIC(viaHost), warning(`${target ?? req.ruri?.toString() ?? ''} is not a user of this deployment`)] });
-    const b = newest(target);
+    // A GRUU names one endpoint of the user ([MS-SIPRE]); the address of record, the newest one.
+    const b = req.ruri?.hasParam('gruu') ? bindingByContact(req.ruri) : newest(target);
     if (!b || b.conn.closed) return respond(conn, req, 480, { headers: [warning(`${target} is not signed in`)] });
     proxy(conn, req, b, o);
   };
@@ -724,7 +742,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     viaHost,
     now: () => Date.now(),
     after: (ms, run) => {
-      const t = setTimeout(run, ms);
+      const t = setTimeout(() => guarded(run), ms);
       t.unref();
       return () => clearTimeout(t);
     },
@@ -958,8 +976,8 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     // A connection with no traffic for longer than the longest registration (plus margin) is closed;
     // clients refresh REGISTER or send CRLF keep-alives well within it.
     socket.setTimeout(STREAM_IDLE_MS, () => socket.destroy());
-    socket.on('error', () => dropConnection(conn));
-    socket.on('close', () => dropConnection(conn));
+    socket.on('error', () => guarded(() => dropConnection(conn)));
+    socket.on('close', () => guarded(() => dropConnection(conn)));
     socket.on('data', (chunk: Buffer) => {
       if (conn.closed) return;
       buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
@@ -1034,7 +1052,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
       dropConnection(conn);
       return;
     }
-    ws.on('close', () => dropConnection(conn));
+    ws.on('close', () => guarded(() => dropConnection(conn)));
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
       if (conn.closed) return;
       const raw = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');

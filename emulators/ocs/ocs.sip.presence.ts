@@ -82,6 +82,8 @@ export interface Subscription {
   categories: string[];
   /** BENOTIFY instead of NOTIFY for changes (the client said `Supported: ms-benotify`). */
   benotify: boolean;
+  /** Opened as a batched subscription (its refreshes in the dialog keep its resources). */
+  batched?: boolean;
   callId: string;
   /** The subscriber's From (with its tag): our NOTIFY's To. */
   remote: string;
@@ -101,12 +103,16 @@ export interface PresenceState {
   published: Map<string, string>;
   /** Enhanced-presence category instances, by user, by `name|instance|container`. */
   publications: Map<string, Map<string, Publication>>;
+  /** The ends of `time` publications still to come (their cancels). */
+  expiries: Set<() => void>;
 }
 
-export const newPresenceState = (): PresenceState => ({ subscriptions: new Map(), published: new Map(), publications: new Map() });
+export const newPresenceState = (): PresenceState => ({ subscriptions: new Map(), published: new Map(), publications: new Map(), expiries: new Set() });
 
 export function clearPresenceState(s: PresenceState): void {
   for (const x of s.subscriptions.values()) x.cancel();
+  for (const cancel of s.expiries) cancel();
+  s.expiries.clear();
   s.subscriptions.clear();
   s.published.clear();
   s.publications.clear();
@@ -191,15 +197,29 @@ export function presence(ctx: PresenceContext) {
     return { open, ...(note ? { note } : {}) };
   };
 
-  const viewOf = (aor: string) => {
-    const p = pidfView(aor);
-    return aggregate({ publications: publications.get(aor)?.values() ?? [], online: ctx.online(aor), ...(p ? { pidf: p } : {}) });
+  /** The user's publications still in force: a `time` publication past its end is dropped here. */
+  const live = (aor: string): Publication[] => {
+    const mine = publications.get(aor);
+    if (!mine) return [];
+    const now = ctx.now();
+    for (const [k, p] of mine) if (p.expiresAt !== undefined && p.expiresAt <= now) mine.delete(k);
+    if (mine.size === 0) publications.delete(aor);
+    return [...mine.values()];
   };
 
-  const categoriesFor = (s: Subscription, target: string): string =>
-    categoriesDocument(target, viewOf(target), { publishTime: iso(), categories: s.categories, ...(ctx.contactCard(target) ? { card: ctx.contactCard(target) as ContactCardData } : {}) });
+  const viewOf = (aor: string) => {
+    const p = pidfView(aor);
+    return aggregate({ publications: live(aor), online: ctx.online(aor), ...(p ? { pidf: p } : {}) });
+  };
 
-  const send = (s: Subscription, o: { event: string; contentType?: string; body?: string; terminated?: boolean; benotify?: boolean }) => {
+  const categoriesFor = (s: Subscription, target: string): string => {
+    const card = ctx.contactCard(target);
+    return categoriesDocument(target, viewOf(target), { publishTime: iso(), categories: s.categories, ...(card ? { card } : {}) });
+  };
+
+  /** How a subscription ends: it ran out (RFC 6665 `reason=timeout`), or the subscriber ended it. */
+  type Ending = 'timeout' | 'unsubscribed';
+  const send = (s: Subscription, o: { event: string; contentType?: string; body?: string; terminated?: Ending | boolean; benotify?: boolean }) => {
     if (s.subscriber.closed) return;
     const remaining = Math.max(0, Math.round((s.expiresAt - ctx.now()) / 1000));
     const method = o.benotify && s.benotify ? 'BENOTIFY' : 'NOTIFY';
@@ -214,7 +234,7 @@ export function presence(ctx: PresenceContext) {
       `CSeq: ${s.cseq++} ${method}`,
       `Contact: <sip:${viaHost};transport=${s.subscriber.transport.toLowerCase()}>`,
       `Event: ${o.event}`,
-      `Subscription-State: ${o.terminated ? 'terminated;reason=timeout' : `active;expires=${remaining}`}`,
+      `Subscription-State: ${o.terminated ? (o.terminated === 'unsubscribed' ? 'terminated' : 'terminated;reason=timeout') : `active;expires=${remaining}`}`,
       ...(o.contentType ? [`Content-Type: ${o.contentType}`] : []),
       `Content-Length: ${Buffer.byteLength(body)}`,
       '',
@@ -224,7 +244,7 @@ export function presence(ctx: PresenceContext) {
   };
 
   /** What a presence subscription is sent about `target` now. */
-  const notifyPresence = (s: Subscription, target: string, terminated = false) => {
+  const notifyPresence = (s: Subscription, target: string, terminated: Ending | false = false) => {
     if (s.kind === 'pidf') send(s, { event: 'presence', contentType: 'application/pidf+xml', body: published.get(target) ?? pidf(target, ctx.online(target)), terminated });
     else send(s, { event: 'presence', contentType: EVENT_CATEGORIES_TYPE, body: categoriesFor(s, target), terminated });
   };
@@ -235,7 +255,7 @@ export function presence(ctx: PresenceContext) {
   };
 
   const notifySelf = (aor: string): void => {
-    const doc = roamingSelfDocument(aor, publications.get(aor)?.values() ?? []);
+    const doc = roamingSelfDocument(aor, live(aor));
     for (const s of subscriptions.values()) if (s.kind === 'roaming-self' && s.owner === aor) send(s, { event: ROAMING_SELF_EVENT, contentType: ROAMING_SELF_TYPE, body: doc, benotify: true });
   };
 
@@ -293,12 +313,18 @@ export function presence(ctx: PresenceContext) {
     if (o.categories?.length) s.categories = o.categories;
     s.expiresAt = ctx.now() + expires * 1000;
     s.cancel = ctx.after(expires * 1000, () => {
-      if (s.kind === 'pidf' || s.kind === 'categories') for (const t of s.targets) notifyPresence(s, t, true);
+      if (s.kind === 'pidf' || s.kind === 'categories') for (const t of s.targets) notifyPresence(s, t, 'timeout');
       endSubscription(id);
     });
     subscriptions.set(id, s);
     answer(s, expires);
     if (expires === 0) endSubscription(id);
+  };
+
+  /** The subscription a request within its dialog refreshes or ends (whatever headers it carries). */
+  const existingOf = (conn: SipConn, req: Core.IncomingRequestMessage): Subscription | undefined => {
+    const s = subscriptions.get(`${req.callId}|${req.fromTag}`);
+    return s && s.subscriber === conn && req.toTag === s.localTag ? s : undefined;
   };
 
   const okHeaders = (conn: SipConn, expires: number, event: string) => [`Expires: ${expires}`, `Contact: <sip:${viaHost};transport=${conn.transport.toLowerCase()}>`, `Event: ${event}`];
@@ -310,7 +336,16 @@ export function presence(ctx: PresenceContext) {
     if (!from) return ctx.respond(conn, req, 403, { headers: [ctx.warning('the subscriber is not registered on this connection')] });
     const target = ctx.aorOf(req.ruri) ?? ctx.aorOf(req.to?.uri);
     const bodyType = lower(req.getHeader('content-type'));
-    const batched = bodyType === BATCH_SUBSCRIBE_TYPE || headerTokens(req, 'require').includes('adhoclist');
+    const existing = existingOf(conn, req);
+    // A refresh or an unsubscribe in the dialog (sip.js and sipe send them without the batch's headers):
+    // the subscription as it was, its resources kept.
+    const batched = existing ? existing.batched === true : bodyType === BATCH_SUBSCRIBE_TYPE || headerTokens(req, 'require').includes('adhoclist');
+    if (existing && !batched) {
+      return open(conn, req, existing.kind, { owner: from }, (s, expires) => {
+        ctx.respond(conn, req, 200, { toTag: s.localTag, headers: okHeaders(conn, expires, 'presence') });
+        if (expires === 0) for (const t of s.targets) notifyPresence(s, t, 'unsubscribed');
+      });
+    }
     if (batched) {
       if (target !== from) return ctx.respond(conn, req, 403, { headers: [ctx.warning('a batched subscription is sent to the subscriber\'s own address')] });
       let resources: string[] = [];
@@ -325,17 +360,24 @@ export function presence(ctx: PresenceContext) {
         else remove = b.value.resources;
       }
       return open(conn, req, 'categories', { owner: from, targets: resources, categories }, (s, expires) => {
-        for (const r of remove) s.targets.delete(r);
+        s.batched = true;
+        for (const r of remove) {
+          if (s.targets.delete(r)) notifyPresence(s, r, 'unsubscribed');
+        }
         ctx.respond(conn, req, 200, { toTag: s.localTag, headers: okHeaders(conn, expires, 'presence') });
+        if (expires === 0) {
+          for (const t of s.targets) notifyPresence(s, t, 'unsubscribed');
+          return;
+        }
         // A refresh without a body is answered alone; new resources get their first NOTIFY now.
-        for (const r of resources) notifyPresence(s, r, expires === 0);
+        for (const r of resources) notifyPresence(s, r);
       });
     }
     if (!target || !ctx.homed(target)) return ctx.respond(conn, req, 404, { headers: [ctx.warning(`${target ?? ''} is not a user of this deployment`)] });
     const kind: SubscriptionKind = headerTokens(req, 'accept').includes(EVENT_CATEGORIES_TYPE) ? 'categories' : 'pidf';
     open(conn, req, kind, { owner: from, targets: [target] }, (s, expires) => {
       ctx.respond(conn, req, 200, { toTag: s.localTag, headers: okHeaders(conn, expires, 'presence') });
-      notifyPresence(s, target, expires === 0);
+      notifyPresence(s, target, expires === 0 ? 'unsubscribed' : false);
     });
   };
 
@@ -350,15 +392,16 @@ export function presence(ctx: PresenceContext) {
       if (!list.ok) return ctx.respond(conn, req, 503, { headers: [ctx.warning(list.failure.message)] });
       document = { contentType: ROAMING_CONTACTS_TYPE, content: contactListDocument(list.value) };
     } else {
-      document = { contentType: ROAMING_SELF_TYPE, content: roamingSelfDocument(from, publications.get(from)?.values() ?? []) };
+      document = { contentType: ROAMING_SELF_TYPE, content: roamingSelfDocument(from, live(from)) };
     }
     open(conn, req, event === ROAMING_CONTACTS_EVENT ? 'roaming-contacts' : 'roaming-self', { owner: from }, (s, expires) => {
       if (headerTokens(req, 'supported').includes('ms-piggyback-first-notify')) {
-        ctx.respond(conn, req, 200, { toTag: s.localTag, headers: [...okHeaders(conn, expires, event), 'ms-piggyback-cseq: 1', 'Supported: ms-benotify, ms-piggyback-first-notify'], body: document });
+        // The piggybacked document counts as this side's request in the dialog: later NOTIFYs go on from it.
+        ctx.respond(conn, req, 200, { toTag: s.localTag, headers: [...okHeaders(conn, expires, event), `ms-piggyback-cseq: ${s.cseq++}`, 'Supported: ms-benotify, ms-piggyback-first-notify'], body: document });
         return;
       }
       ctx.respond(conn, req, 200, { toTag: s.localTag, headers: okHeaders(conn, expires, event) });
-      send(s, { event, contentType: document.contentType, body: document.content, terminated: expires === 0 });
+      send(s, { event, contentType: document.contentType, body: document.content, terminated: expires === 0 ? 'unsubscribed' : false });
     });
   };
 
@@ -380,6 +423,7 @@ export function presence(ctx: PresenceContext) {
   const publishCategories = (conn: SipConn, req: Core.IncomingRequestMessage, from: string, body: string) => {
     const requests = parsePublish(body, from);
     if (!requests.ok) return ctx.respond(conn, req, 400, { headers: [ctx.warning(requests.failure.message)] });
+    live(from);
     const current = publications.get(from) ?? new Map<string, Publication>();
     const outcome = applyPublish(current, requests.value, { publishTime: iso(), endpoint: endpointOf(conn, from), now: ctx.now() });
     if (!outcome.ok) {
@@ -388,6 +432,17 @@ export function presence(ctx: PresenceContext) {
     }
     publications.set(from, outcome.publications);
     ctx.respond(conn, req, 200);
+    // A `time` publication ends on its own: when it does, the user's endpoints and watchers hear of it.
+    for (const r of requests.value) {
+      if (r.expireType !== 'time' || !r.expires) continue;
+      const cancel = ctx.after(r.expires * 1000, () => {
+        state.expiries.delete(cancel);
+        live(from);
+        notifySelf(from);
+        notifyWatchers(from);
+      });
+      state.expiries.add(cancel);
+    }
     const view = viewOf(from);
     ctx.record('ocs.presencePublished', `${from} published ${requests.value.map((r) => `${r.name}/${r.container}`).join(', ')}: watchers see availability ${view.availability}${view.note ? ` with the note "${view.note.text}"` : ''}`, {
       user: from,
@@ -452,13 +507,17 @@ export function presence(ctx: PresenceContext) {
      * One of the user's endpoints signed out: what it published with `endpoint` expiry goes; with the
      * last one, the `user` publications and a PIDF document go too. Watchers hear what they now see.
      */
-    signedOut(aor: string, endpoint: string, last: boolean): void {
+    signedOut(aor: string, endpoint: string, last: boolean, conn?: SipConn): void {
+      // The endpoint's subscriptions end with it (on a connection that stays open, signed out or
+      // signed in as someone else, they would go on delivering the user's data).
+      if (conn) for (const x of [...subscriptions.values()]) if (x.subscriber === conn && x.owner === aor) endSubscription(x.id);
       if (last) published.delete(aor);
       const mine = publications.get(aor);
       if (mine) {
         for (const [k, p] of mine) if ((p.expireType === 'endpoint' && p.endpoint === endpoint) || (last && p.expireType === 'user')) mine.delete(k);
         if (mine.size === 0) publications.delete(aor);
       }
+      notifySelf(aor);
       notifyWatchers(aor);
     },
     connectionClosed(conn: SipConn): void {

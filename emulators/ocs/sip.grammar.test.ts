@@ -57,6 +57,13 @@ describe("the grammar cache gives sip.js's grammar's answers", () => {
     const parse = cachedParse(grammar, 64);
     const token = fc.stringMatching(/^[A-Za-z0-9.!%*_+`'~-]{1,12}$/);
     const junk = fc.constantFrom('', ';epid=ab12', ';x=Y', ';tag=second', ';branch=again', ' ;tag = t1', ';TAG=Up', ';lr', '>', ';tag=', ';tag="q"');
+    // A tag inside the angle brackets is a URI parameter, and a display name may hold anything.
+    fc.assert(
+      fc.property(fc.constantFrom('From', 'To'), token, fc.constantFrom('<sip:a@b;tag=', '"Bob;tag=x;" <sip:a@b>;tag=', '"x" <sip:a@b;tag=q>;tag=', 'sip:a@b;transport=tcp;tag='), fc.constantFrom('', ';transport=tcp>', '>', '>;epid=1'), (rule, tag, head, tail) => {
+        agrees(parse, rule, `${head}${tag}${tail}`);
+      }),
+      { numRuns: 200 },
+    );
     fc.assert(
       fc.property(fc.constantFrom('From', 'To'), fc.constantFrom('<sip:ocsuser1@example.com>', '"OCS User 1" <sip:ocsuser1@example.com;transport=tcp>', 'sip:ocsuser2@example.com', '<sips:a@b.c:5061>'), fc.constantFrom(';tag=', '; tag=', ';Tag='), token, junk, (rule, addr, sep, tag, tail) => {
         agrees(parse, rule, `${addr}${sep}${tag}${tail}`);

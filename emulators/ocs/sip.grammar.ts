@@ -95,7 +95,11 @@ export function cachedParse(original: Parse, maxEntries = MAX_ENTRIES): Parse & 
         return DIGITS.test(input) ? Number(input) : original(input, rule);
       case 'From':
       case 'To': {
-        const t = TAG.exec(input);
+        // Only a header parameter: after the `>` of a name-addr (inside it, `;tag=` is a URI parameter),
+        // and never in a value with quotes (a display name may say anything).
+        if (input.includes('"')) return lookup(rule, input);
+        const t = TAG.exec(input.slice(input.lastIndexOf('>') + 1));
+        if (t) t.index += input.lastIndexOf('>') + 1;
         if (!t || TAG.test(input.slice((t.index ?? 0) + t[0].length))) return t ? original(input, rule) : lookup(rule, input);
         const base = lookup(rule, input.slice(0, t.index) + input.slice(t.index + t[0].length));
         if (!isNameAddr(base)) return original(input, rule);
@@ -103,6 +107,7 @@ export function cachedParse(original: Parse, maxEntries = MAX_ENTRIES): Parse & 
         return base;
       }
       case 'Via': {
+        if (input.includes('"')) return lookup(rule, input);
         const b = BRANCH.exec(input);
         if (!b || BRANCH.test(input.slice(b.index + b[0].length))) return b ? original(input, rule) : lookup(rule, input);
         const base = lookup(rule, input.slice(0, b.index) + input.slice(b.index + b[0].length));
