@@ -484,7 +484,11 @@ export type ContactDelta =
   | { kind: 'addedGroup' | 'modifiedGroup'; id: number; name: string }
   | { kind: 'deletedGroup'; id: number };
 
-/** A change to the contact list, sent to the user's other subscriptions ([MS-SIP] `contactDelta`). */
+/**
+ * A change to the contact list, sent to the user's other subscriptions ([MS-SIP] `contactDelta`). Its URIs
+ * keep the `sip:` scheme, unlike the full list's: pidgin-sipe keys a delta's contact by the URI as written,
+ * and its contacts are keyed `sip:user@domain` [U: no capture of the product's delta at hand].
+ */
 export function contactDeltaDocument(deltaNum: number, changes: ContactDelta[]): string {
   const els = changes.map((c) => {
     switch (c.kind) {

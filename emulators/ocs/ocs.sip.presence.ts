@@ -60,6 +60,8 @@ import {
 } from './ocs.presence.js';
 
 export const MAX_EXPIRES = 3600;
+/** Subscriptions one connection may hold at once [U: the product's limit is not documented]. */
+export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 256;
 
 export interface SipConn {
   transport: 'TLS' | 'TCP' | 'WSS';
@@ -288,6 +290,11 @@ export function presence(ctx: PresenceContext) {
     const id = `${req.callId}|${req.fromTag}`;
     const existing = subscriptions.get(id);
     if (existing && existing.subscriber !== conn) return ctx.respond(conn, req, 481, { headers: [ctx.warning('that subscription belongs to another connection')] });
+    if (!existing && expires > 0) {
+      let held = 0;
+      for (const x of subscriptions.values()) if (x.subscriber === conn) held++;
+      if (held >= MAX_SUBSCRIPTIONS_PER_CONNECTION) return ctx.respond(conn, req, 403, { headers: [ctx.warning(`this connection already holds ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions`)] });
+    }
     existing?.cancel();
     const localTag = existing?.localTag ?? req.toTag ?? ctx.token(4);
     const s: Subscription = existing ?? {
