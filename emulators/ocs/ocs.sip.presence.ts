@@ -10,8 +10,9 @@
  *     `batchSub` body of `application/msrtc-adrl-categorylist+xml`): 200 with Expires, then one NOTIFY per
  *     resource homed in this deployment, `application/msrtc-event-categories+xml` (aggregated `state`,
  *     `note`, `contactCard`); another NOTIFY for a resource whenever what its watchers see changes. A refresh
- *     in the dialog keeps the resources; a body adds (`subscribe`) or removes (`unsubscribe`) some. An
- *     unreadable body is 400.
+ *     in the dialog keeps the resources; a body adds (`subscribe`) or removes (`unsubscribe`) some; its end
+ *     is a final NOTIFY about each (`terminated`; `reason=timeout` when it ran out). An unreadable body is
+ *     400. A connection holds at most 256 subscriptions (403 past that) [U].
  *   - to one user, with `application/msrtc-event-categories+xml` in Accept: the same, for that user;
  *   - otherwise (generic clients): PIDF, the target's last PUBLISHed document, else `open` while signed in.
  * - SUBSCRIBE `vnd-microsoft-roaming-contacts` / `vnd-microsoft-roaming-self` (the subscriber's own URI
