@@ -279,6 +279,21 @@ describe('subscriptions over the dialog', () => {
     expect(last.header('subscription-state')).toBe('terminated');
   });
 
+  it('a subscription the subscriber answers 481 for is over: the next change sends no NOTIFY', async () => {
+    const a = await tls();
+    expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+    const b = a.request('SUBSCRIBE', user(1).aor, { from: user(0).aor, to: user(1).aor, headers: ['Event: presence', 'Expires: 600', 'Accept: application/pidf+xml'] });
+    expect((await a.next((m) => (m.header('via') ?? '').includes(b))).status).toBe(200);
+    const notify = await a.next((m) => m.method === 'NOTIFY');
+    const echo = notify.headers.filter(([k]) => ['via', 'from', 'to', 'call-id', 'cseq'].includes(k)).map(([k, v]) => `${k}: ${v}`);
+    a.send(['SIP/2.0 481 Call/Transaction Does Not Exist', ...echo, 'Content-Length: 0', '', ''].join('\r\n'));
+    await new Promise((r) => setTimeout(r, 100));
+    const watched = await tls();
+    expect((await watched.register(user(1).aor, user(1).sam, user(1).password)).status).toBe(200);
+    await expect(a.next((m) => m.method === 'NOTIFY', 500)).rejects.toThrow();
+    watched.close();
+  });
+
   it('a signed-out endpoint hears nothing more on its subscriptions, though its connection stays open', async () => {
     const a = await tls();
     expect((await a.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);

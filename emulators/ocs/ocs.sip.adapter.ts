@@ -678,7 +678,10 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     const top = res.getHeader('via') ?? '';
     const branch = /;\s*branch=([^;,\s]+)/i.exec(top)?.[1] ?? '';
     const p = pending.get(branch);
-    if (!p) return; // NOTIFY answers and strays
+    if (!p) {
+      pres.notifyAnswered(branch, res.statusCode ?? 0);
+      return; // strays end here
+    }
     if ((res.statusCode ?? 0) >= 200) {
       clearTimeout(p.timer);
       pending.delete(branch);

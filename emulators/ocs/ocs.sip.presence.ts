@@ -63,6 +63,8 @@ import {
 export const MAX_EXPIRES = 3600;
 /** Subscriptions one connection may hold at once [U: the product's limit is not documented]. */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 256;
+/** NOTIFYs whose answer is still awaited, at most (the oldest is forgotten first). */
+const MAX_NOTIFIES_IN_FLIGHT = 4096;
 
 export interface SipConn {
   transport: 'TLS' | 'TCP' | 'WSS';
@@ -177,6 +179,8 @@ export const headerTokens = (req: Core.IncomingRequestMessage, name: string): st
 export function presence(ctx: PresenceContext) {
   const { state, viaHost } = ctx;
   const { subscriptions, published, publications } = state;
+  /** The NOTIFYs sent and not answered yet: their branch, and the subscription they belong to. */
+  const notified = new Map<string, string>();
   const iso = () => new Date(ctx.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
   const pidf = (entity: string, open: boolean): string =>
@@ -227,9 +231,15 @@ export function presence(ctx: PresenceContext) {
     const remaining = Math.max(0, Math.round((s.expiresAt - ctx.now()) / 1000));
     const method = o.benotify && s.benotify ? 'BENOTIFY' : 'NOTIFY';
     const body = o.body ?? '';
+    const branch = `z9hG4bK${ctx.token(8)}`;
+    // A NOTIFY is answered (a BENOTIFY is not): its answer may say the subscription is gone there.
+    if (method === 'NOTIFY' && !o.terminated) {
+      if (notified.size >= MAX_NOTIFIES_IN_FLIGHT) notified.delete(notified.keys().next().value as string);
+      notified.set(branch, s.id);
+    }
     const lines = [
       `${method} ${s.contactUri} SIP/2.0`,
-      `Via: SIP/2.0/${s.subscriber.transport} ${viaHost};branch=z9hG4bK${ctx.token(8)}`,
+      `Via: SIP/2.0/${s.subscriber.transport} ${viaHost};branch=${branch}`,
       'Max-Forwards: 70',
       `From: ${s.local};tag=${s.localTag}`,
       `To: ${s.remote}`,
@@ -527,6 +537,17 @@ export function presence(ctx: PresenceContext) {
       }
       notifySelf(aor);
       notifyWatchers(aor);
+    },
+    /**
+     * The answer to a NOTIFY this front end sent (by its Via branch); false if it sent none such. A 481
+     * (the subscriber knows no such subscription) or a 404/410 ends it (RFC 6665 §4.2.2).
+     */
+    notifyAnswered(branch: string, status: number): boolean {
+      const id = notified.get(branch);
+      if (id === undefined) return false;
+      if (status >= 200) notified.delete(branch);
+      if (status === 481 || status === 404 || status === 410) endSubscription(id);
+      return true;
     },
     connectionClosed(conn: SipConn): void {
       for (const s of [...subscriptions.values()]) if (s.subscriber === conn) endSubscription(s.id);
