@@ -28,33 +28,28 @@ function load(mode: 'ldap' | 'sip', file: string, seconds: number): { perSecond:
   return { perSecond: out.perSecond, total: out.searches ?? out.registrations ?? 0 };
 }
 
-/**
- * Heap per registered endpoint: the server runs in this process (after a forced GC before and after),
- * the endpoints are held by a separate process, one TCP connection and REGISTER each.
- */
-async function memoryPerEndpoint(count: number): Promise<{ bytes: number; count: number }> {
+/** A forced GC, then the heap in use: what the server in this process keeps. */
+function heapAfterGc(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run the bench with node --expose-gc (npm run bench does)');
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/**
+ * The seed served in this process (so its heap can be measured) while `work` loads it from other
+ * processes, through the endpoints file it is given; stopped afterwards.
+ */
+async function servedHere<T>(label: string, options: { sipDigest?: boolean }, work: (endpointsFile: string) => Promise<T>): Promise<T> {
   const { serve } = await import('../cli/serve.js');
   const { compile } = await import('../test/support/shipped.js');
   const { registry } = await import('../emulators/index.js');
-  const dir = mkdtempSync(join(tmpdir(), 'ocslab-bench-mem-'));
+  const dir = mkdtempSync(join(tmpdir(), `ocslab-bench-${label}-`));
   const file = join(dir, 'endpoints.json');
-  const served = await serve({ scenario: compile('seed-part3'), registry, faults: [], host: '127.0.0.1', portBase: 0, endpointsFile: file, speed: 1, sipDigest: true });
+  const served = await serve({ scenario: compile('seed-part3'), registry, faults: [], host: '127.0.0.1', portBase: 0, endpointsFile: file, speed: 1, ...options });
   try {
     await new Promise((r) => setTimeout(r, 200));
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    const holder = spawn(tsx, [join(root, 'bench', 'wire-load.ts'), 'hold', file, String(count)], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      holder.stdout?.on('data', (d: Buffer) => (d.toString().includes('registered') ? resolve() : undefined));
-      holder.on('exit', (code) => reject(new Error(`holder exited ${code}`)));
-    });
-    gc();
-    const after = process.memoryUsage().heapUsed;
-    holder.stdin?.end();
-    await new Promise((r) => holder.on('exit', r));
-    return { bytes: (after - before) / count, count };
+    return await work(file);
   } finally {
     await served.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -62,44 +57,45 @@ async function memoryPerEndpoint(count: number): Promise<{ bytes: number; count:
 }
 
 /**
+ * Heap per registered endpoint: the server runs in this process (after a forced GC before and after),
+ * the endpoints are held by a separate process, one TCP connection and REGISTER each.
+ */
+function memoryPerEndpoint(count: number): Promise<{ bytes: number; count: number }> {
+  return servedHere('mem', { sipDigest: true }, async (file) => {
+    const before = heapAfterGc();
+    const holder = spawn(tsx, [join(root, 'bench', 'wire-load.ts'), 'hold', file, String(count)], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout?.on('data', (d: Buffer) => (d.toString().includes('registered') ? resolve() : undefined));
+      holder.on('exit', (code) => reject(new Error(`holder exited ${code}`)));
+    });
+    const after = heapAfterGc();
+    holder.stdin?.end();
+    await new Promise((r) => holder.on('exit', r));
+    return { bytes: (after - before) / count, count };
+  });
+}
+
+/**
  * The server's heap (after a forced GC) when idle, and again after `count` malformed and mutated SIP
  * messages from another process: fuzzing must leave nothing behind (issue 11).
  */
-async function memoryAfterFuzz(count: number): Promise<{ idle: number; after: number; again: number; count: number }> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run the bench with node --expose-gc (npm run bench does)');
-  const { serve } = await import('../cli/serve.js');
-  const { compile } = await import('../test/support/shipped.js');
-  const { registry } = await import('../emulators/index.js');
-  const dir = mkdtempSync(join(tmpdir(), 'ocslab-bench-fuzz-'));
-  const file = join(dir, 'endpoints.json');
-  const served = await serve({ scenario: compile('seed-part3'), registry, faults: [], host: '127.0.0.1', portBase: 0, endpointsFile: file, speed: 1 });
-  try {
-    await new Promise((r) => setTimeout(r, 200));
+function memoryAfterFuzz(count: number): Promise<{ idle: number; after: number; again: number; count: number }> {
+  return servedHere('fuzz', {}, async (file) => {
     // The load runs in another process while this one serves (so not spawnSync: it would block the server).
-    const fuzzFrom = (n: number) =>
-      new Promise<void>((resolve, reject) => {
+    const fuzzFrom = async (n: number) => {
+      await new Promise<void>((resolve, reject) => {
         const child = spawn(tsx, [join(root, 'bench', 'wire-load.ts'), 'fuzz', file, String(n)], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
         child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`fuzz load exited ${code}`))));
       });
+      await new Promise((r) => setTimeout(r, 500));
+      return heapAfterGc();
+    };
     // A first round warms every path (the code, the grammar cache) so that what follows measures what stays.
-    await fuzzFrom(Math.min(count, 2000));
-    await new Promise((r) => setTimeout(r, 500));
-    gc();
-    const idle = process.memoryUsage().heapUsed;
-    await fuzzFrom(count);
-    await new Promise((r) => setTimeout(r, 500));
-    gc();
-    const after = process.memoryUsage().heapUsed;
+    const idle = await fuzzFrom(Math.min(count, 2000));
+    const after = await fuzzFrom(count);
     // As many again: what stays must not grow with the traffic (bounded caches fill once).
-    await fuzzFrom(count);
-    await new Promise((r) => setTimeout(r, 500));
-    gc();
-    return { idle, after, again: process.memoryUsage().heapUsed, count };
-  } finally {
-    await served.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    return { idle, after, again: await fuzzFrom(count), count };
+  });
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;

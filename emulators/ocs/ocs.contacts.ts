@@ -54,6 +54,8 @@ export type ContactListFailure = { kind: 'contacts.badRequest' | 'contacts.noSuc
 
 export interface ContactChangeResult {
   deltaNum: number;
+  /** The list as it was before the change (what a `contactDelta` is the difference from). */
+  before: ContactList;
   /** The id `addGroup` gave the new group. */
   groupId?: number;
   list: ContactList;
@@ -141,7 +143,7 @@ export function changeContactList(sql: Sql, backEnd: string, owner: string, chan
     }
     case 'deleteContact': {
       const uri = change.uri.toLowerCase();
-      if (!list.contacts.some((c) => c.uri === uri)) return ok({ deltaNum: list.deltaNum, list });
+      if (!list.contacts.some((c) => c.uri === uri)) return ok({ deltaNum: list.deltaNum, before: list, list });
       written.push(sql.delete(backEnd, 'RTC', 'Contact', `${o}|${uri}`));
       break;
     }
@@ -149,7 +151,7 @@ export function changeContactList(sql: Sql, backEnd: string, owner: string, chan
       const name = cleanName(change.name);
       if (!name) return bad('a group needs a name');
       const same = list.groups.find((g) => g.name.toLowerCase() === name.toLowerCase() || (isDefaultGroupName(name) && g.id === DEFAULT_GROUP.id));
-      if (same) return ok({ deltaNum: list.deltaNum, groupId: same.id, list });
+      if (same) return ok({ deltaNum: list.deltaNum, groupId: same.id, before: list, list });
       if (list.groups.length >= MAX_GROUPS) return fail({ kind: 'contacts.limit', message: `the contact list already has ${MAX_GROUPS} groups` });
       groupId = Math.max(...list.groups.map((g) => g.id)) + 1;
       written.push(sql.write(backEnd, 'RTC', 'ContactGroup', `${o}|${groupId}`, { owner: o, id: groupId, name }));
@@ -183,5 +185,5 @@ export function changeContactList(sql: Sql, backEnd: string, owner: string, chan
   if (failed && !failed.ok) return fail({ kind: 'contacts.backEnd', message: failed.failure.message });
   const after = readContactList(sql, backEnd, owner);
   if (!after.ok) return after;
-  return ok({ deltaNum, ...(groupId !== undefined ? { groupId } : {}), list: after.value });
+  return ok({ deltaNum, ...(groupId !== undefined ? { groupId } : {}), before: list, list: after.value });
 }

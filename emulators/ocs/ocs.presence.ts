@@ -149,30 +149,26 @@ function wellFormed(xml: string): Result<true, XmlFailure> {
     if (!num) return bad(`the undefined entity &${ref.slice(0, 12)};`);
     if (!legalCodePoint(num[1] !== undefined ? parseInt(num[1], 16) : Number(num[2]))) return bad(`&${ref}; is not a character XML allows`);
   }
-  // Attribute values hold no '<', and there is one root element.
+  // Attribute values hold no '<' (one root element: read() counts them in what it parsed).
   for (const tag of outside.matchAll(/<([^!?/][^>]*)>/g)) {
     if (/=\s*(?:"[^"]*<|'[^']*<)/.test(tag[1] ?? '')) return bad('"<" in an attribute value');
   }
-  let roots = 0;
-  let tree: Node[];
-  try {
-    tree = ordered.parse(xml) as Node[];
-  } catch (e) {
-    return bad((e as Error).message);
-  }
-  for (const n of tree) if (Object.keys(n).some((k) => k !== ':@' && !k.startsWith('#') && !k.startsWith('?'))) roots++;
-  if (roots !== 1) return bad(roots === 0 ? 'no root element' : 'more than one root element');
   return ok(true);
 }
 
 function read(xml: string): Result<Node, XmlFailure> {
   const w = wellFormed(xml);
   if (!w.ok) return w;
+  let doc: Node;
   try {
-    return ok(reader.parse(xml) as Node);
+    doc = reader.parse(xml) as Node;
   } catch (e) {
     return fail({ kind: 'presence.badXml', message: (e as Error).message });
   }
+  let roots = 0;
+  for (const [k, v] of Object.entries(doc)) if (!k.startsWith('?') && !k.startsWith('#') && !k.startsWith('@')) roots += Array.isArray(v) ? v.length : 1;
+  if (roots !== 1) return fail({ kind: 'presence.badXml', message: roots === 0 ? 'no root element' : 'more than one root element' });
+  return ok(doc);
 }
 
 const kids = (n: unknown, name: string): Node[] => {
@@ -311,30 +307,44 @@ export function wrongDeltaFault(conflicts: Array<{ index: number; request: Publi
 
 // ---- aggregation ------------------------------------------------------------------------------
 
-/** The availability number of a `state` category document, if it has one. */
-export function stateAvailability(xml: string): number | undefined {
-  const doc = read(xml);
-  if (!doc.ok) return undefined;
-  const r = root(doc.value);
-  return r?.name === 'state' ? uint(text(kid(r.node, 'availability'))) : undefined;
+/** What aggregation reads of a category document: a state's availability and type, a note's text. */
+interface CategoryFacts {
+  availability?: number;
+  type?: string;
+  note?: { text: string; type: string };
 }
+
+function categoryFacts(xml: string): CategoryFacts {
+  const doc = read(xml);
+  const r = doc.ok ? root(doc.value) : undefined;
+  if (r?.name === 'state') {
+    const availability = uint(text(kid(r.node, 'availability')));
+    const type = attr(r.node, 'type');
+    return { ...(availability !== undefined ? { availability } : {}), ...(type !== undefined ? { type } : {}) };
+  }
+  const body = r?.name === 'note' ? kid(r.node, 'body') : undefined;
+  return body ? { note: { text: text(body), type: attr(body, 'type') ?? 'personal' } } : {};
+}
+
+/** Publications are never changed once made (a publish replaces them): each document is read once. */
+const factsRead = new WeakMap<Publication, CategoryFacts>();
+function factsOf(p: Publication): CategoryFacts {
+  let f = factsRead.get(p);
+  if (!f) {
+    f = categoryFacts(p.xml);
+    factsRead.set(p, f);
+  }
+  return f;
+}
+
+/** The availability number of a `state` category document, if it has one. */
+export const stateAvailability = (xml: string): number | undefined => categoryFacts(xml).availability;
 
 /** `xsi:type` of a `state` category document (`userState`, `machineState`, ...). */
-export function stateType(xml: string): string | undefined {
-  const doc = read(xml);
-  if (!doc.ok) return undefined;
-  const r = root(doc.value);
-  return r?.name === 'state' ? attr(r.node, 'type') : undefined;
-}
+export const stateType = (xml: string): string | undefined => categoryFacts(xml).type;
 
 /** The text of a `note` category document (its first `body`), and its type (`personal`, `OOF`). */
-export function noteText(xml: string): { text: string; type: string } | undefined {
-  const doc = read(xml);
-  if (!doc.ok) return undefined;
-  const r = root(doc.value);
-  const body = r?.name === 'note' ? kid(r.node, 'body') : undefined;
-  return body ? { text: text(body), type: attr(body, 'type') ?? 'personal' } : undefined;
-}
+export const noteText = (xml: string): { text: string; type: string } | undefined => categoryFacts(xml).note;
 
 export interface AggregateInput {
   publications: Iterable<Publication>;
@@ -361,10 +371,9 @@ export function aggregate(input: AggregateInput): PresenceView {
   let machine: { availability: number; publishTime: string } | undefined;
   for (const p of publications) {
     if (p.name !== 'state' || (p.container !== 2 && p.container !== 3)) continue;
-    const a = stateAvailability(p.xml);
+    const { availability: a, type } = factsOf(p);
     if (a === undefined || a === 0) continue;
-    const kind = stateType(p.xml);
-    if (kind === 'userState') {
+    if (type === 'userState') {
       if (!user || p.publishTime >= user.publishTime) user = { availability: a, publishTime: p.publishTime };
     } else if (!machine || a < machine.availability) machine = { availability: a, publishTime: p.publishTime };
   }
@@ -382,7 +391,7 @@ function pickNote(pubs: Iterable<Publication>): { note: { text: string; type: st
   let best: { note: { text: string; type: string }; publishTime: string; rank: number } | undefined;
   for (const p of pubs) {
     if (p.name !== 'note' || p.container === 2 || p.container === 3) continue;
-    const n = noteText(p.xml);
+    const n = factsOf(p).note;
     if (!n || !n.text) continue;
     const r = rank(p.container);
     if (!best || r < best.rank || (r === best.rank && p.publishTime > best.publishTime)) best = { note: n, publishTime: p.publishTime, rank: r };

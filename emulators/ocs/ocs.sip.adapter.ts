@@ -794,13 +794,11 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
   // ---- in-band provisioning ([MS-SIPREGE] 2.2.2) ------------------------------------------------
 
-  const tokens = headerTokens;
-
   const onProvisioning = (conn: Connection, req: Core.IncomingRequestMessage) => {
     const from = senderAllowed(conn, req);
     if (!from) return respond(conn, req, 403, { headers: [warning('the subscriber is not registered on this connection')] });
     if (aorOf(req.to?.uri) !== from) return respond(conn, req, 403, { headers: [warning('provisioning is given to the subscriber itself only')] });
-    if (!tokens(req, 'accept').includes(PROVISIONING_CONTENT_TYPE)) {
+    if (!headerTokens(req, 'accept').includes(PROVISIONING_CONTENT_TYPE)) {
       return respond(conn, req, 406, { headers: [`Accept: ${PROVISIONING_CONTENT_TYPE}`, warning(`Accept must list ${PROVISIONING_CONTENT_TYPE}`)] });
     }
     const body = req.body ?? '';
@@ -816,7 +814,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     const document = { contentType: built.value.contentType, content: built.value.body };
     const localTag = req.toTag ?? token(4);
     const common = ['Expires: 0', `Contact: <sip:${viaHost};transport=${conn.transport.toLowerCase()}>`, `Event: ${PROVISIONING_EVENT}`, 'subscription-state: terminated;expires=0'];
-    if (tokens(req, 'supported').includes('ms-piggyback-first-notify')) {
+    if (headerTokens(req, 'supported').includes('ms-piggyback-first-notify')) {
       return respond(conn, req, 200, { toTag: localTag, headers: [...common, 'ms-piggyback-cseq: 1', 'Supported: ms-benotify, ms-piggyback-first-notify'], body: document });
     }
     let contactUri: string;

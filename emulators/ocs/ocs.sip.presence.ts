@@ -485,14 +485,13 @@ export function presence(ctx: PresenceContext) {
             : r.method === 'modifyGroup'
               ? { op: 'modifyGroup', id: r.id, name: r.name }
               : { op: 'deleteGroup', id: r.id };
-    const before = ctx.contactList(from);
     const done = ctx.changeContactList(from, change);
     if (!done.ok) {
       const down = done.failure.kind === 'ocs.backEndUnavailable' || done.failure.kind === 'ocs.sourcePoolUnavailable';
       return ctx.respond(conn, req, down ? 503 : 400, { headers: [ctx.warning(done.failure.message)] });
     }
     ctx.respond(conn, req, 200, { body: { contentType: SOAP_TYPE, content: soapResponse(r.method, done.value.groupId !== undefined ? { groupId: done.value.groupId } : {}) } });
-    const deltas = before.ok ? contactDeltas(before.value, done.value.list) : [];
+    const deltas = contactDeltas(done.value.before, done.value.list);
     if (deltas.length === 0) return;
     const doc = contactDeltaDocument(done.value.deltaNum, deltas);
     for (const s of subscriptions.values()) if (s.kind === 'roaming-contacts' && s.owner === from) send(s, { event: ROAMING_CONTACTS_EVENT, contentType: ROAMING_CONTACTS_TYPE, body: doc, benotify: true });

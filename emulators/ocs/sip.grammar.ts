@@ -79,9 +79,16 @@ export function cachedParse(original: Parse, maxEntries = MAX_ENTRIES): Parse & 
       return copy(rule, hit);
     }
     const v = original(value, rule);
-    // Only what this module knows how to copy is kept.
-    if (v === -1 || typeof v !== 'object' || copy(rule, v) !== undefined) remember(key, v);
-    return v === -1 || typeof v !== 'object' ? v : (copy(rule, v) ?? v);
+    if (v === -1 || v === null || typeof v !== 'object') {
+      remember(key, v);
+      return v;
+    }
+    // Only what this module knows how to copy is kept: the grammar's own object stays in the cache, the
+    // caller gets the copy.
+    const handed = copy(rule, v);
+    if (handed === undefined) return v;
+    remember(key, v);
+    return handed;
   };
   const cachedGrammarParse = (input: string, rule: string): unknown => {
     if (typeof input !== 'string' || input.length > MAX_KEY) return original(input, rule);

@@ -44,33 +44,32 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A sipe account signing in as ocsuser1 (sign-in address, then the Windows login) over `transport`. */
-async function signIn(irc: Irc, transport: 'tcp' | 'tls', password: string): Promise<string> {
+/**
+ * Adds a sipe account for `user` (sign-in address, then the Windows login) and signs it in over
+ * `transport`; resolves with sipe's sign-in line.
+ */
+async function on(irc: Irc, user: string, password: string, transport: 'tcp' | 'tls' = 'tcp'): Promise<string> {
   const port = transport === 'tls' ? endpoints.sipTls?.port : endpoints.sipTcp?.port;
-  // bitlbee reads a backslash as an escape: CORP\\ocsuser1 reaches sipe as CORP\ocsuser1.
-  irc.command(`account add sipe ocsuser1@example.com,CORP\\\\ocsuser1 ${password}`);
+  // bitlbee reads a backslash as an escape: CORP\\user reaches sipe as CORP\user.
+  irc.command(`account add sipe ${user}@example.com,CORP\\\\${user} ${password}`);
   // Always a server and a transport: with `auto`, sipe would look the domain's SRV records up through the
   // machine's own resolver.
   irc.command(`account sipe set server ${transport === 'tls' ? endpoints.poolFqdn : '127.0.0.1'}:${port}`);
   irc.command(`account sipe set transport ${transport}`);
   irc.command('account sipe set authentication ntlm');
   irc.command('account sipe on');
-  const line = await irc.waitFor(/sipe - (Logging in: Logged in|Login error: .*|Couldn't connect.*)$/, 20_000);
+  return irc.waitFor(/sipe - (Logging in: Logged in|Login error: .*|Couldn't connect.*)$/, 20_000);
+}
+
+/** ocsuser1 signs in over `transport`, stays a moment, and leaves; resolves with what sipe said of the sign-in. */
+async function signIn(irc: Irc, transport: 'tcp' | 'tls', password: string): Promise<string> {
+  const line = await on(irc, 'ocsuser1', password, transport);
   // Signed in, sipe goes on (provisioning, subscriptions) over the association: every answer it gets must
   // carry a signature it accepts, or it drops the connection ("Invalid message signature received").
   if (line.includes('Logged in')) await new Promise((r) => setTimeout(r, 1500));
   irc.command('account sipe off');
   irc.command('account sipe del');
   return line.replace(/^.*sipe - /, '');
-}
-
-/** Signs a sipe account in as `user` over TCP; resolves with sipe's sign-in line. */
-async function on(irc: Irc, user: string, password: string): Promise<string> {
-  irc.command(`account add sipe ${user}@example.com,CORP\\\\${user} ${password}`);
-  irc.command(`account sipe set server 127.0.0.1:${endpoints.sipTcp?.port}`);
-  irc.command('account sipe set transport tcp');
-  irc.command('account sipe on');
-  return irc.waitFor(/sipe - (Logging in: Logged in|Login error: .*)$/, 20_000);
 }
 
 /** The gateway's contact-list line for `handle` (`blist all`: nick, handle, status), once it matches `status`. */
