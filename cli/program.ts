@@ -6,6 +6,9 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { loadTargetFile } from '../sim/target-file.js';
+import { replayScenario, resolvePassword, terminalPrompt, ReplayInputError, type ReplayReport } from '../sim/replay.js';
+import { parity, parityJunit, parityText } from '../sim/parity.js';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import { formatDuration } from '../sim/clock.js';
@@ -66,6 +69,7 @@ interface RunFlags {
   quiet?: boolean;
   debug?: boolean;
   fault?: string[];
+  target?: string;
 }
 
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
@@ -93,10 +97,11 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .option('--quiet', 'show only failures and the summary')
     .option('--no-cache', 'replay every from: chain instead of starting from its saved end state')
     .option('--fault <ID[:target][@when]>', 'inject a fault from the catalogue (ocslab faults): when = start, a step number, a step name or id, or a time such as 15m; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--target <file>', 'replay the scenario read-only against real endpoints (a target file, or the endpoints file of ocslab serve) and report parity with the lab')
     .addOption(debugOption())
     .action(async (scenarios: string[], flags: RunFlags) => {
       debug ||= flags.debug === true;
-      exitCode = await runCommand(scenarios, flags, deps);
+      exitCode = flags.target !== undefined ? await replayCommand(scenarios, flags, deps) : await runCommand(scenarios, flags, deps);
     });
 
   program
@@ -359,7 +364,7 @@ async function serveCommand(flags: ServeFlags, deps: CliDeps): Promise<number> {
   try {
     served = await serve({
       scenario,
-      registry: { emulators: prepared.registry.emulators, steps: prepared.vocabulary, faults: prepared.registry.faults ?? [] },
+      registry: { ...prepared.registry, steps: prepared.vocabulary },
       faults: prepared.extraFaults.get(scenario) ?? [],
       ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
       host: flags.host,
@@ -415,7 +420,7 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
   for (const scenario of scenarios) {
     const options = {
       scenario,
-      registry: { emulators: registry.emulators, steps: vocabulary, faults: registry.faults ?? [] },
+      registry: { ...registry, steps: vocabulary },
       faults: extraFaults.get(scenario) ?? [],
       onProgress: flags.json && flags.quiet ? undefined : reporter.onProgress,
       ...(setupCache ? { setupCache } : {}),
@@ -438,6 +443,55 @@ async function runCommand(args: string[], flags: RunFlags, deps: CliDeps): Promi
   if (reports.some((r) => r.status === 'error')) return EXIT.internal;
   if (reports.some((r) => r.status === 'failed')) return EXIT.failed;
   return EXIT.ok;
+}
+
+/** `ocslab run S --target FILE`: the replay on the target, the rehearsal on the lab, and their parity. */
+async function replayCommand(args: string[], flags: RunFlags, deps: CliDeps): Promise<number> {
+  const { config, io } = deps;
+  if (args.length !== 1) throw new UsageError(['ocslab run --target: give exactly one scenario']);
+  if (flags.fault?.length) throw new UsageError(['ocslab run --target: --fault belongs to the emulated lab; a real target has only the faults it has']);
+  const prepared = await prepareScenarios('run', args, [], deps);
+  if ('exit' in prepared) return prepared.exit;
+  const { scenarios, registry, vocabulary } = prepared;
+  const scenario = scenarios[0] as Scenario;
+  const targetPath = resolve(config.cwd, flags.target ?? '');
+  const loaded = loadTargetFile(targetPath, scenario.topology);
+  if (!loaded.ok) {
+    printErrors(io, loaded.errors.map((e) => ({ ...e, file: flags.target ?? e.file })));
+    return EXIT.usage;
+  }
+  const target = { ...loaded.target, file: flags.target ?? loaded.target.file };
+  const out = flags.json ? io.stderr : io.stdout;
+  let replay: ReplayReport;
+  try {
+    const password = await resolvePassword(target, process.env, process.stdin.isTTY ? terminalPrompt : undefined);
+    out(`Replaying ${scenario.id} read-only against ${target.name} (the end state: checks before the last action are superseded)\n`);
+    replay = await replayScenario({
+      scenario,
+      registry: { ...registry, steps: vocabulary },
+      target,
+      password,
+      onStep: (s) => {
+        if (flags.quiet && s.status !== 'failed') return;
+        out(`  ${s.status.padEnd(12)} ${s.scenario} ${s.phase} ${s.index} ${s.title}${s.reason ? `: ${s.reason}` : ''}\n`);
+        if (s.status === 'failed' || s.status === 'not observed') for (const d of s.details) out(`               ${d}\n`);
+      },
+    });
+  } catch (e) {
+    if (e instanceof ReplayInputError) {
+      io.stderr(`ocslab run: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    throw e;
+  }
+  const lab = await runScenario({ scenario, registry: { ...registry, steps: vocabulary }, ...(flags.seed !== undefined ? { seed: flags.seed } : {}) });
+  const p = parity(lab, replay);
+  const t = replay.totals;
+  out(`${replay.status.toUpperCase()}: ${t.passed} passed, ${t.failed} failed, ${t['not observed']} not observed, ${t.superseded} superseded, ${t.operator} actions left to the operator\n`);
+  for (const line of parityText(p)) out(`${line}\n`);
+  if (flags.json) io.stdout(`${stableJson({ replay, parity: p })}\n`);
+  if (flags.junit) writeOutput(config, flags.junit, parityJunit(p));
+  return replay.status === 'failed' ? EXIT.failed : EXIT.ok;
 }
 
 function unique<T>(items: readonly T[]): T[] {

@@ -22,6 +22,7 @@ import { dnsFaults } from './dns/dns.faults.js';
 import { iisFaults } from './iis/iis.faults.js';
 import { ocsFaults } from './ocs/ocs.faults.js';
 import { communicatorFaults } from './communicator/communicator.faults.js';
+import { labProbes } from './network/lab.probes.js';
 
 export const emulators: readonly EmulatorDefinition[] = [hostEmulator, adEmulator, dnsEmulator, caEmulator, sqlEmulator, iisEmulator, hlbEmulator, ocsEmulator, communicatorEmulator];
 
@@ -30,4 +31,4 @@ export const steps: readonly StepDefinition[] = [...coreSteps, ...hostSteps, ...
 /** The fault catalogue (`ocslab faults`): what goes wrong, each with its symptoms and fix. */
 export const faults: readonly FaultDefinition[] = [...hostFaults, ...adFaults, ...dnsFaults, ...iisFaults, ...ocsFaults, ...communicatorFaults];
 
-export const registry = { emulators: [...emulators], steps: [...steps], faults: [...faults] };
+export const registry = { emulators: [...emulators], steps: [...steps], faults: [...faults], probes: labProbes };

@@ -14,7 +14,7 @@ import { traceText } from './journal.js';
 import { Lab, LabSnapshotError, type LabSnapshot } from './lab.js';
 import type { Scenario, ScenarioStep, SourcePosition } from './scenario.js';
 import type { StepDefinition, StepOutcome } from './steps.js';
-import { EmulatedTarget, type Target } from './target.js';
+import { EmulatedTarget, type ProbeFactory, type Target } from './target.js';
 import { formatDuration } from './clock.js';
 import { injectFault, PendingRewrites, type FaultDefinition, type FaultPlan, type FaultRecord } from './faults.js';
 
@@ -24,6 +24,8 @@ export interface Registry {
   emulators: readonly EmulatorDefinition[];
   steps: readonly StepDefinition[];
   faults?: readonly FaultDefinition[];
+  /** How checks reach the embedded lab over its network (emulators/network/lab.probes.ts). */
+  probes?: ProbeFactory;
 }
 
 export type StepPhase = 'setup' | 'steps' | 'expect';
@@ -61,6 +63,8 @@ export interface StepResult {
   /** Event log entries written during the step. */
   events: StepEventLogEntry[];
   position: SourcePosition;
+  /** What a check observed through its probes (checks with a probe): for the parity report. */
+  observation?: unknown;
 }
 
 export interface RunTotals {
@@ -233,7 +237,7 @@ export interface RestartRecord {
   reason?: string;
 }
 
-interface PhaseStep {
+export interface PhaseStep {
   phase: StepPhase;
   scenario: string;
   step: ScenarioStep;
@@ -244,11 +248,12 @@ function eventEntry(r: WindowsEventRecord): StepEventLogEntry {
 }
 
 /** The steps of the `from` chain, oldest base first, each with its expectations (its end state). */
-function setupSteps(scenario: Scenario): PhaseStep[] {
+export function setupSteps(scenario: Scenario): PhaseStep[] {
   return [...scenario.from].reverse().flatMap((base) => [...base.steps, ...base.expect].map((step) => ({ phase: 'setup' as const, scenario: base.id, step })));
 }
 
-function judge(step: ScenarioStep, outcome: StepOutcome): { status: StepStatus; reason?: string } {
+/** A step's status from its outcome and what the scenario expected of it (`expectFailure`). */
+export function judge(step: ScenarioStep, outcome: StepOutcome): { status: StepStatus; reason?: string } {
   if (step.expectFailure === undefined) return outcome.ok ? { status: 'passed' } : { status: 'failed', reason: outcome.reason ?? 'failed' };
   if (outcome.ok) return { status: 'failed', reason: `expected the step to fail with "${step.expectFailure}", but it succeeded` };
   const reason = outcome.reason ?? '';
@@ -299,7 +304,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
     const resume = options.resume;
     if (resume && !options.lab) throw new Error('runScenario: resume needs the lab restored from the savepoint');
     lab = options.lab ?? new Lab(scenario.topology, registry.emulators, { seed });
-    target = new EmulatedTarget(lab, scenario.topology);
+    target = new EmulatedTarget(lab, scenario.topology, registry.probes);
     let setupDone = setup.length === 0;
     if (resume) {
       // The restored journal opens with this rehearsal's start; no fault had acted before a savepoint.
@@ -332,7 +337,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
         const restored = Lab.restore(scenario.topology, registry.emulators, { ...cached.snapshot, journal });
         await lab.close();
         lab = restored;
-        target = new EmulatedTarget(lab, scenario.topology);
+        target = new EmulatedTarget(lab, scenario.topology, registry.probes);
         results.push(...cached.results);
         skipSetup = true;
         setupDone = true;
@@ -355,7 +360,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
         restarts.push(restart.record);
         if (restart.lab) {
           lab = restart.lab;
-          target = new EmulatedTarget(lab, scenario.topology);
+          target = new EmulatedTarget(lab, scenario.topology, registry.probes);
           // The restored lab set the faults' timers again, each in its place among the machines' delayed
           // events; they are what is still waiting now.
           timed.clear();
@@ -537,6 +542,7 @@ async function runStep(lab: Lab, target: Target, item: PhaseStep, rewrites: Pend
     events: newEventLogEntries(lab, all, logLengths),
   };
   if (verdict.reason !== undefined) result.reason = verdict.reason;
+  if (outcome.observation !== undefined) result.observation = outcome.observation;
   const finished: Record<string, JsonValue> = { phase: item.phase, scenario: item.scenario, index: step.index, step: step.name, status: result.status, durationMs: result.durationMs };
   if (result.reason !== undefined) finished.reason = result.reason;
   lab.record('runner', { type: 'runner.stepFinished', ...finished });

@@ -114,7 +114,7 @@ const ScenarioTopLevel = z.strictObject({
 });
 
 /** Where a path points in the document: the key of the last segment when `key`, else its value. */
-function positionOf(d: Pick<ScenarioDocument, 'file' | 'doc' | 'lines'>, path: Path, key = false): SourcePosition {
+export function positionOf(d: Pick<ScenarioDocument, 'file' | 'doc' | 'lines'>, path: Path, key = false): SourcePosition {
   let node: unknown = d.doc.contents;
   let offset = (node as YamlNode | null)?.range?.[0] ?? 0;
   for (let i = 0; i < path.length; i++) {

@@ -7,6 +7,7 @@
  */
 import type { z } from 'zod';
 import type { Lab } from './lab.js';
+import type { Probes } from './probes.js';
 import type { Topology } from './topology.js';
 
 /** What a step parameter may name in the topology; the runner checks it before anything runs. */
@@ -15,6 +16,18 @@ export type RefKind = 'host' | 'frontEnd' | 'pool' | 'user' | 'sipDomain';
 export interface StepContext {
   lab: Lab;
   topology: Topology;
+  /** The target's probes: on the embedded lab they go through the lab network to the adapters. */
+  probes: Probes;
+}
+
+/**
+ * A check that observes over protocols (decision 0016): `observe` asks through the probes and returns a
+ * JSON observation; `judge` compares it with what the scenario expects, purely. The same two halves run
+ * on the emulated target and on a real one, and the parity report puts both observations side by side.
+ */
+export interface CheckProbe<P = Record<string, unknown>, O = unknown> {
+  observe(probes: Probes, params: P, topology: Topology): Promise<O>;
+  judge(observation: O, params: P, topology: Topology): StepOutcome;
 }
 
 export interface StepOutcome {
@@ -23,6 +36,8 @@ export interface StepOutcome {
   reason?: string;
   /** Evidence: what the check saw, what the wizard log said. */
   details?: string[];
+  /** A probed check's observation, as `observe` returned it. */
+  observation?: unknown;
 }
 
 export interface StepDefinition<P = Record<string, unknown>> {
@@ -43,6 +58,30 @@ export interface StepDefinition<P = Record<string, unknown>> {
    * before the next, so the journal's order stays deterministic.
    */
   emulated(ctx: StepContext, params: P): StepOutcome | Promise<StepOutcome>;
+  /** A check's protocol half; a check with one is performed as `judge(observe(probes))` on every target. */
+  probe?: CheckProbe<P, unknown>;
+  /**
+   * For a check no protocol reaches on a real server (service state, event log, features): where an
+   * operator looks, in the product's words ("Services (services.msc) on ocsfe01: RtcSrv"). A real
+   * target shows it and reports the check as not observed.
+   */
+  console?(params: P, topology: Topology): string;
+}
+
+/** A check that observes through the probes and judges the observation: `emulated` is the two halves. */
+export function defineCheck<S extends z.ZodType, O>(
+  def: Omit<StepDefinition<z.output<S>>, 'emulated' | 'probe' | 'kind'> & { params: S; probe: CheckProbe<z.output<S>, O> },
+): StepDefinition {
+  const full: StepDefinition<z.output<S>> = {
+    ...def,
+    kind: 'check',
+    probe: def.probe as CheckProbe<z.output<S>, unknown>,
+    emulated: async (ctx, p) => {
+      const observation = await def.probe.observe(ctx.probes, p, ctx.topology);
+      return { ...def.probe.judge(observation, p, ctx.topology), observation };
+    },
+  };
+  return full as unknown as StepDefinition;
 }
 
 /** Keeps the parameter type of a step definition while erasing it for the registry. */

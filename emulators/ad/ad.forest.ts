@@ -543,7 +543,7 @@ export function forestReady(replica: Replica, ncs: NamingContexts): boolean {
   return findRtcService(replica, ncs) !== undefined && RTC_GROUPS.every((g) => findBySam(replica.directory, g));
 }
 
-const DOMAIN_PREP_TARGETS = (ncs: NamingContexts) => [ncs.domain, `CN=Users,${ncs.domain}`, `CN=Computers,${ncs.domain}`, `OU=Domain Controllers,${ncs.domain}`];
+export const DOMAIN_PREP_TARGETS = (ncs: NamingContexts) => [ncs.domain, `CN=Users,${ncs.domain}`, `CN=Computers,${ncs.domain}`, `OU=Domain Controllers,${ncs.domain}`];
 
 export function domainReady(replica: Replica, ncs: NamingContexts): boolean {
   return DOMAIN_PREP_TARGETS(ncs).every((dn) => (replica.directory[dnKey(dn)]?.aces ?? []).some((a) => a.source === 'DomainPrep'));

@@ -41,6 +41,7 @@ import type { Lab } from '../../sim/lab.js';
 import type { ListenOptions, Listening } from '../../sim/wire.js';
 import { adAdd, adAuthenticate, adDelete, adModify, adSearch } from './ad.client.js';
 import type { AdFailure, AdModification, AdResult, AdScope, AdSearchEntry } from './ad.events.js';
+import { bytesToGuid, bytesToSid, guidToBytes, sdToBytes, sidToBytes } from './ad.security.js';
 import { BerError, BerReader, intBytes, message, octets, tlv, type Tlv } from './ldap.ber.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -121,49 +122,13 @@ function ldapResult(tag: number, code: number, matchedDN: string, diagnostic: st
 
 const GUID_ATTRIBUTES = new Set(['objectguid', 'schemaidguid']);
 const SID_ATTRIBUTES = new Set(['objectsid', 'msrtcsip-originatorsid']);
-const GUID_RE = /^\{?([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})\}?$/i;
-const SID_RE = /^S-1-(\d+)((?:-\d+)*)$/i;
-
-/** A GUID string as the 16 bytes AD sends: Data1, Data2, Data3 little-endian, Data4 as is. */
-export function guidToBytes(text: string): Buffer | undefined {
-  const m = GUID_RE.exec(text);
-  if (!m) return undefined;
-  const hex = (s: string) => Buffer.from(s, 'hex');
-  return Buffer.concat([hex(m[1] as string).reverse(), hex(m[2] as string).reverse(), hex(m[3] as string).reverse(), hex(m[4] as string), hex(m[5] as string)]);
-}
-
-export function bytesToGuid(b: Buffer): string {
-  const h = (x: Buffer) => x.toString('hex');
-  return `${h(Buffer.from(b.subarray(0, 4)).reverse())}-${h(Buffer.from(b.subarray(4, 6)).reverse())}-${h(Buffer.from(b.subarray(6, 8)).reverse())}-${h(b.subarray(8, 10))}-${h(b.subarray(10, 16))}`;
-}
-
-/** A SID string (S-1-5-21-…) as its binary form: revision, count, 48-bit authority, sub-authorities LE. */
-export function sidToBytes(text: string): Buffer | undefined {
-  const m = SID_RE.exec(text);
-  if (!m) return undefined;
-  const authority = Number(m[1]);
-  const subs = (m[2] ?? '').split('-').filter((s) => s !== '').map(Number);
-  if (subs.length > 15 || !Number.isSafeInteger(authority) || subs.some((s) => s > 0xffffffff)) return undefined;
-  const b = Buffer.alloc(8 + 4 * subs.length);
-  b[0] = 1;
-  b[1] = subs.length;
-  b.writeUIntBE(authority, 2, 6);
-  subs.forEach((s, i) => b.writeUInt32LE(s, 8 + 4 * i));
-  return b;
-}
-
-export function bytesToSid(b: Buffer): string | undefined {
-  if (b.length < 8 || b[0] !== 1) return undefined;
-  const count = b[1] as number;
-  if (b.length !== 8 + 4 * count) return undefined;
-  const subs = Array.from({ length: count }, (_, i) => b.readUInt32LE(8 + 4 * i));
-  return ['S', '1', String(b.readUIntBE(2, 6)), ...subs.map(String)].join('-');
-}
+export { guidToBytes, bytesToGuid, sidToBytes, bytesToSid } from './ad.security.js';
 
 function wireValue(attribute: string, value: string): Buffer {
   const lower = attribute.toLowerCase();
   if (GUID_ATTRIBUTES.has(lower)) return guidToBytes(value) ?? Buffer.from(value, 'utf8');
   if (SID_ATTRIBUTES.has(lower)) return sidToBytes(value) ?? Buffer.from(value, 'utf8');
+  if (lower === 'ntsecuritydescriptor') return sdToBytes(value) ?? Buffer.from(value, 'utf8');
   return Buffer.from(value, 'utf8');
 }
 
@@ -477,8 +442,10 @@ interface Session {
 const fromFailure = (f: AdFailure) => ({ code: f.ldapResultCode, matchedDN: f.matchedDN ?? '', diagnostic: f.message });
 
 /** Starts LDAP on `options.host` (127.0.0.1) : `options.port` (0 = a free port) for the lab's AD. */
-export async function startLdapServer(lab: Lab, options: ListenOptions = {}): Promise<LdapListening> {
+export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: string } = {}): Promise<LdapListening> {
   const host = options.host ?? '127.0.0.1';
+  /** The domain controller this listener is (default: the PDC emulator): reads and writes go to its replica. */
+  const at = options.dc ? { dc: options.dc } : {};
   const sessions = new Set<Session>();
   const ad = (): AnyActorRef | undefined => lab.get('ad');
   const netbios = lab.topology.forest.netbios;
@@ -553,7 +520,7 @@ export async function startLdapServer(lab: Lab, options: ListenOptions = {}): Pr
       case 'search': {
         const rootDse = req.base.trim() === '' && req.scope === 'base';
         if (!rootDse && needsBind(OP.searchResultDone)) return;
-        const r = call(() => adSearch(ad(), { base: req.base, scope: req.scope, filter: req.filter, ...(req.attributes.length ? { attributes: req.attributes } : {}) }));
+        const r = call(() => adSearch(ad(), { base: req.base, scope: req.scope, filter: req.filter, ...(req.attributes.length ? { attributes: req.attributes } : {}), ...at }));
         if (!r.ok) return writeResult(s, id, OP.searchResultDone, r);
         const limit = Math.min(req.sizeLimit > 0 ? req.sizeLimit : MAX_PAGE_SIZE, MAX_PAGE_SIZE);
         const entries = r.value.slice(0, limit);
@@ -562,14 +529,14 @@ export async function startLdapServer(lab: Lab, options: ListenOptions = {}): Pr
       }
       case 'add':
         if (needsBind(OP.addResponse)) return;
-        return writeResult(s, id, OP.addResponse, call(() => adAdd(ad(), { dn: req.dn, attributes: req.attributes })));
+        return writeResult(s, id, OP.addResponse, call(() => adAdd(ad(), { dn: req.dn, attributes: req.attributes, ...at })));
       case 'modify':
         if (needsBind(OP.modifyResponse)) return;
         if (req.badOperation) return reply(s, id, OP.modifyResponse, RC.protocolError, '', DIAG.modifyOperation);
-        return writeResult(s, id, OP.modifyResponse, call(() => adModify(ad(), { dn: req.dn, changes: req.changes })));
+        return writeResult(s, id, OP.modifyResponse, call(() => adModify(ad(), { dn: req.dn, changes: req.changes, ...at })));
       case 'delete':
         if (needsBind(OP.delResponse)) return;
-        return writeResult(s, id, OP.delResponse, call(() => adDelete(ad(), { dn: req.dn })));
+        return writeResult(s, id, OP.delResponse, call(() => adDelete(ad(), { dn: req.dn, ...at })));
       case 'modifyDn':
         if (needsBind(OP.modDnResponse)) return;
         return reply(s, id, OP.modDnResponse, RC.unwillingToPerform, '', DIAG.unwilling);

@@ -5,7 +5,35 @@ import { categoryDn } from './ad.schema.js';
 import type { AdResult, AdScope, AdSearchEntry } from './ad.events.js';
 import { fail, ok } from '../../sim/result.js';
 import { candidateKeys, isIndexed, memberOfIndex } from './ad.index.js';
-import { adFailure, adFailures as failures, attr, bestMatch, first, type AdEntry, type NamingContexts, type Replica } from './ad.store.js';
+import { adFailure, adFailures as failures, attr, bestMatch, findBySam, first, type AdEntry, type Directory, type NamingContexts, type Replica } from './ad.store.js';
+import { CLASS_GUIDS, NAMED_RIGHTS, toSddl, type AceInfo } from './ad.security.js';
+
+/**
+ * The security descriptor of an entry as SDDL, from the access control entries LCSCmd wrote on it: each
+ * trustee by its objectSid, a property set by its rightsGuid (CN=Extended-Rights), a class by its
+ * schemaIDGUID. Only those ACEs are emulated (README: known differences); a trustee that does not
+ * resolve is left out, as Windows shows an unresolvable SID nowhere useful.
+ */
+function entrySddl(directory: Directory, ncs: NamingContexts, entry: AdEntry): string {
+  const guidOf = (name: string | undefined): string | undefined => {
+    if (!name) return undefined;
+    const known = CLASS_GUIDS[name.toLowerCase()];
+    if (known) return known;
+    return first(directory[dnKey(`CN=${name},CN=Extended-Rights,${ncs.configuration}`)] ?? { dn: '', attributes: {} }, 'rightsGuid')?.toLowerCase();
+  };
+  const dacl: AceInfo[] = [];
+  for (const a of entry.aces ?? []) {
+    const sid = first(findBySam(directory, a.trustee) ?? { dn: '', attributes: {} }, 'objectSid');
+    if (!sid) continue;
+    const objectType = guidOf(a.objectType);
+    const inheritedObjectType = guidOf(a.inheritedObjectType);
+    const scoped = objectType !== undefined || inheritedObjectType !== undefined;
+    const mask = a.rights.reduce((m, r) => m | (NAMED_RIGHTS[r] ?? 0), 0);
+    const flags = (a.inherit ? 0x02 : 0) | (inheritedObjectType ? 0x08 : 0);
+    dacl.push({ type: scoped ? 5 : 0, flags, mask, ...(objectType ? { objectType } : {}), ...(inheritedObjectType ? { inheritedObjectType } : {}), sid });
+  }
+  return toSddl({ dacl });
+}
 
 export interface SearchRequest {
   base: string;
@@ -57,6 +85,8 @@ export function search(replica: Replica, req: SearchRequest, ncs: NamingContexts
         const groups = memberOf().get(key);
         return groups?.length ? { name: 'memberOf', values: groups } : undefined;
       }
+      case 'ntsecuritydescriptor':
+        return { name: 'nTSecurityDescriptor', values: [entrySddl(directory, ncs, entry)] };
       case 'canonicalname':
         return { name: 'canonicalName', values: [canonicalName(entry.dn)] };
       case 'createtimestamp': {
@@ -94,9 +124,10 @@ export function search(replica: Replica, req: SearchRequest, ncs: NamingContexts
         const lower = n.toLowerCase();
         if (all || requested.includes(lower)) attributes[n] = [...vs];
       }
-      for (const lower of ['memberof', 'canonicalname', 'createtimestamp', 'modifytimestamp']) {
+      for (const lower of ['memberof', 'canonicalname', 'createtimestamp', 'modifytimestamp', 'ntsecuritydescriptor']) {
         const constructed = CONSTRUCTED.some((x) => x.toLowerCase() === lower);
-        const wanted = requested.includes(lower) || (constructed ? plus : all);
+        // AD returns nTSecurityDescriptor only when it is asked for by name.
+        const wanted = requested.includes(lower) || (lower !== 'ntsecuritydescriptor' && (constructed ? plus : all));
         if (!wanted) continue;
         const v = derived(key, entry, lower);
         if (v) attributes[v.name] = [...v.values];

@@ -4,7 +4,10 @@
  */
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../../sim/clock.js';
-import { defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
+import { defineCheck, defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
+import { isUnreachable, namingContexts, unreachableText, values, type LdapBindResult, type LdapEntry, type LdapSearchResult, type Probes } from '../../sim/probes.js';
+import { bytesToSid, decodeSd } from './ad.security.js';
+import { DOMAIN_PREP_TARGETS, RTC_GROUPS, rtcServiceLocations } from './ad.forest.js';
 import type { Topology } from '../../sim/topology.js';
 import type { Lab } from '../../sim/lab.js';
 import {
@@ -151,9 +154,77 @@ export const adSetPasswordStep = defineStep({
   },
 });
 
-export const adPrepStateStep = defineStep({
+// ---------------------------------------------------------------------------------------------------
+// Checks: each asks over LDAP what LCSCmd, ADSI Edit or a bind would, then judges (decision 0016).
+
+/** What CheckSchemaPrepState, CheckForestPrepState and CheckDomainPrepState find on a DC, reduced to facts. */
+type PrepObservation =
+  | { error: string }
+  | {
+      schema: { attribute: boolean; globalContainer: boolean; userMayContain: boolean };
+      forest: { globalSettings: 'configuration' | 'system' | null; groups: number };
+      domain: { prepared: number; of: number };
+    };
+
+const NO_SUCH_OBJECT = 32;
+
+function ldapError(r: LdapSearchResult | LdapBindResult): string {
+  if (isUnreachable(r)) return unreachableText(r);
+  return r.ok ? '' : `LDAP error ${r.code}: ${r.message}`;
+}
+
+/** A base search that tells "there is no such object" (32) apart from a failure. */
+async function readEntry(probes: Probes, dc: string | undefined, dn: string, attributes: string[]): Promise<{ entry: LdapEntry | undefined } | { error: string }> {
+  const r = await probes.ldapSearch({ ...(dc ? { dc } : {}), base: dn, scope: 'base', attributes });
+  if (!isUnreachable(r) && !r.ok && r.code === NO_SUCH_OBJECT) return { entry: undefined };
+  if (isUnreachable(r) || !r.ok) return { error: ldapError(r) };
+  return { entry: r.entries[0] };
+}
+
+async function observePrep(probes: Probes, dc: string | undefined, t: Topology): Promise<PrepObservation> {
+  const ncs = namingContexts(t);
+  const on = dc ? { dc } : {};
+  const schema = await probes.ldapSearch({
+    ...on,
+    base: ncs.schema,
+    scope: 'one',
+    filter: '(|(lDAPDisplayName=msRTCSIP-PrimaryUserAddress)(lDAPDisplayName=msRTCSIP-GlobalContainer)(lDAPDisplayName=user))',
+    attributes: ['lDAPDisplayName', 'mayContain', 'systemMayContain'],
+  });
+  if (isUnreachable(schema) || !schema.ok) return { error: ldapError(schema) };
+  const named = (n: string) => schema.entries.find((e) => values(e, 'lDAPDisplayName').some((v) => v.toLowerCase() === n.toLowerCase()));
+  const user = named('user');
+  const userMayContain = [...values(user, 'mayContain'), ...values(user, 'systemMayContain')].some((v) => v.toLowerCase() === 'msrtcsip-primaryuseraddress');
+  let globalSettings: 'configuration' | 'system' | null = null;
+  for (const [where, dn] of Object.entries(rtcServiceLocations(ncs)) as Array<['configuration' | 'system', string]>) {
+    const r = await readEntry(probes, dc, `CN=Global Settings,${dn}`, ['1.1']);
+    if ('error' in r) return r;
+    if (r.entry) {
+      globalSettings = where;
+      break;
+    }
+  }
+  const groups = await probes.ldapSearch({ ...on, base: ncs.domain, scope: 'sub', filter: `(|${RTC_GROUPS.map((g) => `(sAMAccountName=${g})`).join('')})`, attributes: ['sAMAccountName', 'objectSid'] });
+  if (isUnreachable(groups) || !groups.ok) return { error: ldapError(groups) };
+  const sids = new Set(groups.entries.flatMap((e) => values(e, 'objectSid')).map((hex) => bytesToSid(Buffer.from(hex, 'hex'))));
+  const targets = DOMAIN_PREP_TARGETS(ncs);
+  let prepared = 0;
+  for (const dn of targets) {
+    const r = await readEntry(probes, dc, dn, ['nTSecurityDescriptor']);
+    if ('error' in r) return r;
+    const sd = values(r.entry, 'nTSecurityDescriptor')[0];
+    const decoded = sd ? decodeSd(Buffer.from(sd, 'hex')) : undefined;
+    if (decoded?.dacl.some((a) => sids.has(a.sid))) prepared++;
+  }
+  return {
+    schema: { attribute: named('msRTCSIP-PrimaryUserAddress') !== undefined, globalContainer: named('msRTCSIP-GlobalContainer') !== undefined, userMayContain },
+    forest: { globalSettings, groups: groups.entries.length },
+    domain: { prepared, of: targets.length },
+  };
+}
+
+export const adPrepStateStep = defineCheck({
   name: 'ad.prepState',
-  kind: 'check',
   summary: 'CheckSchemaPrepState / CheckForestPrepState / CheckDomainPrepState against a domain controller',
   params: z.strictObject({ schema: prepStateValue.optional(), forest: prepStateValue.optional(), domain: prepStateValue.optional(), dc: z.string().optional() }),
   refs: { dc: 'host' },
@@ -161,24 +232,37 @@ export const adPrepStateStep = defineStep({
     const parts = (['schema', 'forest', 'domain'] as const).filter((k) => p[k]).map((k) => `${k[0]?.toUpperCase()}${k.slice(1)} ${p[k]}`);
     return `LCSCmd check prep state${p.dc ? ` on ${p.dc}` : ''}: ${parts.join(', ') || 'report'}`;
   },
-  emulated: ({ lab }, p) => {
-    const s = adPrepState(ad(lab), p.dc);
-    const seen = [`Schema Setting: ${s.schema}`, `Forest Setting: ${s.forest}`, `Domain Setting: ${s.domain}`];
-    const wrong = (['schema', 'forest', 'domain'] as const).filter((k) => p[k] !== undefined && p[k] !== s[k]);
-    if (!wrong.length) return passed(seen);
-    return failed(wrong.map((k) => `${k}: expected ${p[k]}, found ${s[k]}`).join('; '), seen);
+  probe: {
+    observe: (probes, p, t) => observePrep(probes, p.dc, t),
+    judge: (o: PrepObservation, p) => {
+      if ('error' in o) return failed(o.error);
+      const r = (b: boolean) => (b ? 'Ready' : 'Not Ready');
+      const s = {
+        schema: r(o.schema.attribute && o.schema.globalContainer && o.schema.userMayContain),
+        forest: r(o.forest.globalSettings !== null && o.forest.groups === RTC_GROUPS.length),
+        domain: r(o.domain.prepared === o.domain.of),
+      };
+      const seen = [`Schema Setting: ${s.schema}`, `Forest Setting: ${s.forest}`, `Domain Setting: ${s.domain}`];
+      const wrong = (['schema', 'forest', 'domain'] as const).filter((k) => p[k] !== undefined && p[k] !== s[k]);
+      if (!wrong.length) return passed(seen);
+      return failed(wrong.map((k) => `${k}: expected ${p[k]}, found ${s[k]}`).join('; '), seen);
+    },
   },
 });
 
-function resolveDn(lab: Lab, p: { dn?: string | undefined; user?: string | undefined }): string | undefined {
-  if (p.dn) return p.dn;
-  if (p.user) return adFindUser(ad(lab), p.user)?.dn;
-  return undefined;
+/** The DN a check names: given, or found by sAMAccountName as ADUC's Find does. */
+async function findDn(probes: Probes, t: Topology, p: { dn?: string | undefined; user?: string | undefined; dc?: string | undefined }): Promise<{ dn: string } | { error: string } | { missing: string }> {
+  if (p.dn) return { dn: p.dn };
+  const r = await probes.ldapSearch({ ...(p.dc ? { dc: p.dc } : {}), base: namingContexts(t).domain, scope: 'sub', filter: `(sAMAccountName=${p.user ?? ''})`, attributes: ['1.1'] });
+  if (isUnreachable(r) || !r.ok) return { error: ldapError(r) };
+  const found = r.entries[0];
+  return found ? { dn: found.dn } : { missing: p.user ?? '' };
 }
 
-export const adAttributeStep = defineStep({
+type AttributeObservation = { error: string } | { missing: string } | { dn: string; values: string[] };
+
+export const adAttributeStep = defineCheck({
   name: 'ad.attribute',
-  kind: 'check',
   summary: 'An attribute of a directory object (as ADSI Edit shows it): equals, contains or is absent',
   params: z
     .strictObject({
@@ -193,65 +277,92 @@ export const adAttributeStep = defineStep({
     .refine((p) => (p.dn === undefined) !== (p.user === undefined), { message: 'give exactly one of dn or user' }),
   refs: { user: 'user', dc: 'host' },
   title: (p) => `${p.attribute} of ${p.dn ?? p.user}${p.absent ? ' is not set' : p.equals !== undefined ? ` is ${[p.equals].flat().join('; ')}` : p.contains !== undefined ? ` contains "${p.contains}"` : ''}`,
-  emulated: ({ lab }, p) => {
-    const dn = resolveDn(lab, p);
-    if (!dn) return failed(`no account named ${p.user} in the directory`);
-    const r = adSearch(ad(lab), { base: dn, scope: 'base', attributes: [p.attribute], ...(p.dc ? { dc: p.dc } : {}) });
-    if (!r.ok) return failed(r.failure.message);
-    const entry = r.value[0];
-    const values = entry ? (Object.entries(entry.attributes).find(([k]) => k.toLowerCase() === p.attribute.toLowerCase())?.[1] ?? []) : [];
-    const seen = [`${p.attribute}: ${values.length ? values.join('; ') : '<not set>'}`];
-    if (p.absent) return values.length ? failed(`expected ${p.attribute} not set, found ${values.join('; ')}`, seen) : passed(seen);
-    if (p.equals !== undefined) {
-      const want = [p.equals].flat();
-      const same = want.length === values.length && want.every((w) => values.some((v) => v.toLowerCase() === w.toLowerCase()));
-      return same ? passed(seen) : failed(`expected ${want.join('; ')}, found ${values.length ? values.join('; ') : '<not set>'}`, seen);
-    }
-    if (p.contains !== undefined) {
-      const needle = p.contains.toLowerCase();
-      return values.some((v) => v.toLowerCase().includes(needle)) ? passed(seen) : failed(`expected a value containing "${p.contains}", found ${values.length ? values.join('; ') : '<not set>'}`, seen);
-    }
-    return values.length ? passed(seen) : failed(`expected ${p.attribute} to be set, found <not set>`, seen);
+  probe: {
+    observe: async (probes, p, t): Promise<AttributeObservation> => {
+      const where = await findDn(probes, t, p);
+      if (!('dn' in where)) return where;
+      const r = await readEntry(probes, p.dc, where.dn, [p.attribute]);
+      if ('error' in r) return r;
+      if (!r.entry) return { error: `${where.dn}: no such object` };
+      return { dn: where.dn, values: values(r.entry, p.attribute) };
+    },
+    judge: (o: AttributeObservation, p) => {
+      if ('error' in o) return failed(o.error);
+      if ('missing' in o) return failed(`no account named ${o.missing} in the directory`);
+      const found = o.values;
+      const seen = [`${p.attribute}: ${found.length ? found.join('; ') : '<not set>'}`];
+      if (p.absent) return found.length ? failed(`expected ${p.attribute} not set, found ${found.join('; ')}`, seen) : passed(seen);
+      if (p.equals !== undefined) {
+        const want = [p.equals].flat();
+        const same = want.length === found.length && want.every((w) => found.some((v) => v.toLowerCase() === w.toLowerCase()));
+        return same ? passed(seen) : failed(`expected ${want.join('; ')}, found ${found.length ? found.join('; ') : '<not set>'}`, seen);
+      }
+      if (p.contains !== undefined) {
+        const needle = p.contains.toLowerCase();
+        return found.some((v) => v.toLowerCase().includes(needle)) ? passed(seen) : failed(`expected a value containing "${p.contains}", found ${found.length ? found.join('; ') : '<not set>'}`, seen);
+      }
+      return found.length ? passed(seen) : failed(`expected ${p.attribute} to be set, found <not set>`, seen);
+    },
   },
 });
 
-export const adObjectExistsStep = defineStep({
+export const adObjectExistsStep = defineCheck({
   name: 'ad.objectExists',
-  kind: 'check',
   summary: 'A directory object exists (or does not) on a domain controller',
   params: z.strictObject({ dn: z.string(), exists: z.boolean().default(true), dc: z.string().optional() }),
   refs: { dc: 'host' },
   title: (p) => `${p.dn} ${p.exists ? 'exists' : 'does not exist'}${p.dc ? ` on ${p.dc}` : ''}`,
-  emulated: ({ lab }, p) => {
-    const r = adSearch(ad(lab), { base: p.dn, scope: 'base', attributes: ['1.1'], ...(p.dc ? { dc: p.dc } : {}) });
-    const found = r.ok && r.value.length > 0;
-    if (!r.ok && r.failure.kind !== 'ad.noSuchObject') return failed(r.failure.message);
-    if (found === p.exists) return passed();
-    return failed(p.exists ? `expected ${p.dn} to exist, found no such object` : `expected ${p.dn} not to exist, found it`);
+  probe: {
+    observe: async (probes, p): Promise<{ error: string } | { exists: boolean }> => {
+      const r = await readEntry(probes, p.dc, p.dn, ['1.1']);
+      return 'error' in r ? r : { exists: r.entry !== undefined };
+    },
+    judge: (o: { error: string } | { exists: boolean }, p) => {
+      if ('error' in o) return failed(o.error);
+      if (o.exists === p.exists) return passed();
+      return failed(p.exists ? `expected ${p.dn} to exist, found no such object` : `expected ${p.dn} not to exist, found it`);
+    },
   },
 });
 
 const EXPECT = ['success', 'invalidCredentials', 'passwordExpired', 'accountDisabled', 'unavailable'] as const;
 
-function bindName(t: Topology, lab: Lab, user: string, form: 'netbios' | 'upn' | 'dn' | 'sam'): string {
-  if (form === 'upn') return `${user}@${t.forest.fqdn}`;
-  if (form === 'dn') return adFindUser(ad(lab), user)?.dn ?? user;
-  if (form === 'sam') return user;
-  return `${t.forest.netbios}\\${user}`;
+/**
+ * AD's bind failures by the data code in the diagnostic (MS-ADTS; "80090308: LdapErr: DSID-…, data 532"):
+ * 52e wrong password, 532 password expired, 533 account disabled, 773 must change password, 775 locked.
+ */
+function bindOutcome(r: LdapBindResult): { got: (typeof EXPECT)[number] | 'other'; seen: string } {
+  if (isUnreachable(r)) return { got: 'unavailable', seen: unreachableText(r) };
+  if (r.ok) return { got: 'success', seen: 'bound' };
+  const data = /data ([0-9a-f]+)/i.exec(r.message)?.[1]?.toLowerCase();
+  if (r.code === 49 && (data === '532' || data === '773')) return { got: 'passwordExpired', seen: r.message };
+  if (r.code === 49 && data === '533') return { got: 'accountDisabled', seen: r.message };
+  if (r.code === 49) return { got: 'invalidCredentials', seen: r.message };
+  if (r.code === 51 || r.code === 52 || r.code === 81) return { got: 'unavailable', seen: r.message };
+  return { got: 'other', seen: `LDAP error ${r.code}: ${r.message}` };
 }
 
-export const adAuthenticateStep = defineStep({
+export const adAuthenticateStep = defineCheck({
   name: 'ad.authenticate',
-  kind: 'check',
   summary: 'A simple LDAP bind with a user name and password succeeds or fails as expected',
   params: z.strictObject({ user: z.string(), password: z.string(), expect: z.enum(EXPECT).default('success'), as: z.enum(['netbios', 'upn', 'dn', 'sam']).default('netbios') }),
   refs: { user: 'user' },
   title: (p, t) => `Bind as ${p.as === 'upn' ? `${p.user}@${t.forest.fqdn}` : `${t.forest.netbios}\\${p.user}`}: expect ${p.expect}`,
-  emulated: ({ lab, topology }, p) => {
-    const r = adAuthenticate(ad(lab), { name: bindName(topology, lab, p.user, p.as), password: p.password });
-    const got = r.ok ? 'success' : r.failure.kind.slice('ad.'.length);
-    const seen = r.ok ? [`bound as ${r.value.dn}`] : [r.failure.message];
-    return got === p.expect ? passed(seen) : failed(`expected ${p.expect}, found ${got}`, seen);
+  probe: {
+    observe: async (probes, p, t): Promise<{ name: string; got: string; seen: string } | { error: string }> => {
+      let name = p.as === 'upn' ? `${p.user}@${t.forest.fqdn}` : p.as === 'sam' ? p.user : `${t.forest.netbios}\\${p.user}`;
+      if (p.as === 'dn') {
+        const where = await findDn(probes, t, { user: p.user });
+        if ('error' in where) return where;
+        name = 'dn' in where ? where.dn : p.user;
+      }
+      const { got, seen } = bindOutcome(await probes.ldapBind({ name, password: p.password }));
+      return { name, got, seen: got === 'success' ? `bound as ${name}` : seen };
+    },
+    judge: (o: { name: string; got: string; seen: string } | { error: string }, p) => {
+      if ('error' in o) return failed(o.error);
+      return o.got === p.expect ? passed([o.seen]) : failed(`expected ${p.expect}, found ${o.got}`, [o.seen]);
+    },
   },
 });
 

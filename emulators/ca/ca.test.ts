@@ -15,6 +15,7 @@ import { caApprove, caCrlPem, caDeny, caInfo, caRequests, caRetrieve, caRevoke, 
 import { buildCsr } from './pki.js';
 import { describeCertificate, verifyChain } from './certificate.js';
 import { syncOutcome } from '../../test/support/sync-step.js';
+import { stepContext } from '../../test/support/step-context.js';
 
 const topology = defaultTopology();
 const POOL = 'pool01.corp.example.net';
@@ -26,7 +27,7 @@ const step = (name: string) => {
   if (!s) throw new Error(name);
   return s;
 };
-const run = (lab: Lab, name: string, params: Record<string, unknown>) => syncOutcome(step(name).emulated({ lab, topology }, step(name).params.parse(params) as Record<string, unknown>));
+const run = (lab: Lab, name: string, params: Record<string, unknown>) => syncOutcome(step(name).emulated(stepContext(lab), step(name).params.parse(params) as Record<string, unknown>));
 const certSvc = (to: 'Running' | 'Stopped', from: 'Running' | 'Stopped' = to === 'Running' ? 'Stopped' : 'Running') => ({
   type: 'host.serviceStateChanged',
   host: 'dc01',

@@ -3,8 +3,9 @@
  * nslookup.
  */
 import { z } from 'zod';
-import { defineStep, failed, passed, type StepDefinition } from '../../sim/steps.js';
-import { DNS_ID, type DnsAnswer, type DnsQueryResult } from './dns.events.js';
+import { defineCheck, defineStep, failed, passed, type StepDefinition } from '../../sim/steps.js';
+import { isUnreachable, unreachableText } from '../../sim/probes.js';
+import { DNS_ID } from './dns.events.js';
 import { dnsAddRecord, dnsAddZone, dnsQuery, dnsRemoveRecord } from './dns.client.js';
 import { dataText } from './dns.store.js';
 
@@ -63,18 +64,20 @@ const addZone = defineStep({
   },
 });
 
+/** What nslookup got: the response code and the answers, as text. */
+type ResolveObservation = { unreachable: string; timedOut: boolean } | { rcode: string; answers: Array<{ type: string; data: string; text: string }> };
+
 /** Lines in the spirit of nslookup's output, for the report. */
-function nslookupLines(name: string, r: DnsQueryResult): string[] {
+function nslookupLines(name: string, r: Extract<ResolveObservation, { rcode: string }>): string[] {
   if (r.rcode === 'REFUSED') return [`*** lab DNS can't find ${name}: Query refused`];
   if (r.rcode === 'NXDOMAIN') return [`*** lab DNS can't find ${name}: Non-existent domain`];
   if (r.rcode === 'SERVFAIL') return [`*** lab DNS can't find ${name}: Server failed`];
   if (!r.answers.length) return [`${name}: no records of that type (NOERROR, no answers)`];
-  return r.answers.map((a: DnsAnswer) => a.text);
+  return r.answers.map((a) => a.text);
 }
 
-const resolveCheck = defineStep({
+const resolveCheck = defineCheck({
   name: 'dns.resolve',
-  kind: 'check',
   summary: 'Query the lab DNS as nslookup would and compare the answer (rcode, answer data, or a substring)',
   params: z.strictObject({
     name: z.string().min(1),
@@ -88,24 +91,30 @@ const resolveCheck = defineStep({
       .default({}),
   }),
   title: (p) => `nslookup -type=${p.type} ${p.name}`,
-  emulated: ({ lab }, p) => {
-    const r = dnsQuery(lab.get(DNS_ID), { name: p.name, type: p.type });
-    if (!r.ok) return failed(r.failure.message);
-    const q = r.value;
-    const details = nslookupLines(p.name, q);
-    const problems: string[] = [];
-    const { rcode, answers, contains } = p.expect;
-    // With no expectation at all, the operator expects the name to resolve.
-    const wantRcode = rcode ?? (answers || contains ? undefined : 'NOERROR');
-    if (wantRcode && q.rcode !== wantRcode) problems.push(`expected ${wantRcode}, found ${q.rcode}`);
-    if (!rcode && !answers && !contains && q.rcode === 'NOERROR' && !q.answers.length) problems.push('expected answers, found none');
-    if (answers) {
-      const found = q.answers.filter((a) => p.type === 'ANY' || a.type === p.type).map(dataText);
-      const norm = (xs: string[]) => xs.map((x) => x.toLowerCase().replace(/\.$/, '')).sort();
-      if (JSON.stringify(norm(found)) !== JSON.stringify(norm(answers))) problems.push(`expected answers [${answers.join(', ')}], found [${found.join(', ')}]`);
-    }
-    if (contains && !q.answers.some((a) => a.text.toLowerCase().includes(contains.toLowerCase()))) problems.push(`expected an answer containing "${contains}", found [${q.answers.map((a) => a.text).join('; ')}]`);
-    return problems.length ? failed(problems.join('; '), details) : passed(details);
+  probe: {
+    observe: async (probes, p): Promise<ResolveObservation> => {
+      const r = await probes.dnsQuery({ name: p.name, type: p.type });
+      if (isUnreachable(r)) return { unreachable: unreachableText(r), timedOut: r.error.startsWith('timeout') };
+      return { rcode: r.rcode, answers: r.answers.map((a) => ({ type: a.type, data: a.data, text: `${a.name} ${a.type} ${a.data}` })) };
+    },
+    judge: (q: ResolveObservation, p) => {
+      // nslookup's words when nothing answers; the address and error go in the details.
+      if ('unreachable' in q) return failed(q.timedOut ? 'DNS request timed out.' : q.unreachable, [q.unreachable]);
+      const details = nslookupLines(p.name, q);
+      const problems: string[] = [];
+      const { rcode, answers, contains } = p.expect;
+      // With no expectation at all, the operator expects the name to resolve.
+      const wantRcode = rcode ?? (answers || contains ? undefined : 'NOERROR');
+      if (wantRcode && q.rcode !== wantRcode) problems.push(`expected ${wantRcode}, found ${q.rcode}`);
+      if (!rcode && !answers && !contains && q.rcode === 'NOERROR' && !q.answers.length) problems.push('expected answers, found none');
+      if (answers) {
+        const found = q.answers.filter((a) => p.type === 'ANY' || a.type === p.type).map((a) => a.data);
+        const norm = (xs: string[]) => xs.map((x) => x.toLowerCase().replace(/\.$/, '')).sort();
+        if (JSON.stringify(norm(found)) !== JSON.stringify(norm(answers))) problems.push(`expected answers [${answers.join(', ')}], found [${found.join(', ')}]`);
+      }
+      if (contains && !q.answers.some((a) => a.text.toLowerCase().includes(contains.toLowerCase()))) problems.push(`expected an answer containing "${contains}", found [${q.answers.map((a) => a.text).join('; ')}]`);
+      return problems.length ? failed(problems.join('; '), details) : passed(details);
+    },
   },
 });
 

@@ -7,7 +7,7 @@ import { dnsEmulator, dnsSteps } from './index.js';
 import { hostEmulator } from '../host/index.js';
 import { hostBoot, hostShutdown } from '../host/host.client.js';
 import { dnsAddRecord, dnsAddZone, dnsQuery, dnsRecords, dnsRemoveRecord, dnsZones } from './dns.client.js';
-import { syncOutcome } from '../../test/support/sync-step.js';
+import { stepContext } from '../../test/support/step-context.js';
 
 const step = (name: string) => {
   const s = dnsSteps.find((d) => d.name === name);
@@ -18,12 +18,12 @@ const step = (name: string) => {
 /** Runs a step the way the runner does: parameters parsed (defaults filled) first. */
 const run = (name: string, ctx: StepContext, p: Record<string, unknown>) => {
   const s = step(name);
-  return syncOutcome(s.emulated(ctx, s.params.parse(p)));
+  return Promise.resolve(s.emulated(ctx, s.params.parse(p)));
 };
 
 function newLab() {
   const lab = new Lab(defaultTopology(), [dnsEmulator], { seed: 'd' });
-  return { lab, dns: lab.get('dns'), ctx: { lab, topology: lab.topology } };
+  return { lab, dns: lab.get('dns'), ctx: stepContext(lab) };
 }
 
 const texts = (r: ReturnType<typeof dnsQuery>) => (r.ok ? r.value.answers.map((a) => a.text) : r.failure.message);
@@ -52,32 +52,32 @@ describe('the lab DNS', () => {
     lab.stop();
   });
 
-  it('publishes the pool and automatic sign-in records the operator adds (ocs-facts §6)', () => {
+  it('publishes the pool and automatic sign-in records the operator adds (ocs-facts §6)', async () => {
     const { lab, dns, ctx } = newLab();
     const add = (p: Record<string, unknown>) => run('dns.addRecord', ctx, p);
-    expect(add({ name: 'pool01.corp.example.net', type: 'A', address: '127.0.10.30' }).ok).toBe(true);
-    expect(add({ name: 'sip.example.com', type: 'A', address: '127.0.10.30' }).ok).toBe(true);
-    expect(add({ name: '_sipinternaltls._tcp.example.com', type: 'SRV', port: 5061, target: 'sip.example.com' }).ok).toBe(true);
+    expect((await add({ name: 'pool01.corp.example.net', type: 'A', address: '127.0.10.30' })).ok).toBe(true);
+    expect((await add({ name: 'sip.example.com', type: 'A', address: '127.0.10.30' })).ok).toBe(true);
+    expect((await add({ name: '_sipinternaltls._tcp.example.com', type: 'SRV', port: 5061, target: 'sip.example.com' })).ok).toBe(true);
     expect(lab.journal.entries.map((e) => e.event.summary)).toContain('Added _sipinternaltls._tcp.example.com SRV 0 0 5061 sip.example.com (zone example.com)');
 
     const resolve = (p: Record<string, unknown>) => run('dns.resolve', ctx, p);
-    expect(resolve({ name: '_sipinternaltls._tcp.example.com', type: 'SRV', expect: { answers: ['0 0 5061 sip.example.com'] } })).toEqual({
+    expect(await resolve({ name: '_sipinternaltls._tcp.example.com', type: 'SRV', expect: { answers: ['0 0 5061 sip.example.com'] } })).toMatchObject({
       ok: true,
       details: ['_sipinternaltls._tcp.example.com SRV 0 0 5061 sip.example.com'],
     });
-    expect(resolve({ name: 'sip.example.com', expect: { answers: ['127.0.10.30'] } }).ok).toBe(true);
-    expect(resolve({ name: '_tcp.example.com', type: 'A', expect: { rcode: 'NOERROR' } }).ok).toBe(true);
-    expect(resolve({ name: 'sipinternal.example.com' })).toMatchObject({ ok: false, reason: 'expected NOERROR, found NXDOMAIN' });
+    expect((await resolve({ name: 'sip.example.com', expect: { answers: ['127.0.10.30'] } })).ok).toBe(true);
+    expect((await resolve({ name: '_tcp.example.com', type: 'A', expect: { rcode: 'NOERROR' } })).ok).toBe(true);
+    expect(await resolve({ name: 'sipinternal.example.com' })).toMatchObject({ ok: false, reason: 'expected NOERROR, found NXDOMAIN' });
 
     // The same record twice, and a name in no zone of ours.
-    expect(add({ name: 'sip.example.com', type: 'A', address: '127.0.10.30' })).toMatchObject({ ok: false, reason: 'Command failed: DNS_ERROR_RECORD_ALREADY_EXISTS 9711 (sip.example.com A 127.0.10.30)' });
+    expect(await add({ name: 'sip.example.com', type: 'A', address: '127.0.10.30' })).toMatchObject({ ok: false, reason: 'Command failed: DNS_ERROR_RECORD_ALREADY_EXISTS 9711 (sip.example.com A 127.0.10.30)' });
     const noZone = dnsAddRecord(dns, { name: 'sip.fabrikam.com', type: 'A', address: '127.0.10.30' });
     expect(noZone).toMatchObject({ ok: false, failure: { kind: 'dns.noSuchZone', zones: ['corp.example.net', '_msdcs.corp.example.net', 'example.com'] } });
 
     // The SOA serial moves with every change.
     const soa = dnsQuery(dns, { name: 'example.com', type: 'SOA' });
     expect(soa.ok && soa.value.answers[0]?.type === 'SOA' && soa.value.answers[0].data.serial).toBe(3);
-    lab.stop();
+    await lab.close();
   });
 
   it('follows CNAMEs inside its zones and refuses a CNAME next to other data', () => {
@@ -94,7 +94,7 @@ describe('the lab DNS', () => {
     lab.stop();
   });
 
-  it('times out only when the DNS service is down on every DNS server', () => {
+  it('times out only when the DNS service is down on every DNS server', async () => {
     const topology = defaultTopology();
     const hosts = ['dc01', 'dc02'].map((h) => fakeHostEmulator(h, [{ name: 'DNS', displayName: 'DNS Server', state: 'Running', owner: 'dns' }]));
     const lab = new Lab(topology, [...hosts, dnsEmulator], { seed: 'd' });
@@ -103,12 +103,12 @@ describe('the lab DNS', () => {
     expect(dnsQuery(dns, { name: 'dc02.corp.example.net', type: 'A' }).ok).toBe(true);
     lab.send('host:dc02', setFakeService('DNS', 'Stopped'));
     expect(dnsQuery(dns, { name: 'dc02.corp.example.net', type: 'A' })).toEqual({ ok: false, failure: { kind: 'dns.unavailable', message: 'DNS request timed out.' } });
-    expect(run('dns.resolve', { lab, topology }, { name: 'dc02.corp.example.net' })).toEqual({ ok: false, reason: 'DNS request timed out.' });
+    expect(await run('dns.resolve', stepContext(lab), { name: 'dc02.corp.example.net' })).toMatchObject({ ok: false, reason: 'DNS request timed out.', details: ['no answer from 127.0.10.11:53: timeout (the DNS Server service is not running on any DNS server)'] });
     expect(dnsAddRecord(dns, { name: 'sip.example.com', type: 'A', address: '127.0.10.30' })).toMatchObject({ ok: false, failure: { kind: 'dns.unavailable' } });
     expect(lab.journal.eventLog('dc02', 'DNS Server').map((r) => r.eventId)).toEqual([3]);
     lab.send('host:dc02', setFakeService('DNS', 'Running'));
     expect(dnsQuery(dns, { name: 'dc02.corp.example.net', type: 'A' }).ok).toBe(true);
-    lab.stop();
+    await lab.close();
   });
 });
 

@@ -8,6 +8,7 @@ import { hostEmulator } from '../host/index.js';
 import { hostInstallService, hostStartService } from '../host/host.client.js';
 import { hlbConfig, hlbConfigurePool, hlbConnect, hlbDisconnect, hlbMembers, hlbSetMemberEnabled } from './hlb.client.js';
 import { syncOutcome } from '../../test/support/sync-step.js';
+import { stepContext } from '../../test/support/step-context.js';
 
 const run = (name: string, ctx: StepContext, p: Record<string, unknown>) => {
   const s = hlbSteps.find((d) => d.name === name);
@@ -43,7 +44,7 @@ describe('the hardware load balancer', () => {
 
   it('marks members up per port from the front end services, and follows them every 15 s', () => {
     const lab = new Lab(defaultTopology(), [frontEnd('ocsfe01', 'Running', 'Stopped'), hlbEmulator], { seed: 'h' });
-    const ctx = { lab, topology: lab.topology };
+    const ctx = stepContext(lab);
     const out = run('hlb.configurePool', ctx, { pool: 'pool01' });
     expect(out.ok).toBe(true);
     expect(out.details?.[0]).toBe('virtual server 127.0.10.30 (pool01.corp.example.net), ports 5060, 5061, 135, 443, 444, 5065, 5069, 5071, 5072, 5073, 5074, 80, least connections, TCP affinity, idle timeout 30 min, SNAT');
@@ -101,7 +102,7 @@ describe('the hardware load balancer', () => {
   it('takes members in turn with round robin, skipping one that is down, and keeps affinity', () => {
     const lab = new Lab(twoFrontEnds(), [frontEnd('ocsfe01', 'Running'), frontEnd('ocsfe02', 'Running'), hlbEmulator], { seed: 'h' });
     const hlb = lab.get('hlb');
-    expect(run('hlb.configurePool', { lab, topology: lab.topology }, { pool: 'pool01', method: 'roundRobin' })).toMatchObject({ ok: true, details: expect.arrayContaining([expect.stringContaining('round robin')]) });
+    expect(run('hlb.configurePool', stepContext(lab), { pool: 'pool01', method: 'roundRobin' })).toMatchObject({ ok: true, details: expect.arrayContaining([expect.stringContaining('round robin')]) });
     const server = (r: ReturnType<typeof hlbConnect>) => (r.ok ? r.value.server : r.failure.kind);
     // Round robin ignores load: a closed connection does not change whose turn it is.
     expect(server(hlbConnect(hlb, client(50001)))).toBe('ocsfe01');
@@ -116,7 +117,7 @@ describe('the hardware load balancer', () => {
 
   it('warns about a short idle timeout and resets connections idle past it', () => {
     const lab = new Lab(defaultTopology(), [frontEnd('ocsfe01', 'Running'), hlbEmulator], { seed: 'h' });
-    const ctx = { lab, topology: lab.topology };
+    const ctx = stepContext(lab);
     const out = run('hlb.configurePool', ctx, { pool: 'pool01', idleTimeoutMinutes: 5 });
     expect(out.details).toContain('Warning: TCP idle timeout 5 min is below the recommended 30 min: idle client connections will be reset between REGISTER refreshes');
     const hlb = lab.get('hlb');
@@ -134,7 +135,7 @@ describe('the load balancer on the real host emulator', () => {
   it('keeps a front end down until its Front-End service runs', () => {
     const lab = new Lab(defaultTopology(), [hostEmulator, hlbEmulator], { seed: 'h' });
     const hlb = lab.get('hlb');
-    const ctx = { lab, topology: lab.topology };
+    const ctx = stepContext(lab);
     hlbConfigurePool(hlb, { pool: 'pool01' });
     expect(run('hlb.memberHealth', ctx, { pool: 'pool01', server: 'ocsfe01', port: 5061, state: 'down' }).ok).toBe(true);
     const fe = lab.get('host:ocsfe01');

@@ -36,6 +36,8 @@ export const hostCertificates = (ref: Ref): HostCertificate[] => ctx(ref)?.certi
 export const hostFirewallEnabled = (ref: Ref): boolean => ctx(ref)?.firewallEnabled ?? false;
 export const hostFirewallRules = (ref: Ref): FirewallRule[] => ctx(ref)?.firewallRules ?? [];
 export const hostPoweredOn = (ref: Ref): boolean => ctx(ref)?.power === 'on';
+/** Shut down (not merely a host whose emulator keeps no power state). */
+export const hostShutDown = (ref: Ref): boolean => ctx(ref)?.power === 'off';
 /** The host's clock offset from true time (ms). */
 export const hostClockOffset = (ref: Ref): number => ctx(ref)?.clockOffsetMs ?? 0;
 /** True while any service on the host is between states (the SCM is still working). */

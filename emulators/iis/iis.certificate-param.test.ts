@@ -11,6 +11,7 @@ import { defaultTopology } from '../../sim/topology.js';
 import type { HostCertificate } from '../host/host.events.js';
 import { iisBindings, iisInstallOcsWebComponents } from './iis.client.js';
 import { iisEmulator, iisSteps } from './index.js';
+import { stepContext } from '../../test/support/step-context.js';
 
 const OCS_FEATURES = ['Web-Server', 'Web-Static-Content', 'Web-Asp-Net', 'Web-Windows-Auth', 'Web-Mgmt-Compat', 'Web-Metabase', 'Web-WMI', 'Web-Lgcy-Scripting', 'Web-Lgcy-Mgmt-Console'];
 const POOL_THUMB = '3F2A9C0B7D1E44A5B6C7D8E9F00112233445566A';
@@ -50,7 +51,7 @@ if (!bindStep) throw new Error('no step iis.bindCertificate');
 
 function bind(lab: Lab, certificateParam: string) {
   const step = bindStep as NonNullable<typeof bindStep>;
-  return step.emulated({ lab, topology: lab.topology }, step.params.parse({ server: 'ocsfe01', certificate: certificateParam }));
+  return step.emulated(stepContext(lab), step.params.parse({ server: 'ocsfe01', certificate: certificateParam }));
 }
 
 const boundThumbprint = (lab: Lab) => iisBindings(lab.actor('iis:ocsfe01')).find((b) => b.protocol === 'https')?.certificateHash;

@@ -7,6 +7,7 @@ import { traceText } from '../../sim/journal.js';
 import type { StepDefinition } from '../../sim/steps.js';
 import type { HostCertificate } from '../host/host.events.js';
 import { iisEmulator, iisSteps } from './index.js';
+import { stepContext } from '../../test/support/step-context.js';
 import {
   iisAuthentication,
   iisBindCertificate,
@@ -71,7 +72,7 @@ const step = (name: string): StepDefinition => {
 
 const runStep = (l: Lab, name: string, params: Record<string, unknown>) => {
   const s = step(name);
-  return s.emulated({ lab: l, topology: l.topology }, s.params.parse(params));
+  return s.emulated(stepContext(l), s.params.parse(params));
 };
 
 describe('IIS installation', () => {

@@ -25,7 +25,8 @@ import { startCaHttp, type CaHttpListening } from '../ca/ca.http.adapter.js';
 import { startIisHttps, type IisListening } from '../iis/iis.https.adapter.js';
 import { startSipFrontEnd, type SipListening } from '../ocs/ocs.sip.adapter.js';
 import { hlbConnect, hlbDisconnect } from '../hlb/hlb.client.js';
-import { hostService } from '../host/host.client.js';
+import { hostService, hostShutDown } from '../host/host.client.js';
+import { dnsOnline } from '../dns/dns.client.js';
 import { hostId } from '../host/host.events.js';
 import { FRONT_END_SERVICE } from '../ocs/ocs.store.js';
 
@@ -90,7 +91,7 @@ export class LabNetwork implements Network {
   private readonly onError: (error: unknown) => void;
   private readonly sipDigest: boolean;
   private dnsL?: Promise<Listening>;
-  private ldapL?: Promise<LdapListening>;
+  private readonly ldapL = new Map<string, Promise<LdapListening>>();
   private caL?: Promise<CaHttpListening>;
   private readonly iisL = new Map<string, Promise<IisListening>>();
   private readonly sipL = new Map<string, Promise<SipListening>>();
@@ -116,8 +117,21 @@ export class LabNetwork implements Network {
     return (this.dnsL ??= this.track(startDnsServer(this.lab, { host: this.host, port: this.ports.dns ?? 0 })));
   }
 
-  ldap(): Promise<LdapListening> {
-    return (this.ldapL ??= this.track(startLdapServer(this.lab, { host: this.host, port: this.ports.ldap ?? 0 })));
+  /**
+   * LDAP of a domain controller (short host name; default the first, the PDC emulator, which takes the
+   * configured port). Each DC answers from its own replica, so a check against dc02 sees what has
+   * replicated to dc02.
+   */
+  ldap(dc?: string): Promise<LdapListening> {
+    const first = this.lab.topology.hosts.find((h) => h.roles.includes('domainController'))?.name.toLowerCase();
+    const key = (dc ?? first ?? '').toLowerCase();
+    let p = this.ldapL.get(key);
+    if (!p) {
+      const isFirst = key === first;
+      p = this.track(startLdapServer(this.lab, { host: this.host, port: isFirst ? (this.ports.ldap ?? 0) : 0, ...(isFirst ? {} : { dc: key }) }));
+      this.ldapL.set(key, p);
+    }
+    return p;
   }
 
   caHttp(): Promise<CaHttpListening> {
@@ -214,6 +228,12 @@ export class LabNetwork implements Network {
     const spec = t.hosts.find((h) => h.name.toLowerCase() === server);
     const roles = spec?.roles ?? [];
     const refused = (why: string): DialResult => ({ ok: false, error: 'refused', detail: `connection refused by ${server} (${address}:${port}): ${why}` });
+    const silent = (why: string): DialResult => ({ ok: false, error: 'timeout', detail: `no answer from ${address}:${port}: ${why}` });
+    // A host that is shut down answers nothing; a stopped DNS Server behind the Windows Firewall drops
+    // queries (the adapter's own rule, told here so a client need not wait for its timeout).
+    const hostRef = this.lab.get(hostId(server));
+    if (hostRef && hostShutDown(hostRef)) return silent(`${server} is shut down`);
+    if (port === 53 && roles.includes('dnsServer') && this.lab.get('dns') && !dnsOnline(this.lab.get('dns'))) return silent('the DNS Server service is not running on any DNS server');
     const at = (l: { host: string; port: number }): DialResult => ({ ok: true, route: { host: l.host, port: l.port, server } });
     try {
       if ((port === 5061 || port === 5060) && roles.includes('ocsFrontEnd')) {
@@ -226,7 +246,7 @@ export class LabNetwork implements Network {
         return at({ host: iis.host, port: port === 443 ? iis.port : iis.httpPort });
       }
       if (port === 53 && roles.includes('dnsServer')) return at(await this.dns());
-      if (port === 389 && roles.includes('domainController')) return at(await this.ldap());
+      if (port === 389 && roles.includes('domainController')) return at(await this.ldap(server));
       if (port === 80 && roles.includes('enterpriseRootCa')) return at(await this.caHttp());
     } catch (e) {
       return refused(e instanceof Error ? e.message.replace(/^\w+: /, '') : String(e));

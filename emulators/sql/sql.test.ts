@@ -8,6 +8,7 @@ import { UNAVAILABLE_MESSAGE } from './sql.store.js';
 import { hostEmulator } from '../host/index.js';
 import { hostService, hostStartService, hostStopService } from '../host/host.client.js';
 import { syncOutcome } from '../../test/support/sync-step.js';
+import { stepContext } from '../../test/support/step-context.js';
 
 const step = (name: string) => {
   const s = sqlSteps.find((d) => d.name === name);
@@ -52,7 +53,7 @@ describe('the SQL Server back end', () => {
     const host = fakeHostEmulator('sql01', [{ name: 'MSSQLSERVER', displayName: 'SQL Server (MSSQLSERVER)', state: 'Stopped', owner: 'sql:sql01' }]);
     const lab = new Lab(defaultTopology(), [host, sqlEmulator], { seed: 's' });
     const sql = lab.get('sql:sql01');
-    const ctx = { lab, topology: lab.topology };
+    const ctx = stepContext(lab);
     expect(sqlOnline(sql)).toBe(false);
     expect(syncOutcome(step('sql.online').emulated(ctx, { server: 'sql01', online: true }))).toEqual({ ok: false, reason: 'expected online, found offline' });
     expect(sqlCreatePoolDatabases(sql, { pool: 'pool01' })).toEqual({ ok: false, failure: { kind: 'sql.unavailable', message: UNAVAILABLE_MESSAGE, server: 'SQL01' } });
@@ -72,7 +73,7 @@ describe('the SQL Server back end', () => {
 
   it('says what it found when a database check fails', () => {
     const lab = new Lab(defaultTopology(), [sqlEmulator], { seed: 's' });
-    const out = syncOutcome(step('sql.databaseExists').emulated({ lab, topology: lab.topology }, { server: 'sql01', database: 'RTC', exists: true }));
+    const out = syncOutcome(step('sql.databaseExists').emulated(stepContext(lab), { server: 'sql01', database: 'RTC', exists: true }));
     expect(out).toEqual({ ok: false, reason: 'expected database RTC to exist, found it absent', details: ['databases on SQL01: (none but the system databases)'] });
     lab.stop();
   });

@@ -25,7 +25,7 @@ export interface SeedWalk {
 export function walkSeed(id = 'seed-part3', backMs = 600_000): SeedWalk {
   const scenario = compile(id);
   const lab = new Lab(scenario.topology, registry.emulators, { seed: scenario.seed ?? DEFAULT_SEED, clock: new SimClock(Date.now() - backMs) });
-  const target = new EmulatedTarget(lab, scenario.topology);
+  const target = new EmulatedTarget(lab, scenario.topology, registry.probes);
   const steps: ScenarioStep[] = [...[...scenario.from].reverse().flatMap((b) => [...b.steps, ...b.expect]), ...scenario.steps, ...scenario.expect];
   let next = 0;
   return {

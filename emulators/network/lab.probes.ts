@@ -1,0 +1,42 @@
+/**
+ * The emulated target's probes (decision 0016): the wire probes of sim/probes.wire.ts, dialling through
+ * a lab network of their own, so a check reaches dc01's LDAP or the lab DNS exactly as a client on the
+ * lab's network would (refused when nothing listens there, a timeout for an address no host has). The
+ * network lives for one step and is closed after it: a check leaves no listener behind, and a lab
+ * stays saveable between steps.
+ */
+import type { Lab } from '../../sim/lab.js';
+import type { Probes } from '../../sim/probes.js';
+import { WireProbes, type Dialer } from '../../sim/probes.wire.js';
+import { LabNetwork } from './lab.network.js';
+
+/** Where the probes say they come from: the operator's workstation on the lab network. */
+const OPERATOR = { address: '127.0.10.5', port: 0 };
+
+/**
+ * The lab answers on loopback in milliseconds; a listener that keeps silent (the DNS server stopped
+ * behind its firewall) is a timeout after this long, a wall-clock second that changes no outcome.
+ */
+const EMULATED_TIMEOUT_MS = 1000;
+
+export interface ProbeSession {
+  probes: Probes;
+  close(): Promise<void>;
+}
+
+export function labProbes(lab: Lab): ProbeSession {
+  let network: LabNetwork | undefined;
+  const dialer: Dialer = {
+    async dial(address, port) {
+      network ??= new LabNetwork(lab);
+      const r = await network.dial(address, port, OPERATOR);
+      // The network's sentence names the address already; the probe adds it itself.
+      const why = r.ok ? '' : r.detail.replace(/^no answer from [^ ]+: /, '').replace(/^connection refused by [^ ]+ \([^)]*\): /, '');
+      if (!r.ok) return { ok: false, error: r.error === 'refused' ? `ECONNREFUSED (${why})` : `timeout (${why})` };
+      return { ok: true, host: r.route.host, port: r.route.port, ...(r.hangUp ? { release: r.hangUp } : {}) };
+    },
+  };
+  const t = lab.topology;
+  const probes = new WireProbes({ target: 'emulated', topology: t, dialer, admin: { name: `${t.forest.netbios}\\${t.administrator.sam}`, password: t.administrator.password }, timeoutMs: EMULATED_TIMEOUT_MS });
+  return { probes, close: async () => network?.close() };
+}

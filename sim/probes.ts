@@ -1,0 +1,85 @@
+/**
+ * Probes: what a check may ask of a target (decision 0016). A check observes through these protocol
+ * clients, then judges the observation with a pure function; it never reads a machine's snapshot. The
+ * same probes run on the emulated target (through the lab network to the emulators' adapters) and on a
+ * real target (to the addresses of a target file), which is what makes a rehearsed check replayable.
+ *
+ * What no protocol reaches on a real Windows server (a service's state, an event log entry, an installed
+ * feature) is not a probe: such checks keep reading the lab and say, through `console`, where an operator
+ * would look on a real server; a real target reports them as not observed (see sim/replay.ts).
+ *
+ * Observations are plain JSON, free of ports, tags and times, so traces and parity reports stay
+ * byte-identical run to run.
+ */
+import type { Topology } from './topology.js';
+
+/** Why a probe got no answer: the address it tried and what the socket said. */
+export interface Unreachable {
+  unreachable: true;
+  /** "127.0.10.11:389" (the lab address or the target's real one). */
+  address: string;
+  /** "ECONNREFUSED", "timeout", or the lab network's reason. */
+  error: string;
+}
+
+export interface LdapEntry {
+  dn: string;
+  /** Values as strings; binary attributes (objectSid, nTSecurityDescriptor, GUIDs) as hex. */
+  attributes: Record<string, string[]>;
+}
+
+export type LdapSearchResult = { ok: true; entries: LdapEntry[] } | { ok: false; code: number; message: string } | Unreachable;
+
+export type LdapBindResult = { ok: true } | { ok: false; code: number; message: string } | Unreachable;
+
+export interface LdapQuery {
+  /** The domain controller asked (a topology host); default: the target's directory address. */
+  dc?: string;
+  base: string;
+  scope: 'base' | 'one' | 'sub';
+  filter?: string;
+  attributes: string[];
+}
+
+export interface DnsRecord {
+  type: string;
+  name: string;
+  ttl: number;
+  /** As nslookup/dig print the data: "127.0.10.30", "0 0 5061 pool01.corp.example.net". */
+  data: string;
+}
+
+export type DnsResult = { ok: true; rcode: string; authoritative: boolean; answers: DnsRecord[] } | Unreachable;
+
+export interface Probes {
+  /** "emulated" or the target file's name. */
+  readonly target: string;
+  /** An LDAP search bound as the target's directory administrator. */
+  ldapSearch(query: LdapQuery): Promise<LdapSearchResult>;
+  /** A simple bind with the given name (DN, NETBIOS\user or UPN) and password; the connection is closed after. */
+  ldapBind(args: { dc?: string; name: string; password: string }): Promise<LdapBindResult>;
+  /** A DNS question to the target's DNS server (dc01's role), as nslookup asks it. */
+  dnsQuery(args: { name: string; type: string }): Promise<DnsResult>;
+}
+
+export const isUnreachable = (r: object): r is Unreachable => 'unreachable' in r;
+
+/** The line a check reports for an unreachable endpoint. */
+export const unreachableText = (u: Unreachable) => `no answer from ${u.address}: ${u.error}`;
+
+/** The directory's naming contexts, as a rootDSE would give them for the topology's forest. */
+export function namingContexts(t: Topology): { domain: string; configuration: string; schema: string } {
+  const domain = t.forest.fqdn
+    .split('.')
+    .map((p) => `DC=${p}`)
+    .join(',');
+  return { domain, configuration: `CN=Configuration,${domain}`, schema: `CN=Schema,CN=Configuration,${domain}` };
+}
+
+/** Attribute values by name, case-insensitively (LDAP attribute names are). */
+export function values(entry: LdapEntry | undefined, name: string): string[] {
+  if (!entry) return [];
+  const key = name.toLowerCase();
+  for (const [k, v] of Object.entries(entry.attributes)) if (k.toLowerCase() === key) return v;
+  return [];
+}

@@ -1,0 +1,207 @@
+/**
+ * The probes on real sockets: LDAP through ldapjs's client, DNS through dns-packet over UDP (TCP when
+ * the answer is truncated). Both targets use this one implementation; they differ only in the `Dialer`,
+ * which turns a topology address and port (dc01's 127.0.10.11:389) into where the listener really is:
+ * the lab network's routing on the emulated target, the target file's addresses on a real one.
+ *
+ * Probes are clients, not emulators: their timeouts are wall-clock ones (a real server that does not
+ * answer must not hang the run). Every connection is closed before the probe resolves.
+ */
+import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
+import * as dnsPacket from 'dns-packet';
+import ldap from 'ldapjs';
+import type { Topology } from './topology.js';
+import type { DnsRecord, DnsResult, LdapBindResult, LdapEntry, LdapQuery, LdapSearchResult, Probes, Unreachable } from './probes.js';
+
+export type Dialed = { ok: true; host: string; port: number; release?: () => void } | { ok: false; error: string };
+
+export interface Dialer {
+  /** Where the listener behind a topology address and port is, or why there is none. */
+  dial(address: string, port: number): Promise<Dialed>;
+}
+
+export interface WireProbeOptions {
+  target: string;
+  topology: Topology;
+  dialer: Dialer;
+  /** The directory administrator the LDAP probes bind as (`CORP\Administrator`). */
+  admin: { name: string; password: string };
+  /** Wall-clock limit of one exchange; default 4 s. */
+  timeoutMs?: number;
+}
+
+/** Attributes AD returns as bytes; the probes give them as lower-case hex. */
+const BINARY = new Set(['objectsid', 'objectguid', 'ntsecuritydescriptor', 'schemaidguid', 'msrtcsip-originatorsid', 'dnsrecord', 'tokengroups']);
+
+/** LDAP_SERVER_SD_FLAGS_OID with the DACL only (MS-ADTS 3.1.1.3.4.1.11), non-critical as AD allows. */
+const SD_FLAGS_DACL = new (ldap as unknown as { Control: new (o: { type: string; criticality: boolean; value: Buffer }) => ldap.Control }).Control({ type: '1.2.840.113556.1.4.801', criticality: false, value: Buffer.from([0x30, 0x03, 0x02, 0x01, 0x04]) });
+
+export class WireProbes implements Probes {
+  readonly target: string;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly o: WireProbeOptions) {
+    this.target = o.target;
+    this.timeoutMs = o.timeoutMs ?? 4000;
+  }
+
+  private hostAddress(role: 'domainController' | 'dnsServer', name?: string): string {
+    const hosts = this.o.topology.hosts;
+    const h = name ? hosts.find((x) => x.name.toLowerCase() === name.toLowerCase()) : hosts.find((x) => x.roles.includes(role));
+    if (!h) throw new Error(`the topology has no ${name ?? role}`);
+    return h.ip;
+  }
+
+  private unreachable(address: string, port: number, error: string): Unreachable {
+    return { unreachable: true, address: `${address}:${port}`, error };
+  }
+
+  /** A bound client on the DC's LDAP port, or why not. */
+  private async client(dc: string | undefined, bind: { name: string; password: string }): Promise<{ client: ldap.Client; done: () => void } | LdapBindResult> {
+    const address = this.hostAddress('domainController', dc);
+    const dialed = await this.o.dialer.dial(address, 389);
+    if (!dialed.ok) return this.unreachable(address, 389, dialed.error);
+    const client = ldap.createClient({ url: `ldap://${dialed.host}:${dialed.port}`, connectTimeout: this.timeoutMs, timeout: this.timeoutMs, reconnect: false });
+    const done = () => {
+      client.removeAllListeners('error');
+      client.on('error', () => undefined);
+      client.destroy();
+      dialed.release?.();
+    };
+    const failure = await new Promise<LdapBindResult | undefined>((resolve) => {
+      client.once('error', (e: NodeJS.ErrnoException) => resolve(this.unreachable(address, 389, e.code ?? e.message)));
+      client.once('timeout', () => resolve(this.unreachable(address, 389, 'timeout')));
+      client.once('connectTimeout', () => resolve(this.unreachable(address, 389, 'timeout')));
+      client.bind(bind.name, bind.password, (e) => resolve(e ? ldapFailure(e, `${address}:389`) : undefined));
+    });
+    if (failure) {
+      done();
+      return failure;
+    }
+    return { client, done };
+  }
+
+  async ldapBind(args: { dc?: string; name: string; password: string }): Promise<LdapBindResult> {
+    const c = await this.client(args.dc, args);
+    if (!('client' in c)) return c;
+    c.done();
+    return { ok: true };
+  }
+
+  async ldapSearch(q: LdapQuery): Promise<LdapSearchResult> {
+    const c = await this.client(q.dc, this.o.admin);
+    if (!('client' in c)) return 'unreachable' in c || !c.ok ? c : { ok: false, code: 1, message: 'bind failed' };
+    try {
+      const controls = q.attributes.some((a) => a.toLowerCase() === 'ntsecuritydescriptor') ? [SD_FLAGS_DACL] : [];
+      return await new Promise<LdapSearchResult>((resolve) => {
+        const entries: LdapEntry[] = [];
+        c.client.search(q.base, { scope: q.scope, filter: q.filter ?? '(objectClass=*)', attributes: q.attributes, sizeLimit: 1000 }, controls, (e, res) => {
+          if (e) return resolve(ldapFailure(e, q.base));
+          res.on('searchEntry', (entry) => entries.push(entryOf(entry)));
+          res.on('searchReference', () => undefined);
+          res.on('error', (err) => resolve(ldapFailure(err, q.base)));
+          res.on('end', (r) => resolve(r && r.status !== 0 ? { ok: false, code: r.status, message: r.errorMessage } : { ok: true, entries }));
+        });
+      });
+    } finally {
+      c.done();
+    }
+  }
+
+  async dnsQuery(args: { name: string; type: string }): Promise<DnsResult> {
+    const address = this.hostAddress('dnsServer');
+    const dialed = await this.o.dialer.dial(address, 53);
+    if (!dialed.ok) return this.unreachable(address, 53, dialed.error);
+    try {
+      const question = { id: 0x4f43, type: 'query' as const, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: args.type as dnsPacket.RecordType, name: args.name }] };
+      let answer = await this.udp(dialed.host, dialed.port, dnsPacket.encode(question));
+      if (answer && (answer.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) answer = await this.tcp(dialed.host, dialed.port, dnsPacket.encode(question));
+      if (!answer) return this.unreachable(address, 53, 'timeout');
+      return {
+        ok: true,
+        rcode: (answer as { rcode?: string }).rcode ?? 'NOERROR',
+        authoritative: ((answer.flags ?? 0) & dnsPacket.AUTHORITATIVE_ANSWER) !== 0,
+        answers: (answer.answers ?? []).map(recordOf),
+      };
+    } finally {
+      dialed.release?.();
+    }
+  }
+
+  private udp(host: string, port: number, query: Buffer): Promise<dnsPacket.Packet | undefined> {
+    return new Promise((resolve) => {
+      const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+      const finish = (p: dnsPacket.Packet | undefined) => {
+        clearTimeout(timer);
+        socket.close();
+        resolve(p);
+      };
+      const timer = setTimeout(() => finish(undefined), this.timeoutMs);
+      socket.on('error', () => finish(undefined));
+      socket.on('message', (m) => {
+        try {
+          finish(dnsPacket.decode(m));
+        } catch {
+          finish(undefined);
+        }
+      });
+      socket.send(query, port, host);
+    });
+  }
+
+  private tcp(host: string, port: number, query: Buffer): Promise<dnsPacket.Packet | undefined> {
+    return new Promise((resolve) => {
+      const socket = connect({ host, port });
+      let buffer = Buffer.alloc(0);
+      const finish = (p: dnsPacket.Packet | undefined) => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(p);
+      };
+      const timer = setTimeout(() => finish(undefined), this.timeoutMs);
+      socket.on('error', () => finish(undefined));
+      socket.on('connect', () => socket.write(Buffer.concat([Buffer.from([query.length >> 8, query.length & 0xff]), query])));
+      socket.on('data', (d) => {
+        buffer = Buffer.concat([buffer, d]);
+        if (buffer.length < 2) return;
+        const size = buffer.readUInt16BE(0);
+        if (buffer.length < size + 2) return;
+        try {
+          finish(dnsPacket.decode(buffer.subarray(2, size + 2)));
+        } catch {
+          finish(undefined);
+        }
+      });
+    });
+  }
+}
+
+/** An LDAP result code with the server's diagnostic; a socket error (no result code) is unreachable. */
+function ldapFailure(e: unknown, address: string): { ok: false; code: number; message: string } | Unreachable {
+  const err = e as { code?: number | string; lde_message?: string; message?: string; name?: string };
+  if (typeof err.code === 'number') return { ok: false, code: err.code, message: err.lde_message || err.message || err.name || 'LDAP error' };
+  return { unreachable: true, address, error: String(err.code ?? err.message ?? e) };
+}
+
+function entryOf(entry: ldap.SearchEntry): LdapEntry {
+  const attributes: Record<string, string[]> = {};
+  for (const a of entry.attributes) {
+    attributes[a.type] = BINARY.has(a.type.toLowerCase()) ? a.buffers.map((b) => b.toString('hex')) : [a.values].flat().map(String);
+  }
+  return { dn: entry.objectName ?? '', attributes };
+}
+
+function recordOf(a: dnsPacket.Answer): DnsRecord {
+  const base = { type: a.type, name: a.name, ttl: 'ttl' in a ? (a.ttl ?? 0) : 0 };
+  const d = (a as { data?: unknown }).data;
+  if (a.type === 'SRV') {
+    const s = d as dnsPacket.SrvAnswer['data'];
+    return { ...base, data: `${s.priority ?? 0} ${s.weight ?? 0} ${s.port} ${s.target}` };
+  }
+  if (a.type === 'SOA') {
+    const s = d as dnsPacket.SoaAnswer['data'];
+    return { ...base, data: `${s.serial} ${s.mname} ${s.rname}` };
+  }
+  return { ...base, data: typeof d === 'string' ? d : Buffer.isBuffer(d) ? d.toString('hex') : JSON.stringify(d) };
+}
