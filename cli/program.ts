@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadTargetFile } from '../sim/target-file.js';
-import { replayScenario, resolvePassword, terminalPrompt, ReplayInputError, type ReplayReport } from '../sim/replay.js';
+import { replayScenario, resolvePassword, terminalConfirm, terminalPrompt, ReplayInputError, type ReplayReport, type ReplayStep } from '../sim/replay.js';
+import { describeOp, type StepPlan } from '../sim/plan.js';
 import { parity, parityJunit, parityText } from '../sim/parity.js';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
@@ -70,6 +71,8 @@ interface RunFlags {
   debug?: boolean;
   fault?: string[];
   target?: string;
+  apply?: boolean;
+  yes?: boolean;
 }
 
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
@@ -97,10 +100,13 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .option('--quiet', 'show only failures and the summary')
     .option('--no-cache', 'replay every from: chain instead of starting from its saved end state')
     .option('--fault <ID[:target][@when]>', 'inject a fault from the catalogue (ocslab faults): when = start, a step number, a step name or id, or a time such as 15m; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--target <file>', 'replay the scenario read-only against real endpoints (a target file, or the endpoints file of ocslab serve) and report parity with the lab')
+    .option('--target <file>', 'replay the scenario against real endpoints (a target file, or the endpoints file of ocslab serve): read-only, printing the plan of every action, and report parity with the lab')
+    .option('--apply', 'with --target: perform each action\'s protocol operations on the target, step by step after its plan is confirmed, each followed by its checks')
+    .option('--yes', 'with --apply: confirm every plan without asking (CI)')
     .addOption(debugOption())
     .action(async (scenarios: string[], flags: RunFlags) => {
       debug ||= flags.debug === true;
+      if ((flags.apply || flags.yes) && flags.target === undefined) throw new UsageError(['ocslab run: --apply and --yes go with --target FILE (the embedded lab is rehearsed, not applied to)']);
       exitCode = flags.target !== undefined ? await replayCommand(scenarios, flags, deps) : await runCommand(scenarios, flags, deps);
     });
 
@@ -462,20 +468,40 @@ async function replayCommand(args: string[], flags: RunFlags, deps: CliDeps): Pr
   }
   const target = { ...loaded.target, file: flags.target ?? loaded.target.file };
   const out = flags.json ? io.stderr : io.stdout;
-  let replay: ReplayReport;
+  if (flags.yes && !flags.apply) throw new UsageError(['ocslab run: --yes confirms the plans of --apply; give --apply too']);
+  const interactive = process.stdin.isTTY === true;
+  if (flags.apply && !flags.yes && !interactive) throw new UsageError(['ocslab run --apply: this run is not interactive, so nobody can confirm the plans; add --yes to confirm them all']);
+  let replay: ReplayReport & { rehearsal: RunReport };
   try {
-    const password = await resolvePassword(target, process.env, process.stdin.isTTY ? terminalPrompt : undefined);
-    out(`Replaying ${scenario.id} read-only against ${target.name} (the end state: checks before the last action are superseded)\n`);
+    const password = await resolvePassword(target, process.env, interactive ? terminalPrompt : undefined);
+    out(flags.apply
+      ? `Applying ${scenario.id} to ${target.name} step by step: each action's plan is shown${flags.yes ? ' and confirmed (--yes)' : ' and asked for'}, then its checks are judged on the target\n`
+      : `Replaying ${scenario.id} read-only against ${target.name}: nothing is written; each action shows its plan; checks before the last action are superseded by it\n`);
+    const show = (s: ReplayStep) => {
+      if (flags.quiet && s.status !== 'failed' && s.status !== 'not applied') return;
+      out(`  ${s.status.padEnd(12)} ${s.scenario} ${s.phase} ${s.index} ${s.title}${s.reason ? `: ${s.reason}` : ''}\n`);
+      if (s.status !== 'passed' && s.status !== 'superseded') for (const d of s.details) out(`               ${d}\n`);
+    };
     replay = await replayScenario({
       scenario,
       registry: { ...registry, steps: vocabulary },
       target,
       password,
-      onStep: (s) => {
-        if (flags.quiet && s.status !== 'failed') return;
-        out(`  ${s.status.padEnd(12)} ${s.scenario} ${s.phase} ${s.index} ${s.title}${s.reason ? `: ${s.reason}` : ''}\n`);
-        if (s.status === 'failed' || s.status === 'not observed') for (const d of s.details) out(`               ${d}\n`);
-      },
+      labSchemaOids: target.labSchemaOids,
+      ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+      ...(flags.apply
+        ? {
+            apply: {
+              confirm: async (step: ReplayStep, plan: StepPlan) => {
+                out(`  plan of ${step.scenario} ${step.phase} ${step.index} ${step.title}:\n`);
+                for (const op of plan.ops) out(`               ${describeOp(op)}\n`);
+                for (const line of plan.operator) out(`               operator: ${line}\n`);
+                return flags.yes === true || (await terminalConfirm('  Perform these operations on the target? [y/N] '));
+              },
+            },
+          }
+        : {}),
+      onStep: show,
     });
   } catch (e) {
     if (e instanceof ReplayInputError) {
@@ -484,14 +510,14 @@ async function replayCommand(args: string[], flags: RunFlags, deps: CliDeps): Pr
     }
     throw e;
   }
-  const lab = await runScenario({ scenario, registry: { ...registry, steps: vocabulary }, ...(flags.seed !== undefined ? { seed: flags.seed } : {}) });
-  const p = parity(lab, replay);
-  const t = replay.totals;
-  out(`${replay.status.toUpperCase()}: ${t.passed} passed, ${t.failed} failed, ${t['not observed']} not observed, ${t.superseded} superseded, ${t.operator} actions left to the operator\n`);
+  const { rehearsal, ...report } = replay;
+  const p = parity(rehearsal, report);
+  const t = report.totals;
+  out(`${report.status.toUpperCase()}: ${t.passed} passed, ${t.failed} failed, ${t['not observed']} not observed, ${t.superseded} superseded; actions: ${t.applied} applied, ${t.planned} planned, ${t.operator} for the operator, ${t['not applied']} not applied, ${t.skipped} skipped\n`);
   for (const line of parityText(p)) out(`${line}\n`);
-  if (flags.json) io.stdout(`${stableJson({ replay, parity: p })}\n`);
+  if (flags.json) io.stdout(`${stableJson({ replay: report, parity: p })}\n`);
   if (flags.junit) writeOutput(config, flags.junit, parityJunit(p));
-  return replay.status === 'failed' ? EXIT.failed : EXIT.ok;
+  return report.status === 'failed' ? EXIT.failed : EXIT.ok;
 }
 
 function unique<T>(items: readonly T[]): T[] {

@@ -23,6 +23,9 @@ import { iisFaults } from './iis/iis.faults.js';
 import { ocsFaults } from './ocs/ocs.faults.js';
 import { communicatorFaults } from './communicator/communicator.faults.js';
 import { labProbes } from './network/lab.probes.js';
+import { adPlanner } from './ad/ad.plan.js';
+import { adApplier } from './ad/ad.apply.js';
+import { dnsPlanner } from './dns/dns.plan.js';
 
 export const emulators: readonly EmulatorDefinition[] = [hostEmulator, adEmulator, dnsEmulator, caEmulator, sqlEmulator, iisEmulator, hlbEmulator, ocsEmulator, communicatorEmulator];
 
@@ -31,4 +34,10 @@ export const steps: readonly StepDefinition[] = [...coreSteps, ...hostSteps, ...
 /** The fault catalogue (`ocslab faults`): what goes wrong, each with its symptoms and fix. */
 export const faults: readonly FaultDefinition[] = [...hostFaults, ...adFaults, ...dnsFaults, ...iisFaults, ...ocsFaults, ...communicatorFaults];
 
-export const registry = { emulators: [...emulators], steps: [...steps], faults: [...faults], probes: labProbes };
+export const registry = {
+  emulators: [...emulators],
+  steps: [...steps],
+  faults: [...faults],
+  probes: labProbes,
+  replay: { planners: [adPlanner, dnsPlanner], applier: adApplier },
+};

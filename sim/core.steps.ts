@@ -61,6 +61,7 @@ export const eventlogEntry = defineStep({
   summary: 'An entry is (or is not) in a host event log, as Event Viewer shows it',
   params: eventEntryParams,
   refs: { server: 'host' },
+  console: (p) => `Event Viewer on ${p.server}: ${p.log ?? 'the log'}, event ${p.eventId}${p.source ? ` from ${p.source}` : ''}`,
   title: (p) => (p.present ? `Event log: ${describeEntry(p)}` : `Event log: no ${describeEntry(p)}`),
   emulated: ({ lab }, p) => {
     const matching = () =>

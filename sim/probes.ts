@@ -83,3 +83,19 @@ export function values(entry: LdapEntry | undefined, name: string): string[] {
   for (const [k, v] of Object.entries(entry.attributes)) if (k.toLowerCase() === key) return v;
   return [];
 }
+
+/** LDAP noSuchObject: a base search of what does not exist. */
+export const NO_SUCH_OBJECT = 32;
+
+export function ldapError(r: LdapSearchResult | LdapBindResult): string {
+  if (isUnreachable(r)) return unreachableText(r);
+  return r.ok ? '' : `LDAP error ${r.code}: ${r.message}`;
+}
+
+/** A base search that tells "there is no such object" (32) apart from a failure. */
+export async function readEntry(probes: Probes, dc: string | undefined, dn: string, attributes: string[]): Promise<{ entry: LdapEntry | undefined } | { error: string }> {
+  const r = await probes.ldapSearch({ ...(dc ? { dc } : {}), base: dn, scope: 'base', attributes });
+  if (!isUnreachable(r) && !r.ok && r.code === NO_SUCH_OBJECT) return { entry: undefined };
+  if (isUnreachable(r) || !r.ok) return { error: ldapError(r) };
+  return { entry: r.entries[0] };
+}

@@ -29,6 +29,11 @@ export interface WireProbeOptions {
   admin: { name: string; password: string };
   /** Wall-clock limit of one exchange; default 4 s. */
   timeoutMs?: number;
+  /**
+   * Name the real address next to the topology's in what an unreachable probe reports (a target file's
+   * servers). Not on the embedded lab, whose listeners take ephemeral ports a trace must not hold.
+   */
+  showRealAddress?: boolean;
 }
 
 /** Attributes AD returns as bytes; the probes give them as lower-case hex. */
@@ -53,8 +58,9 @@ export class WireProbes implements Probes {
     return h.ip;
   }
 
-  private unreachable(address: string, port: number, error: string): Unreachable {
-    return { unreachable: true, address: `${address}:${port}`, error };
+  private unreachable(address: string, port: number, error: string, real?: { host: string; port: number }): Unreachable {
+    const where = this.o.showRealAddress && real && (real.host !== address || real.port !== port) ? ` (${real.host}:${real.port})` : '';
+    return { unreachable: true, address: `${address}:${port}${where}`, error };
   }
 
   /** A bound client on the DC's LDAP port, or why not. */
@@ -70,10 +76,10 @@ export class WireProbes implements Probes {
       dialed.release?.();
     };
     const failure = await new Promise<LdapBindResult | undefined>((resolve) => {
-      client.once('error', (e: NodeJS.ErrnoException) => resolve(this.unreachable(address, 389, e.code ?? e.message)));
-      client.once('timeout', () => resolve(this.unreachable(address, 389, 'timeout')));
-      client.once('connectTimeout', () => resolve(this.unreachable(address, 389, 'timeout')));
-      client.bind(bind.name, bind.password, (e) => resolve(e ? ldapFailure(e, `${address}:389`) : undefined));
+      client.once('error', (e: NodeJS.ErrnoException) => resolve(this.unreachable(address, 389, e.code ?? e.message, dialed)));
+      client.once('timeout', () => resolve(this.unreachable(address, 389, 'timeout', dialed)));
+      client.once('connectTimeout', () => resolve(this.unreachable(address, 389, 'timeout', dialed)));
+      client.bind(bind.name, bind.password, (e) => resolve(e ? ldapFailure(e, this.unreachable(address, 389, '', dialed).address) : undefined));
     });
     if (failure) {
       done();
@@ -117,7 +123,7 @@ export class WireProbes implements Probes {
       const question = { id: 0x4f43, type: 'query' as const, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: args.type as dnsPacket.RecordType, name: args.name }] };
       let answer = await this.udp(dialed.host, dialed.port, dnsPacket.encode(question));
       if (answer && (answer.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) answer = await this.tcp(dialed.host, dialed.port, dnsPacket.encode(question));
-      if (!answer) return this.unreachable(address, 53, 'timeout');
+      if (!answer) return this.unreachable(address, 53, 'timeout', dialed);
       return {
         ok: true,
         rcode: (answer as { rcode?: string }).rcode ?? 'NOERROR',

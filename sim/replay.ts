@@ -15,8 +15,11 @@
  * judged.
  */
 import { createInterface } from 'node:readline';
-import type { Registry, PhaseStep } from './runner.js';
-import { judge, setupSteps } from './runner.js';
+import type { Registry, PhaseStep, RunReport } from './runner.js';
+import { DEFAULT_SEED, judge, runScenario, setupSteps } from './runner.js';
+import { Lab } from './lab.js';
+import { EmulatedTarget } from './target.js';
+import { describeOp, type PlanOp, type StepPlan } from './plan.js';
 import type { Scenario } from './scenario.js';
 import type { StepOutcome } from './steps.js';
 import type { TargetConfig } from './target-file.js';
@@ -25,7 +28,7 @@ import type { Probes } from './probes.js';
 import { isUnreachable, unreachableText } from './probes.js';
 import type { Topology } from './topology.js';
 
-export type ReplayStatus = 'passed' | 'failed' | 'not observed' | 'superseded' | 'operator';
+export type ReplayStatus = 'passed' | 'failed' | 'not observed' | 'superseded' | 'planned' | 'operator' | 'applied' | 'not applied' | 'skipped';
 
 export interface ReplayStep {
   phase: PhaseStep['phase'];
@@ -38,12 +41,16 @@ export interface ReplayStep {
   reason?: string;
   details: string[];
   observation?: unknown;
+  /** With --apply: the action's plan as shown before it was confirmed, and what became of each operation. */
+  plan?: { ops: string[]; operator: string[]; refused?: string };
+  applied?: Array<{ op: string; status: 'done' | 'skipped' | 'failed'; note?: string }>;
 }
 
 export interface ReplayReport {
   scenario: { id: string; title: string; from: string[] };
   target: string;
-  mode: 'end-state';
+  /** end-state: read-only, the target as it is; step-by-step: --apply, each action then its checks. */
+  mode: 'end-state' | 'step-by-step';
   status: 'passed' | 'failed' | 'incomplete';
   totals: Record<ReplayStatus, number>;
   steps: ReplayStep[];
@@ -92,55 +99,186 @@ export function terminalPrompt(question: string): Promise<string> {
   });
 }
 
+/** How `--apply` goes: each action's plan is shown and confirmed (`--yes` confirms them all). */
+export interface ApplyMode {
+  confirm(step: ReplayStep, plan: StepPlan): Promise<boolean>;
+}
+
+/** A yes/no question on the terminal; anything but y or yes is no. */
+export function terminalConfirm(question: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    rl.question(question, (answer) => {
+      rl.close();
+      resolve(/^y(es)?$/i.test(answer.trim()));
+    });
+  });
+}
+
 export interface ReplayOptions {
   scenario: Scenario;
   registry: Registry;
   target: TargetConfig;
   password: string;
+  /** Perform the plans (step by step, each confirmed); without it the replay writes nothing. */
+  apply?: ApplyMode;
+  /** The target file allows the lab's documentation OIDs for schema objects (a throw-away forest). */
+  labSchemaOids?: boolean;
+  seed?: string;
   /** Wall-clock limit of one probe exchange. */
   timeoutMs?: number;
   onStep?: (step: ReplayStep) => void;
 }
 
-export async function replayScenario(o: ReplayOptions): Promise<ReplayReport> {
+/** The replay's report, and the lab's rehearsal of the same scenario (for the parity report). */
+export async function replayScenario(o: ReplayOptions): Promise<ReplayReport & { rehearsal: RunReport }> {
   const { scenario, target } = o;
   const topology = scenario.topology;
-  const probes: Probes = new WireProbes({ target: target.name, topology, dialer: targetDialer(target, topology), admin: { name: target.administrator.user, password: o.password }, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+  const probes: Probes = new WireProbes({ target: target.name, topology, dialer: targetDialer(target, topology), admin: { name: target.administrator.user, password: o.password }, showRealAddress: true, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
   // Wrong credentials stop the run before anything is asked (an unreachable DC does not: its checks fail).
   const bind = await probes.ldapBind({ name: target.administrator.user, password: o.password });
   if (!isUnreachable(bind) && !bind.ok) throw new ReplayInputError(`${target.file}: the directory refused ${target.administrator.user}: LDAP error ${bind.code}: ${bind.message}`);
-  const all: PhaseStep[] = [
-    ...setupSteps(scenario),
-    ...scenario.steps.map((step) => ({ phase: 'steps' as const, scenario: scenario.id, step })),
-    ...scenario.expect.map((step) => ({ phase: 'expect' as const, scenario: scenario.id, step })),
-  ];
-  const lastAction = all.map((x) => x.step.kind).lastIndexOf('action');
-  const steps: ReplayStep[] = [];
-  for (const [i, item] of all.entries()) {
-    const { step } = item;
-    const base = { phase: item.phase, scenario: item.scenario, index: step.index, name: step.name, kind: step.kind, title: step.title };
-    let r: ReplayStep;
-    if (step.kind === 'action') {
-      r = { ...base, status: 'operator', details: [`performed by the operator on the real servers: ${step.title}`] };
-    } else if (i < lastAction) {
-      const later = all.slice(i + 1).find((x) => x.step.kind === 'action');
-      r = { ...base, status: 'superseded', details: [`describes the state before "${later?.step.title ?? ''}" (${later?.scenario ?? ''} step ${later?.step.index ?? ''}); a read-only replay sees the end state`] };
-    } else if (!step.definition.probe) {
-      const where = step.definition.console?.(step.params, topology);
-      r = { ...base, status: 'not observed', details: [where ? `no protocol reaches this on a real server; look at ${where}` : 'no protocol reaches this on a real server'] };
-    } else {
-      const observation = await step.definition.probe.observe(probes, step.params, topology);
-      const outcome: StepOutcome = step.definition.probe.judge(observation, step.params, topology);
-      const verdict = judge(step, outcome);
-      r = { ...base, status: verdict.status === 'passed' ? 'passed' : 'failed', details: outcome.details ?? [], observation };
-      if (verdict.reason !== undefined) r.reason = verdict.reason;
-    }
-    steps.push(r);
-    o.onStep?.(r);
-  }
-  const totals: Record<ReplayStatus, number> = { passed: 0, failed: 0, 'not observed': 0, superseded: 0, operator: 0 };
+  return walk(o, probes);
+}
+
+function report(scenario: Scenario, target: TargetConfig, mode: ReplayReport['mode'], steps: ReplayStep[]): ReplayReport {
+  const totals: Record<ReplayStatus, number> = { passed: 0, failed: 0, 'not observed': 0, superseded: 0, planned: 0, operator: 0, applied: 0, 'not applied': 0, skipped: 0 };
   for (const s of steps) totals[s.status]++;
-  const status = totals.failed ? 'failed' : totals['not observed'] ? 'incomplete' : 'passed';
-  return { scenario: { id: scenario.id, title: scenario.title, from: scenario.from.map((s) => s.id) }, target: target.name, mode: 'end-state', status, totals, steps };
+  const status = totals.failed || totals['not applied'] ? 'failed' : totals['not observed'] || totals.operator || totals.skipped ? 'incomplete' : 'passed';
+  return { scenario: { id: scenario.id, title: scenario.title, from: scenario.from.map((x) => x.id) }, target: target.name, mode, status, totals, steps };
+}
+
+/** A check judged on the target: the probe's observation and the same judgement as on the lab. */
+async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology): Promise<ReplayStep> {
+  const { step } = item;
+  const base = { phase: item.phase, scenario: item.scenario, index: step.index, name: step.name, kind: step.kind, title: step.title };
+  if (!step.definition.probe) {
+    const where = step.definition.console?.(step.params, topology);
+    return { ...base, status: 'not observed', details: [where ? `no protocol reaches this on a real server; look at ${where}` : 'this check reads the lab and has no probe yet; check it on the real servers by hand'] };
+  }
+  const observation = await step.definition.probe.observe(probes, step.params, topology);
+  const outcome: StepOutcome = step.definition.probe.judge(observation, step.params, topology);
+  const verdict = judge(step, outcome);
+  const r: ReplayStep = { ...base, status: verdict.status === 'passed' ? 'passed' : 'failed', details: outcome.details ?? [], observation };
+  if (verdict.reason !== undefined) r.reason = verdict.reason;
+  return r;
+}
+
+/**
+ * `--apply`: the scenario step by step on the target. Each action is rehearsed on a lab of its own first;
+ * what it wrote there is its plan (the planners of the registry), shown and confirmed, then performed
+ * on the target; each check is then judged on the target as the scenario has it, so a check of an
+ * earlier state is judged when the target is in that state. What an action did that no protocol
+ * performs is the operator's. The first operation that fails stops the run: the report says what was
+ * done and what was not.
+ */
+async function walk(o: ReplayOptions, probes: Probes): Promise<ReplayReport & { rehearsal: RunReport }> {
+  const { scenario, target, registry } = o;
+  const mode = o.apply;
+  const write = mode !== undefined;
+  const topology = scenario.topology;
+  const replay = registry.replay;
+  if (!replay) throw new ReplayInputError('this registry cannot plan actions for a real target (Registry.replay)');
+  const seed = o.seed ?? scenario.seed ?? DEFAULT_SEED;
+  // The rehearsal's end state says what the schema must allow (where objects of each class go).
+  const end = new Lab(topology, registry.emulators, { seed });
+  const lab = new Lab(topology, registry.emulators, { seed });
+  const steps: ReplayStep[] = [];
+  let rehearsal: RunReport | undefined;
+  try {
+    rehearsal = await runScenario({ scenario, registry, lab: end, seed });
+    const emulated = new EmulatedTarget(lab, topology, registry.probes);
+    const dialer = targetDialer(target, topology);
+    const all: PhaseStep[] = [
+      ...setupSteps(scenario),
+      ...scenario.steps.map((step) => ({ phase: 'steps' as const, scenario: scenario.id, step })),
+      ...scenario.expect.map((step) => ({ phase: 'expect' as const, scenario: scenario.id, step })),
+    ];
+    let stoppedBy: string | undefined;
+    const lastAction = all.map((x) => x.step.kind).lastIndexOf('action');
+    for (const [i, item] of all.entries()) {
+      const { step } = item;
+      const base = { phase: item.phase, scenario: item.scenario, index: step.index, name: step.name, kind: step.kind, title: step.title };
+      if (stoppedBy) {
+        const r: ReplayStep = { ...base, status: 'skipped', details: [`not done: ${stoppedBy}`] };
+        steps.push(r);
+        o.onStep?.(r);
+        continue;
+      }
+      if (step.kind === 'check') {
+        // The lab walks the scenario too: some checks act there (Communicator signs in), and the actions
+        // after them are rehearsed from the state they leave.
+        await emulated.perform({ definition: step.definition, params: step.params });
+        const later = write || i > lastAction ? undefined : all.slice(i + 1).find((x) => x.step.kind === 'action');
+        const r: ReplayStep = later
+          ? { ...base, status: 'superseded', details: [`describes the state before "${later.step.title}" (${later.scenario} step ${later.step.index}); a read-only replay sees the end state`] }
+          : await judgeOnTarget(item, probes, topology);
+        steps.push(r);
+        o.onStep?.(r);
+        continue;
+      }
+      const before = replay.planners.map((p) => p.capture(lab));
+      const from = lab.journal.entries.length;
+      const outcome = await emulated.perform({ definition: step.definition, params: step.params });
+      if (!outcome.ok && step.expectFailure === undefined) {
+        stoppedBy = `the rehearsal of "${step.title}" failed on the lab (${outcome.reason ?? ''}), so its plan is unknown`;
+        const r: ReplayStep = { ...base, status: 'not applied', reason: stoppedBy, details: [] };
+        steps.push(r);
+        o.onStep?.(r);
+        continue;
+      }
+      const ctx = { topology, labSchemaOids: o.labSchemaOids === true, end };
+      const parts = replay.planners.map((p, i) => p.plan(lab, before[i], ctx));
+      const refused = parts.find((p) => p.refused)?.refused;
+      const ops: PlanOp[] = refused ? [] : parts.flatMap((p) => p.ops);
+      // What the step changed beyond the directory and DNS: Setup, IIS, SQL, services — the console's.
+      const elsewhere =
+        step.definition.writes === 'directory' ? [] : lab.journal.since(from).filter((e) => e.source !== 'runner' && e.source !== 'ad' && e.source !== 'dns' && typeof e.event.summary === 'string' && e.event.type !== 'eventlog.write');
+      const operator = [...parts.flatMap((p) => p.operator ?? []), ...(refused ? [refused] : []), ...(elsewhere.length || (!ops.length && refused) ? [`on the console: ${step.title}`] : [])];
+      const plan: StepPlan = { ops, operator, ...(refused ? { refused } : {}) };
+      const shown = { ops: ops.map(describeOp), operator, ...(refused ? { refused } : {}) };
+      if (!write) {
+        const r: ReplayStep = { ...base, status: ops.length ? 'planned' : operator.length ? 'operator' : 'planned', details: [...shown.ops, ...operator, ...(ops.length || operator.length ? [] : ['nothing to write on the target'])], plan: shown };
+        steps.push(r);
+        o.onStep?.(r);
+        continue;
+      }
+      if (!ops.length) {
+        const r: ReplayStep = { ...base, status: operator.length ? 'operator' : 'applied', details: operator.length ? operator : ['nothing to write on the target'], plan: shown };
+        steps.push(r);
+        o.onStep?.(r);
+        continue;
+      }
+      const pending: ReplayStep = { ...base, status: 'not applied', details: [], plan: shown };
+      if (!(await (mode as ApplyMode).confirm(pending, plan))) {
+        stoppedBy = `"${step.title}" was not confirmed`;
+        const r: ReplayStep = { ...pending, reason: 'not confirmed', details: ['the operator did not confirm the plan'] };
+        steps.push(r);
+        o.onStep?.(r);
+        continue;
+      }
+      const results = await replay.applier.apply(ops, { dialer, topology, admin: { name: target.administrator.user, password: o.password }, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+      const failedOp = results.find((x) => x.status === 'failed');
+      const applied = results.map((x) => ({ op: describeOp(x.op), status: x.status, ...(x.status === 'failed' ? { note: x.error } : x.note ? { note: x.note } : {}) }));
+      const notDone = ops.slice(results.length).map((x) => `not done: ${describeOp(x)}`);
+      const r: ReplayStep = {
+        ...base,
+        status: failedOp ? 'not applied' : operator.length ? 'operator' : 'applied',
+        details: [...applied.map((a) => `${a.status}: ${a.op}${a.note ? ` (${a.note})` : ''}`), ...notDone, ...operator],
+        plan: shown,
+        applied,
+      };
+      if (failedOp && failedOp.status === 'failed') {
+        r.reason = `${describeOp(failedOp.op)}: ${failedOp.error}`;
+        stoppedBy = `"${step.title}" failed on the target`;
+      }
+      steps.push(r);
+      o.onStep?.(r);
+    }
+  } finally {
+    await lab.close();
+    await end.close();
+  }
+  return { ...report(scenario, target, write ? 'step-by-step' : 'end-state', steps), rehearsal };
 }
 

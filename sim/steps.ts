@@ -58,6 +58,12 @@ export interface StepDefinition<P = Record<string, unknown>> {
    * before the next, so the journal's order stays deterministic.
    */
   emulated(ctx: StepContext, params: P): StepOutcome | Promise<StepOutcome>;
+  /**
+   * For an action: what it does on a real deployment is all in what it writes to Active Directory and DNS,
+   * so a replay performs it entirely over LDAP (LCSCmd's preparation, ADUC's users). Without it, an
+   * action that changed anything else on the lab (Setup, IIS, SQL, services) also needs the operator.
+   */
+  writes?: 'directory';
   /** A check's protocol half; a check with one is performed as `judge(observe(probes))` on every target. */
   probe?: CheckProbe<P, unknown>;
   /**

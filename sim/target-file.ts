@@ -39,6 +39,8 @@ export interface TargetConfig {
   hosts: Record<string, RealHost>;
   administrator: { user: string; password: PasswordRef };
   caFile?: string;
+  /** `schema: { labOids: true }`: SchemaPrep may write the lab's documentation OIDs (never on a production forest). */
+  labSchemaOids: boolean;
 }
 
 const address = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-f:]+$|^[a-z0-9.-]+$/i, 'an IP address or a host name');
@@ -55,6 +57,8 @@ const TargetSchema = z.strictObject({
     }),
   }),
   trust: z.strictObject({ caFile: z.string().min(1) }).optional(),
+  /** A throw-away forest may take the lab's documentation OIDs for schema objects whose real OIDs the lab lacks. */
+  schema: z.strictObject({ labOids: z.boolean() }).optional(),
 });
 
 /** The endpoints file `ocslab serve --endpoints-file` writes (the keys a target needs). */
@@ -96,7 +100,12 @@ export function readTargetFile(display: string, text: string, topology: Topology
   if (!parsed.success) {
     return {
       ok: false,
-      errors: parsed.error.issues.map((i) => ({ ...positionOf(d, i.path as (string | number)[], i.code === 'unrecognized_keys'), message: `${i.path.join('.') || 'target file'}: ${i.message}` })),
+      errors: parsed.error.issues.map((i) => {
+        // An unknown key is reported where it is written, not at its parent.
+        const extra = i.code === 'unrecognized_keys' ? (i as { keys: string[] }).keys[0] : undefined;
+        const path = [...(i.path as (string | number)[]), ...(extra !== undefined ? [extra] : [])];
+        return { ...positionOf(d, path, extra !== undefined), message: `${i.path.join('.') || 'target file'}: ${i.message}` };
+      }),
     };
   }
   const known = [...topology.hosts.map((h) => h.name.toLowerCase()), ...topology.pools.map((p) => p.name.toLowerCase())];
@@ -114,7 +123,7 @@ export function readTargetFile(display: string, text: string, topology: Topology
   const caFile = parsed.data.trust?.caFile;
   return {
     ok: true,
-    target: { name: parsed.data.target, file: display, hosts, administrator: parsed.data.credentials.administrator, ...(caFile ? { caFile: resolve(baseDir, caFile) } : {}) },
+    target: { name: parsed.data.target, file: display, hosts, administrator: parsed.data.credentials.administrator, labSchemaOids: parsed.data.schema?.labOids === true, ...(caFile ? { caFile: resolve(baseDir, caFile) } : {}) },
   };
 }
 
@@ -145,5 +154,5 @@ function fromEndpoints(display: string, e: z.output<typeof EndpointsSchema>, t: 
   for (const fe of pool?.frontEnds ?? []) add(fe, 443, hostPort(e.https));
   if (pool) add(pool.name, 443, hostPort(e.https));
   if (pool && e.sipTls) add(pool.name, 5061, e.sipTls);
-  return { name: `ocslab serve (${display})`, file: display, hosts, administrator: { user: e.bindDn, password: { value: e.bindPassword } }, caFile: e.caCertFile };
+  return { name: `ocslab serve (${display})`, file: display, hosts, administrator: { user: e.bindDn, password: { value: e.bindPassword } }, caFile: e.caCertFile, labSchemaOids: true };
 }

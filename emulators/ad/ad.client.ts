@@ -128,3 +128,12 @@ export const adAvailableDcs = (source: Ref | AdContext): string[] =>
 
 /** Every DC of the forest, PDC emulator first. */
 export const adDomainControllers = (source: Ref | AdContext): string[] => need(source).forest.dcs.map((d) => d.name);
+
+/** What the PDC emulator holds, for the replay planner (emulators/ad/ad.plan.ts): its directory and the account secrets. */
+export function adPdcView(source: Ref | AdContext): { directory: Record<string, AdEntry>; passwords: Record<string, string>; ncs: { domain: string; configuration: string; schema: string } } {
+  const f = need(source).forest;
+  return { directory: pdc(f).replica.directory, passwords: f.passwords, ncs: f.ncs };
+}
+
+/** Where ForestPrep puts CN=RTC Service (the Configuration partition or the System container). */
+export { rtcServiceLocations } from './ad.forest.js';

@@ -71,11 +71,15 @@ export interface AceInfo {
   objectType?: string;
   inheritedObjectType?: string;
   sid: string;
+  /** The ACE as it came (hex), re-encoded verbatim: types the lab does not model keep their data. */
+  raw?: string;
 }
 
 export interface SecurityDescriptor {
   owner?: string;
   group?: string;
+  /** SECURITY_DESCRIPTOR_CONTROL as read (auto-inherit and protection bits are kept when written back). */
+  control?: number;
   dacl: AceInfo[];
 }
 
@@ -129,6 +133,7 @@ export function toSddl(sd: SecurityDescriptor): string {
 /** The self-relative binary form of a descriptor: header, owner, group, DACL (revision 4 when it has object ACEs). */
 export function encodeSd(sd: SecurityDescriptor): Buffer {
   const aces = sd.dacl.map((a) => {
+    if (a.raw) return Buffer.from(a.raw, 'hex');
     const sid = sidToBytes(a.sid) as Buffer;
     const object = a.type === 5 || a.type === 6;
     const guids = object ? [a.objectType, a.inheritedObjectType].filter((g): g is string => g !== undefined).map((g) => guidToBytes(g) as Buffer) : [];
@@ -148,7 +153,7 @@ export function encodeSd(sd: SecurityDescriptor): Buffer {
   const group = sd.group ? (sidToBytes(sd.group) as Buffer) : Buffer.alloc(0);
   const header = Buffer.alloc(20);
   header[0] = 1;
-  header.writeUInt16LE(0x8000 | 0x0004, 2);
+  header.writeUInt16LE(((sd.control ?? 0) & ~0x0010 & ~0x0008) | 0x8000 | 0x0004, 2);
   let at = 20;
   if (owner.length) header.writeUInt32LE(at, 4), (at += owner.length);
   if (group.length) header.writeUInt32LE(at, 8), (at += group.length);
@@ -194,7 +199,7 @@ export function decodeSd(b: Buffer): SecurityDescriptor | undefined {
       const ace = b.subarray(at, at + aceSize);
       const m = ace.readUInt32LE(4);
       let sidOff = 8;
-      const info: AceInfo = { type, flags, mask: m, sid: '' };
+      const info: AceInfo = { type, flags, mask: m, sid: '', raw: ace.toString('hex') };
       if (type === 5 || type === 6 || type === 7 || type === 8) {
         if (aceSize < 12) return undefined;
         const present = ace.readUInt32LE(8);
@@ -220,7 +225,7 @@ export function decodeSd(b: Buffer): SecurityDescriptor | undefined {
       at += aceSize;
     }
   }
-  return { ...(owner ? { owner } : {}), ...(group ? { group } : {}), dacl };
+  return { ...(owner ? { owner } : {}), ...(group ? { group } : {}), control, dacl };
 }
 
 /** schemaIDGUIDs of the base classes ACEs are inherited by (the same in every forest, MS-ADSC). */

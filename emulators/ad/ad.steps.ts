@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../../sim/clock.js';
 import { defineCheck, defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
-import { isUnreachable, namingContexts, unreachableText, values, type LdapBindResult, type LdapEntry, type LdapSearchResult, type Probes } from '../../sim/probes.js';
+import { isUnreachable, ldapError, namingContexts, readEntry, unreachableText, values, type LdapBindResult, type Probes } from '../../sim/probes.js';
 import { bytesToSid, decodeSd } from './ad.security.js';
 import { DOMAIN_PREP_TARGETS, RTC_GROUPS, rtcServiceLocations } from './ad.forest.js';
 import type { Topology } from '../../sim/topology.js';
@@ -41,6 +41,7 @@ function outcome(r: AdResult<{ log?: string[] }>, details: string[] = []): StepO
 export const adSchemaPrepStep = defineStep({
   name: 'ad.schemaPrep',
   kind: 'action',
+  writes: 'directory',
   summary: 'Prepare the schema for Office Communications Server 2007 R2 (LCSCmd SchemaPrep, on the Schema Master)',
   params: z.strictObject({ runAs: z.string().optional() }),
   title: () => 'LCSCmd.exe /Forest /Action:SchemaPrep',
@@ -50,6 +51,7 @@ export const adSchemaPrepStep = defineStep({
 export const adForestPrepStep = defineStep({
   name: 'ad.forestPrep',
   kind: 'action',
+  writes: 'directory',
   summary: 'Prepare the forest (LCSCmd ForestPrep): global settings, universal groups, ACEs',
   params: z.strictObject({
     globalSettingsLocation: z.enum(['configuration', 'system']).optional(),
@@ -76,6 +78,7 @@ export const adForestPrepStep = defineStep({
 export const adDomainPrepStep = defineStep({
   name: 'ad.domainPrep',
   kind: 'action',
+  writes: 'directory',
   summary: 'Prepare the domain (LCSCmd DomainPrep): ACEs on the domain root, Users, Computers and Domain Controllers',
   params: z.strictObject({ domain: z.string().optional(), dc: z.string().optional(), runAs: z.string().optional() }),
   refs: { dc: 'host' },
@@ -87,6 +90,7 @@ export const adDomainPrepStep = defineStep({
 export const adForceReplicationStep = defineStep({
   name: 'ad.forceReplication',
   kind: 'action',
+  writes: 'directory',
   summary: 'Force Active Directory replication between all domain controllers now',
   params: z.strictObject({}),
   title: () => 'repadmin /syncall /AdeP',
@@ -99,6 +103,7 @@ export const adForceReplicationStep = defineStep({
 export const adWaitForReplicationStep = defineStep({
   name: 'ad.waitForReplication',
   kind: 'action',
+  writes: 'directory',
   summary: 'Wait until every domain controller has every change (default limit 15 minutes)',
   params: z.strictObject({ limit: duration.optional() }),
   title: (p) => `Wait for Active Directory replication${p.limit !== undefined ? ` (at most ${formatDuration(parseDuration(p.limit) ?? 0)})` : ''}`,
@@ -112,6 +117,7 @@ export const adWaitForReplicationStep = defineStep({
 export const adCreateUserStep = defineStep({
   name: 'ad.createUser',
   kind: 'action',
+  writes: 'directory',
   summary: 'Create a user account (Active Directory Users and Computers, New Object - User): a user of the topology by name, or one given in full',
   params: z
     .strictObject({
@@ -145,6 +151,7 @@ export const adCreateUserStep = defineStep({
 export const adSetPasswordStep = defineStep({
   name: 'ad.setPassword',
   kind: 'action',
+  writes: 'directory',
   summary: 'Reset an account password (ADUC Reset Password): a topology user or any account by sAMAccountName (RTCService)',
   params: z.strictObject({ user: z.string(), password: z.string() }),
   title: (p, t) => `Reset password of ${t.forest.netbios}\\${p.user}`,
@@ -165,21 +172,6 @@ type PrepObservation =
       forest: { globalSettings: 'configuration' | 'system' | null; groups: number };
       domain: { prepared: number; of: number };
     };
-
-const NO_SUCH_OBJECT = 32;
-
-function ldapError(r: LdapSearchResult | LdapBindResult): string {
-  if (isUnreachable(r)) return unreachableText(r);
-  return r.ok ? '' : `LDAP error ${r.code}: ${r.message}`;
-}
-
-/** A base search that tells "there is no such object" (32) apart from a failure. */
-async function readEntry(probes: Probes, dc: string | undefined, dn: string, attributes: string[]): Promise<{ entry: LdapEntry | undefined } | { error: string }> {
-  const r = await probes.ldapSearch({ ...(dc ? { dc } : {}), base: dn, scope: 'base', attributes });
-  if (!isUnreachable(r) && !r.ok && r.code === NO_SUCH_OBJECT) return { entry: undefined };
-  if (isUnreachable(r) || !r.ok) return { error: ldapError(r) };
-  return { entry: r.entries[0] };
-}
 
 async function observePrep(probes: Probes, dc: string | undefined, t: Topology): Promise<PrepObservation> {
   const ncs = namingContexts(t);

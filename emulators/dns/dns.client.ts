@@ -7,7 +7,7 @@ import { request } from '../../sim/emulator.js';
 import { fail, ok, type Result } from '../../sim/result.js';
 import type { DnsAnswer, DnsQueryResult, DnsQueryType, DnsRecordArgs } from './dns.events.js';
 import { TIMED_OUT, type DnsContext } from './dns.machine.js';
-import { dnsAnswering, normalizeName, resolve, toAnswer } from './dns.store.js';
+import { dnsAnswering, normalizeName, resolve, toAnswer, type DnsZone } from './dns.store.js';
 
 type Ref = AnyActorRef | undefined;
 
@@ -41,6 +41,9 @@ export function dnsOnline(ref: Ref): boolean {
 }
 
 export const dnsZones = (ref: Ref): string[] => context(ref).store.zones.map((z) => z.name);
+
+/** The zones with their records, as the server holds them (for the replay planner). */
+export const dnsZoneStore = (ref: Ref): readonly DnsZone[] => context(ref).store.zones;
 
 /** Every record, or those of one zone, as DNS Manager lists them. */
 export function dnsRecords(ref: Ref, zone?: string): DnsAnswer[] {

@@ -31,6 +31,7 @@ function describe(p: { name: string; type: string; address?: string | undefined;
 const addRecord = defineStep({
   name: 'dns.addRecord',
   kind: 'action',
+  writes: 'directory',
   summary: 'Add an A, SRV or CNAME record to the zone that holds its name',
   params: z.strictObject({ ...recordFields, ttl: z.number().int().positive().optional() }),
   title: (p) => `Add DNS record ${describe(p)}`,
@@ -43,6 +44,7 @@ const addRecord = defineStep({
 const removeRecord = defineStep({
   name: 'dns.removeRecord',
   kind: 'action',
+  writes: 'directory',
   summary: 'Delete the records at a name of a type (matching the data given)',
   params: z.strictObject(recordFields),
   title: (p) => `Delete DNS record ${p.name} ${p.type}`,
@@ -55,6 +57,7 @@ const removeRecord = defineStep({
 const addZone = defineStep({
   name: 'dns.addZone',
   kind: 'action',
+  writes: 'directory',
   summary: 'Create an Active Directory-integrated primary forward lookup zone',
   params: z.strictObject({ zone: z.string().min(1) }),
   title: (p) => `Create DNS zone ${p.zone}`,

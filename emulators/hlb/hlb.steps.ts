@@ -56,6 +56,7 @@ const memberHealth = defineStep({
   summary: "Check a member's health-monitor state on one port of the pool's virtual server",
   params: z.strictObject({ pool: z.string(), server: z.string(), port: tcpPort, state: z.enum(['up', 'down']) }),
   refs: { pool: 'pool', server: 'frontEnd' },
+  console: (p) => `the load balancer's console: pool ${p.pool}, member ${p.server}:${p.port} (its health monitor)`,
   title: (p) => `Load balancer shows ${p.server}:${p.port} ${p.state} in pool ${p.pool}`,
   emulated: ({ lab }, p) => {
     const members = hlbMembers(lab.get(HLB_ID), p.pool);

@@ -202,6 +202,7 @@ export const hostSteps: StepDefinition[] = [
     summary: "How far a server's clock is from a domain controller's (w32tm /stripchart /computer:<dc> /samples:1).",
     params: z.strictObject({ server: z.string(), dc: z.string().optional(), atMost: signedDuration.optional(), atLeast: signedDuration.optional() }),
     refs: { server: 'host' },
+    console: (p) => `w32tm /stripchart /computer:${p.dc ?? 'the domain controller'} /samples:1 on ${p.server}`,
     title: (p) => `Clock on ${p.server} is ${[p.atLeast !== undefined ? `at least ${String(p.atLeast)}` : '', p.atMost !== undefined ? `at most ${String(p.atMost)}` : ''].filter(Boolean).join(' and ') || 'measured'} off ${p.dc ?? 'the domain controller'}`,
     emulated: (ctx, p) => {
       const dc = p.dc ?? ctx.topology.hosts.find((h) => h.roles.includes('domainController'))?.name ?? '';
@@ -223,6 +224,7 @@ export const hostSteps: StepDefinition[] = [
     summary: "A service's state and startup type, as services.msc / sc query shows them.",
     params: z.strictObject({ server: z.string(), service: z.string(), state: z.enum(SERVICE_STATES).optional(), startupType: z.enum(STARTUP_TYPES).optional() }),
     refs: { server: 'host' },
+    console: (p) => `Services (services.msc) on ${p.server}: ${p.service}, its Status and Startup Type (or sc query ${p.service})`,
     title: (p) => `${p.service} on ${p.server} is ${[p.state, p.startupType].filter(Boolean).join(', ')}`,
     emulated: (ctx, p) => {
       const s = hostService(ref(ctx, p.server), p.service);
@@ -239,6 +241,7 @@ export const hostSteps: StepDefinition[] = [
     summary: 'Whether Windows features are installed (ServerManagerCmd -query).',
     params: z.strictObject({ server: z.string(), features: z.array(z.string()).min(1), installed: z.boolean().default(true) }),
     refs: { server: 'host' },
+    console: (p) => `Server Manager on ${p.server} (ServerManagerCmd -query): ${p.features.join(', ')}`,
     title: (p) => `${p.features.join(', ')} ${p.installed ? 'installed' : 'not installed'} on ${p.server}`,
     emulated: (ctx, p) => {
       const have = hostFeatures(ref(ctx, p.server)).map((f) => f.toLowerCase());
@@ -252,6 +255,7 @@ export const hostSteps: StepDefinition[] = [
     summary: "A certificate in the server's LocalMachine\\My store.",
     params: z.strictObject({ server: z.string(), subjectCN: z.string().optional(), sanContains: z.string().optional(), present: z.boolean().default(true) }),
     refs: { server: 'host' },
+    console: (p) => `the Certificates snap-in on ${p.server}, Certificates (Local Computer) > Personal > Certificates`,
     title: (p) => `${p.server} has ${p.present ? 'a' : 'no'} certificate${p.subjectCN ? ` for ${p.subjectCN}` : ''}${p.sanContains ? ` with SAN ${p.sanContains}` : ''}`,
     emulated: (ctx, p) => {
       const certs = hostCertificates(ref(ctx, p.server));
@@ -266,6 +270,7 @@ export const hostSteps: StepDefinition[] = [
     summary: 'Whether the Windows Firewall is on.',
     params: z.strictObject({ server: z.string(), enabled: z.boolean() }),
     refs: { server: 'host' },
+    console: (p) => `Windows Firewall with Advanced Security on ${p.server} (netsh advfirewall show allprofiles state)`,
     title: (p) => `Windows Firewall ${p.enabled ? 'on' : 'off'} on ${p.server}`,
     emulated: (ctx, p) => {
       const on = hostFirewallEnabled(ref(ctx, p.server));

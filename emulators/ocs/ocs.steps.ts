@@ -3,7 +3,11 @@
  * and the checks an operator (or LCSCmd / the Validation Wizard) would make.
  */
 import { z } from 'zod';
-import { defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
+import { defineCheck, defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
+import { isUnreachable, ldapError, namingContexts, readEntry, values } from '../../sim/probes.js';
+import { rtcServiceLocations } from '../ad/ad.client.js';
+
+type PoolObservation = { error: string } | { exists: false } | { exists: true; fqdn: string; frontEnds: string[] };
 import type { Lab } from '../../sim/lab.js';
 import { hostId } from '../host/host.events.js';
 import { hostFirewallEnabled, hostFirewallRules, hostServices, hostStartService } from '../host/host.client.js';
@@ -181,7 +185,7 @@ export const ocsSteps: StepDefinition[] = [
     },
   }),
   defineStep({
-    name: 'ocs.enableUsers', kind: 'action', summary: 'ADUC: Enable users for Communications Server',
+    name: 'ocs.enableUsers', kind: 'action', writes: 'directory', summary: 'ADUC: Enable users for Communications Server',
     params: z.strictObject({ users: z.array(z.string()).min(1), pool: z.string(), signInName: z.enum(['email', 'upn', 'firstLast', 'sam']), sipDomain: z.string().optional() }),
     refs: { users: 'user', pool: 'pool', sipDomain: 'sipDomain' }, title: (p) => `Enable ${p.users.join(', ')} for Communications Server on ${p.pool}`,
     emulated: ({ lab }, p) => perUser(wizard(lab, () => c.ocsEnableUsers(ocs(lab), p))),
@@ -231,6 +235,7 @@ export const ocsSteps: StepDefinition[] = [
   defineStep({
     name: 'ocs.firewallExceptions', kind: 'check', summary: 'The Windows Firewall exceptions Office Communications Server activation adds (SIP 5061 and the conferencing ports)',
     params: z.strictObject({ server: z.string(), present: z.boolean().default(true) }), refs: { server: 'frontEnd' },
+    console: (p) => `Windows Firewall exceptions on ${p.server} (netsh advfirewall firewall show rule name=all)`,
     title: (p) => `Office Communications Server firewall exceptions ${p.present ? 'present' : 'absent'} on ${p.server}`,
     emulated: ({ lab }, p) => {
       const host = lab.actor(hostId(p.server));
@@ -245,23 +250,47 @@ export const ocsSteps: StepDefinition[] = [
   defineStep({
     name: 'ocs.serverState', kind: 'check', summary: `A server's deployment phase (${SERVER_PHASES.join(', ')})`,
     params: z.strictObject({ server: z.string(), state: z.enum(SERVER_PHASES) }), refs: { server: 'frontEnd' },
+    console: (p) => `LCSCmd.exe /Server:${p.server} /Action:CheckLCServerState on ${p.server}, or the Office Communications Server 2007 R2 console`,
     title: (p) => `${p.server} is ${p.state}`,
     emulated: ({ lab }, p) => {
       const found = c.ocsServerPhase(ocs(lab), p.server);
       return found === p.state ? passed([`${p.server}: ${found}`]) : failed(`expected ${p.state}, found ${found}`);
     },
   }),
-  defineStep({
-    name: 'ocs.poolState', kind: 'check', summary: 'CheckPoolState: the pool exists, with its front ends',
+  defineCheck({
+    name: 'ocs.poolState', summary: 'CheckPoolState: the pool exists, with its front ends',
     params: z.strictObject({ pool: z.string(), exists: z.boolean().default(true), servers: z.array(z.string()).optional() }), refs: { pool: 'pool' },
     title: (p) => `Pool ${p.pool} ${p.exists ? 'exists' : 'does not exist'}`,
-    emulated: ({ lab }, p) => {
-      const pool = c.ocsPool(ocs(lab), p.pool);
-      if (!!pool !== p.exists) return failed(`expected the pool to ${p.exists ? 'exist' : 'be absent'}, found it ${pool ? 'present' : 'absent'}`);
-      if (!pool) return passed([`${p.pool}: absent`]);
-      const fes = pool.frontEnds.map((f) => f.split('.')[0] ?? f);
-      const missing = (p.servers ?? []).filter((s) => !fes.includes(s.toLowerCase()));
-      return missing.length ? failed(`expected front ends ${p.servers?.join(', ')}, found ${fes.join(', ') || 'none'}`) : passed([`${pool.fqdn}: front ends ${fes.join(', ') || 'none'}`]);
+    probe: {
+      // What CheckPoolState reads: the pool's object under CN=Pools of CN=RTC Service and its front ends'
+      // msRTCSIP-TrustedServer objects under it (ocs-facts §1.6, §2).
+      observe: async (probes, p, t): Promise<PoolObservation> => {
+        let rtc: string | undefined;
+        for (const dn of Object.values(rtcServiceLocations(namingContexts(t)))) {
+          const r = await readEntry(probes, undefined, dn, ['1.1']);
+          if ('error' in r) return r;
+          if (r.entry) {
+            rtc = dn;
+            break;
+          }
+        }
+        if (!rtc) return { exists: false };
+        const poolDn = `CN=${p.pool},CN=Pools,${rtc}`;
+        const pool = await readEntry(probes, undefined, poolDn, ['dNSHostName']);
+        if ('error' in pool) return pool;
+        if (!pool.entry) return { exists: false };
+        const fes = await probes.ldapSearch({ base: poolDn, scope: 'one', filter: '(objectClass=msRTCSIP-TrustedServer)', attributes: ['msRTCSIP-TrustedServerFQDN'] });
+        if (isUnreachable(fes) || !fes.ok) return { error: ldapError(fes) };
+        const frontEnds = fes.entries.flatMap((e) => values(e, 'msRTCSIP-TrustedServerFQDN')).map((f) => (f.split('.')[0] ?? f).toLowerCase()).sort();
+        return { exists: true, fqdn: (values(pool.entry, 'dNSHostName')[0] ?? '').toLowerCase(), frontEnds };
+      },
+      judge: (o: PoolObservation, p) => {
+        if ('error' in o) return failed(o.error);
+        if (o.exists !== p.exists) return failed(`expected the pool to ${p.exists ? 'exist' : 'be absent'}, found it ${o.exists ? 'present' : 'absent'}`);
+        if (!o.exists) return passed([`${p.pool}: absent`]);
+        const missing = (p.servers ?? []).filter((x) => !o.frontEnds.includes(x.toLowerCase()));
+        return missing.length ? failed(`expected front ends ${p.servers?.join(', ')}, found ${o.frontEnds.join(', ') || 'none'}`) : passed([`${o.fqdn}: front ends ${o.frontEnds.join(', ') || 'none'}`]);
+      },
     },
   }),
   defineStep({
@@ -295,6 +324,7 @@ export const ocsSteps: StepDefinition[] = [
   defineStep({
     name: 'ocs.servicesRunning', kind: 'check', summary: 'OCS services are Running (default: all except Disabled)',
     params: z.strictObject({ server: z.string(), services: z.array(z.string()).optional() }), refs: { server: 'frontEnd' },
+    console: (p) => `Services (services.msc) on ${p.server}: the Office Communications Server services`,
     title: (p) => `OCS services running on ${p.server}`,
     emulated: ({ lab }, p) => {
       const all = hostServices(lab.actor(hostId(p.server))).filter((s) => OCS_SERVICES.some((d) => d.name === s.name));

@@ -13,6 +13,7 @@ const databaseExists = defineStep({
   summary: 'Check that a database exists (or not) on a SQL Server back end',
   params: z.strictObject({ server: z.string(), database: z.string(), exists: z.boolean().default(true) }),
   refs: { server: 'host' },
+  console: (p) => `SQL Server Management Studio on ${p.server}: Databases > ${p.database}`,
   title: (p) => `Database ${p.database} ${p.exists ? 'exists' : 'does not exist'} on ${p.server.toUpperCase()}`,
   emulated: ({ lab }, p) => {
     const ref = lab.get(sqlId(p.server));
@@ -31,6 +32,7 @@ const online = defineStep({
   summary: 'Check whether a SQL Server back end accepts connections',
   params: z.strictObject({ server: z.string(), online: z.boolean().default(true) }),
   refs: { server: 'host' },
+  console: (p) => `SQL Server Configuration Manager or Services on ${p.server}: MSSQLSERVER`,
   title: (p) => `SQL Server on ${p.server.toUpperCase()} is ${p.online ? 'online' : 'offline'}`,
   emulated: ({ lab }, p) => {
     const ref = lab.get(sqlId(p.server));

@@ -228,6 +228,46 @@ describe('the example commands ocslab serve prints', () => {
   }
 });
 
+describe('a scenario replayed against ocslab serve through its endpoints file (issue 10)', () => {
+  const run = (args: string[]) => spawnSync(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'run', ...args], { cwd: projectRoot, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
+
+  it('judges the seed end state over the wire as the lab does, writes nothing, and fails the checks of a stopped server with its address', async () => {
+    const file = join(dir, 'replay-endpoints.json');
+    const { child, endpoints, exited } = await startServe(file);
+    try {
+      const usn = () =>
+        spawnSync('ldapsearch', ['-x', '-LLL', '-o', 'ldif-wrap=no', '-H', endpoints.ldap, '-D', endpoints.bindDn, '-w', endpoints.bindPassword, '-b', endpoints.baseDn, '(objectClass=*)', 'uSNChanged'], { encoding: 'utf8', env: { ...process.env, LDAPNOINIT: '1' } }).stdout;
+      const before = usn();
+      const r = run(['seed-part3', '--target', file, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      const { replay, parity } = JSON.parse(r.stdout) as {
+        replay: { status: string; mode: string; steps: Array<{ phase: string; name: string; kind: string; status: string }> };
+        parity: { different: number; same: number };
+      };
+      expect(replay.mode).toBe('end-state');
+      // Every expectation a probe reaches passes on the served lab; the rest say they were not observed.
+      const expectations = replay.steps.filter((s) => s.phase === 'expect');
+      expect(expectations.filter((s) => s.status === 'failed')).toEqual([]);
+      expect(expectations.find((s) => s.name === 'ad.attribute')).toMatchObject({ status: 'passed' });
+      expect(new Set(expectations.map((s) => s.status))).toEqual(new Set(['passed', 'not observed']));
+      // The checks of states the pool has left behind are superseded, never failed.
+      expect(replay.steps.filter((s) => s.kind === 'check' && s.phase !== 'expect').every((s) => s.status === 'superseded')).toBe(true);
+      expect(replay.status).toBe('incomplete');
+      expect(parity.different).toBe(0);
+      expect(parity.same).toBeGreaterThan(0);
+      expect(usn()).toBe(before);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    // The server is gone: the checks fail with the address and the error, and the run goes on to the end.
+    const gone = run(['part2-prepare-environment', '--target', file]);
+    expect(gone.status).toBe(1);
+    expect(gone.stdout).toMatch(/failed +part2-prepare-environment expect 15 Pool pool01 exists: no answer from 127\.0\.10\.11:389 \(127\.0\.0\.1:\d+\): ECONNREFUSED/);
+    expect(gone.stdout).toMatch(/failed +part2-prepare-environment expect 16 nslookup -type=A pool01\.corp\.example\.net: DNS request timed out\./);
+  }, 90_000);
+});
+
 describe.runIf(process.platform === 'linux')('ocslab serve started through npm, stopped by the PID a supervisor knows (the launcher)', () => {
   const launchers: Array<[string, string, string[]]> = [
     ['npx ocslab serve', 'npx', ['ocslab', 'serve']],
