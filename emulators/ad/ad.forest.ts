@@ -31,6 +31,7 @@ import {
   schemaFromDefs,
 } from './ad.schema.js';
 import { applyChange, type ChangeRecord } from './ad.replication.js';
+import { OCS_R2_SCHEMA_VERSION } from './ad.schema.js';
 import {
   adFailure,
   adFailures,
@@ -529,7 +530,9 @@ export function rtcServiceLocations(ncs: NamingContexts): Record<GlobalSettingsL
 
 export function schemaReady(replica: Replica): boolean {
   const user = replica.schema.classes.user;
-  return Boolean(replica.schema.classes['msrtcsip-globalcontainer'] && replica.schema.attributes['msrtcsip-primaryuseraddress'] && user?.may.includes('msRTCSIP-PrimaryUserAddress'));
+  // What the R2 guide checks (rangeUpper of ms-RTC-SIP-SchemaVersion is 1008), and what ForestPrep needs.
+  const version = replica.schema.attributes['msrtcsip-schemaversion']?.rangeUpper ?? 0;
+  return Boolean(replica.schema.classes['msrtcsip-globalcontainer'] && version >= OCS_R2_SCHEMA_VERSION && user?.may.includes('msRTCSIP-PrimaryUserAddress'));
 }
 
 /** The CN=RTC Service container ForestPrep created, as this replica sees it. */

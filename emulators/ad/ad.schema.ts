@@ -39,6 +39,8 @@ export interface AttributeDef {
   oid?: string;
   /** Only the system may write it (objectGUID, uSNChanged ...). */
   systemOnly?: boolean;
+  /** rangeUpper of the attributeSchema object (ms-RTC-SIP-SchemaVersion carries the schema's version in it). */
+  rangeUpper?: number;
 }
 
 export interface ClassDef {
@@ -218,6 +220,9 @@ export const BASE_CLASSES: ClassDef[] = [
 
 const RTC = '1.2.840.113556.1.6.24.1.';
 
+/** rangeUpper of CN=ms-RTC-SIP-SchemaVersion once SchemaPrep of OCS 2007 R2 has run. */
+export const OCS_R2_SCHEMA_VERSION = 1008;
+
 /** Per-user attributes "Enable users for Communications Server" writes (ocs-facts §2, user attributes). */
 export const RTC_USER_ATTRIBUTES: AttributeDef[] = [
   a('msRTCSIP-PrimaryUserAddress', 'ms-RTC-SIP-PrimaryUserAddress', S.unicode, true, `${RTC}1`),
@@ -238,7 +243,9 @@ export const RTC_USER_ATTRIBUTES: AttributeDef[] = [
 
 /** Attributes of the service objects (pools, trusted servers, global settings); OIDs not in the fact sheet. */
 export const RTC_SERVICE_ATTRIBUTES: AttributeDef[] = [
-  a('msRTCSIP-SchemaVersion', 'ms-RTC-SIP-SchemaVersion', S.integer, true),
+  // rangeUpper 1008 is how a forest says it holds the OCS 2007 R2 schema (1007 OCS 2007, 1006 LCS 2005):
+  // the R2 guide's "To manually verify schema preparation" checks exactly that.
+  { ...a('msRTCSIP-SchemaVersion', 'ms-RTC-SIP-SchemaVersion', S.integer, true), rangeUpper: OCS_R2_SCHEMA_VERSION },
   a('msRTCSIP-TrustedServerFQDN', 'ms-RTC-SIP-TrustedServerFQDN', S.unicode, true),
   a('msRTCSIP-TrustedServerVersion', 'ms-RTC-SIP-TrustedServerVersion', S.integer, true),
   a('msRTCSIP-TrustedServiceType', 'ms-RTC-SIP-TrustedServiceType', S.unicode, true),
@@ -342,6 +349,7 @@ function schemaDefinition(e: AdEntry): { attribute: AttributeDef } | { class: Cl
         single: first(e, 'isSingleValued') === 'TRUE',
         ...oid,
         ...(first(e, 'systemOnly') === 'TRUE' ? { systemOnly: true } : {}),
+        ...(Number.isInteger(Number(first(e, 'rangeUpper') ?? 'x')) ? { rangeUpper: Number(first(e, 'rangeUpper')) } : {}),
       },
     };
   }
@@ -400,6 +408,7 @@ export function attributeSchemaEntry(def: AttributeDef, schemaDn: string): { dn:
       oMSyntax: [String(OM_SYNTAX[def.syntax] ?? 64)],
       isSingleValued: [def.single ? 'TRUE' : 'FALSE'],
       ...(def.systemOnly ? { systemOnly: ['TRUE'] } : {}),
+      ...(def.rangeUpper !== undefined ? { rangeUpper: [String(def.rangeUpper)] } : {}),
     },
   };
 }

@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../../sim/clock.js';
 import { defineCheck, defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
-import { isUnreachable, ldapError, namingContexts, readEntry, unreachableText, values, type LdapBindResult, type Probes } from '../../sim/probes.js';
+import { isUnreachable, ldapError, namingContexts, readEntry, unreachableText, values, type LdapBindResult, type LdapEntry, type Probes } from '../../sim/probes.js';
+import { OCS_R2_SCHEMA_VERSION } from './ad.schema.js';
 import { bytesToSid, decodeSd } from './ad.security.js';
 import { DOMAIN_PREP_TARGETS, RTC_GROUPS, rtcServiceLocations } from './ad.forest.js';
 import type { Topology } from '../../sim/topology.js';
@@ -168,10 +169,16 @@ export const adSetPasswordStep = defineStep({
 type PrepObservation =
   | { error: string }
   | {
-      schema: { attribute: boolean; globalContainer: boolean; userMayContain: boolean };
+      /** version: rangeUpper of CN=ms-RTC-SIP-SchemaVersion (1008 for R2), null without it. */
+      schema: { version: number | null; globalContainer: boolean; userMayContain: boolean };
       forest: { globalSettings: 'configuration' | 'system' | null; groups: number };
       domain: { prepared: number; of: number };
     };
+
+const schemaVersion = (e: LdapEntry | undefined): number | null => {
+  const v = Number(values(e, 'rangeUpper')[0]);
+  return e && Number.isInteger(v) ? v : null;
+};
 
 async function observePrep(probes: Probes, dc: string | undefined, t: Topology): Promise<PrepObservation> {
   const ncs = namingContexts(t);
@@ -180,8 +187,8 @@ async function observePrep(probes: Probes, dc: string | undefined, t: Topology):
     ...on,
     base: ncs.schema,
     scope: 'one',
-    filter: '(|(lDAPDisplayName=msRTCSIP-PrimaryUserAddress)(lDAPDisplayName=msRTCSIP-GlobalContainer)(lDAPDisplayName=user))',
-    attributes: ['lDAPDisplayName', 'mayContain', 'systemMayContain'],
+    filter: '(|(lDAPDisplayName=msRTCSIP-SchemaVersion)(lDAPDisplayName=msRTCSIP-GlobalContainer)(lDAPDisplayName=user))',
+    attributes: ['lDAPDisplayName', 'mayContain', 'systemMayContain', 'rangeUpper'],
   });
   if (isUnreachable(schema) || !schema.ok) return { error: ldapError(schema) };
   const named = (n: string) => schema.entries.find((e) => values(e, 'lDAPDisplayName').some((v) => v.toLowerCase() === n.toLowerCase()));
@@ -209,7 +216,7 @@ async function observePrep(probes: Probes, dc: string | undefined, t: Topology):
     if (decoded?.dacl.some((a) => sids.has(a.sid))) prepared++;
   }
   return {
-    schema: { attribute: named('msRTCSIP-PrimaryUserAddress') !== undefined, globalContainer: named('msRTCSIP-GlobalContainer') !== undefined, userMayContain },
+    schema: { version: schemaVersion(named('msRTCSIP-SchemaVersion')), globalContainer: named('msRTCSIP-GlobalContainer') !== undefined, userMayContain },
     forest: { globalSettings, groups: groups.entries.length },
     domain: { prepared, of: targets.length },
   };
@@ -230,7 +237,7 @@ export const adPrepStateStep = defineCheck({
       if ('error' in o) return failed(o.error);
       const r = (b: boolean) => (b ? 'Ready' : 'Not Ready');
       const s = {
-        schema: r(o.schema.attribute && o.schema.globalContainer && o.schema.userMayContain),
+        schema: r(o.schema.version !== null && o.schema.version >= OCS_R2_SCHEMA_VERSION && o.schema.globalContainer && o.schema.userMayContain),
         forest: r(o.forest.globalSettings !== null && o.forest.groups === RTC_GROUPS.length),
         domain: r(o.domain.prepared === o.domain.of),
       };

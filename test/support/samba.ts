@@ -125,6 +125,20 @@ export async function startSambaDc(): Promise<SambaDc> {
   }
   const tool = async (args: string[]) =>
     (await run('samba-tool', [...args, '-s', smbConf, '-U', `Administrator%${SAMBA_ADMIN_PASSWORD}`], { env: { ...process.env, RESOLV_CONF: join(dir, 'resolv.conf') }, timeout: 60_000 })).stdout;
+  // Ready means RPC answers too (samba-tool dns talks DCE/RPC, whose listeners come up after LDAP's).
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await tool(['dns', 'serverinfo', SAMBA_ADDRESS]);
+      break;
+    } catch (e) {
+      if (Date.now() > until) {
+        await stop();
+        throw new Error(`Samba AD DC did not answer RPC: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
   return { address: SAMBA_ADDRESS, dir, pid, smbConf, tool, stop };
 }
 

@@ -105,7 +105,7 @@ describe.skipIf(!sambaInstalled())('checks against a real domain controller (Sam
   it('sees a fresh forest as LCSCmd would: schema, forest and domain Not Ready (the descriptors read over LDAP)', async () => {
     const r = await check(probes, 'ad.prepState', { schema: 'Not Ready', forest: 'Not Ready', domain: 'Not Ready' });
     expect(r).toMatchObject({ ok: true, details: ['Schema Setting: Not Ready', 'Forest Setting: Not Ready', 'Domain Setting: Not Ready'] });
-    expect(r.observation).toEqual({ schema: { attribute: false, globalContainer: false, userMayContain: false }, forest: { globalSettings: null, groups: 0 }, domain: { prepared: 0, of: 4 } });
+    expect(r.observation).toEqual({ schema: { version: null, globalContainer: false, userMayContain: false }, forest: { globalSettings: null, groups: 0 }, domain: { prepared: 0, of: 4 } });
   });
 
   it('binds as a real DC answers: success, and 49 with data 52e for a wrong password', async () => {
