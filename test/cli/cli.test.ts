@@ -32,6 +32,30 @@ describe('ocslab as a process: bad usage and bad input exit 2, without a stack t
     noStack(r.stderr);
   });
 
+  it('refuses --apply when nobody can confirm the plans, --yes without --apply, and a target file it cannot read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ocslab-target-'));
+    try {
+      const target = join(dir, 't.yaml');
+      writeFileSync(target, "target: t\nhosts:\n  dc01: { address: 127.0.0.1, ports: { 389: 1 } }\ncredentials:\n  administrator: { user: 'CORP\\Administrator', password: { env: OCSLAB_NOT_SET_HERE } }\n");
+      const apply = await ocslab(['run', 'toy-base', '--target', target, '--apply']);
+      expect(apply.code).toBe(2);
+      expect(apply.stderr).toContain('this run is not interactive, so nobody can confirm the plans; add --yes');
+      const yes = await ocslab(['run', 'toy-base', '--target', target, '--yes']);
+      expect(yes.code).toBe(2);
+      expect(yes.stderr).toContain('--yes confirms the plans of --apply');
+      // The password's environment variable is not set: exit 2 before anything is asked.
+      const unset = await ocslab(['run', 'toy-base', '--target', target]);
+      expect(unset.code).toBe(2);
+      expect(unset.stderr).toContain('the environment variable OCSLAB_NOT_SET_HERE is not set');
+      noStack(unset.stderr);
+      expect(await ocslab(['run', 'toy-base', '--apply'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--apply and --yes go with --target FILE') });
+      expect(await ocslab(['run', 'toy-base', '--target', join(dir, 'none.yaml')])).toMatchObject({ code: 2, stderr: expect.stringMatching(/none\.yaml:1:1: cannot read the target file \(ENOENT\)/) });
+      expect(await ocslab(['run', 'toy-base', 'toy-base', '--target', target])).toMatchObject({ code: 2, stderr: expect.stringContaining('--target: give exactly one scenario') });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports a malformed scenario at file:line:column', () => {
     const r = ocslabProcess(['run', 'test/fixtures/scenarios/bad/malformed.yaml']);
     expect(r.code).toBe(2);
