@@ -19,7 +19,16 @@ export interface GrantAce {
 
 export type PlanOp =
   /** Values of attributes named in `binary` are hex. `ifExists: 'addValues'` adds the values to an entry already there. */
-  | { op: 'add'; dn: string; attributes: Record<string, string[]>; binary?: string[]; ifExists?: 'skip' | 'addValues' }
+  | {
+      op: 'add';
+      dn: string;
+      attributes: Record<string, string[]>;
+      binary?: string[];
+      ifExists?: 'skip' | 'addValues';
+      /** Done only when this add created the entry (a user's password: never reset on an account that was there). */
+      then?: PlanOp[];
+    }
+  | { op: 'delete'; dn: string }
   | { op: 'modify'; dn: string; changes: Array<{ operation: 'add' | 'replace' | 'delete'; attribute: string; values: string[] }>; secret?: boolean }
   /** Read the DACL, add the ACEs it lacks, write it back (SD_FLAGS: DACL only). */
   | { op: 'grant'; dn: string; aces: GrantAce[] }
@@ -52,8 +61,19 @@ export interface Planner {
 
 export type OpResult = { op: PlanOp; status: 'done' | 'skipped'; note?: string } | { op: PlanOp; status: 'failed'; error: string };
 
+export interface ApplyTarget {
+  dialer: Dialer;
+  topology: Topology;
+  admin: { name: string; password: string };
+  timeoutMs?: number;
+  /** The target file allows passwords (unicodePwd) over plain LDAP: Samba with strong auth off; never Windows. */
+  plainLdapPasswords?: boolean;
+  /** TLS to the DC (the target file's `ldap.tls` and trust anchors). */
+  tls?: { mode: 'starttls' | 'ldaps'; ca?: string };
+}
+
 export interface Applier {
-  apply(ops: readonly PlanOp[], target: { dialer: Dialer; topology: Topology; admin: { name: string; password: string }; timeoutMs?: number }): Promise<OpResult[]>;
+  apply(ops: readonly PlanOp[], target: ApplyTarget): Promise<OpResult[]>;
 }
 
 /** One line per operation, as the plan shows it before it is confirmed. Secrets are never shown. */
@@ -61,8 +81,11 @@ export function describeOp(op: PlanOp): string {
   switch (op.op) {
     case 'add': {
       const classes = op.attributes.objectClass?.join(', ') ?? '';
-      return `LDAP add ${op.dn} (${classes})${op.ifExists === 'addValues' ? ', or add its values where it exists' : ''}`;
+      const then = op.then?.length ? `; if it was created: ${op.then.map(describeOp).join('; ')}` : '';
+      return `LDAP add ${op.dn} (${classes})${op.ifExists === 'addValues' ? ', or add its values where it exists' : op.ifExists === 'skip' ? ', unless it exists' : ''}${then}`;
     }
+    case 'delete':
+      return `LDAP delete ${op.dn}`;
     case 'modify':
       return `LDAP modify ${op.dn}: ${op.changes.map((c) => `${c.operation} ${c.attribute}${op.secret ? '' : c.values.length ? ` ${c.values.join('; ')}` : ''}`).join(', ')}`;
     case 'grant':

@@ -88,6 +88,23 @@ describe('probes against a server that answers badly', () => {
     expect(notOk(await probesAt({ ldap: hangUp.port }).ldapBind({ name: 'a', password: 'b' }))).toBe(true);
   }, 20_000);
 
+  it('LDAP: a server that binds, then sends one entry and goes silent, or garbage twice, ends in a timeout or an error, not a hang or a crash', async () => {
+    // Answers the bind (messageId 1) with success, then whatever `after` sends to the search.
+    const binding = (after: (s: Socket) => void) =>
+      tcpServer((d, s) => {
+        if (d[0] === 0x30 && d.includes(0x60)) s.write(Buffer.from([0x30, 0x0c, 0x02, 0x01, 0x01, 0x61, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00]));
+        else after(s);
+      });
+    const oneEntry = await binding((s) => s.write(Buffer.from([0x30, 0x0d, 0x02, 0x01, 0x02, 0x64, 0x08, 0x04, 0x04, 0x43, 0x4e, 0x3d, 0x78, 0x30, 0x00])));
+    const t0 = Date.now();
+    expect(await probesAt({ ldap: oneEntry.port }).ldapSearch({ base: '', scope: 'sub', attributes: ['1.1'] })).toMatchObject({ unreachable: true, error: 'timeout' });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    const twice = await binding((s) => s.write(Buffer.from([0x30, 0x03, 0x02, 0x01, 0xff, 0x30, 0x03, 0x02, 0x01, 0xff])));
+    const r = await probesAt({ ldap: twice.port }).ldapSearch({ base: '', scope: 'sub', attributes: ['1.1'] });
+    expect(notOk(r)).toBe(true);
+    expect(JSON.stringify(r)).not.toMatch(/__ldap|127\.0\.0\.1:\d/);
+  }, 20_000);
+
   it('LDAP: random bytes after a request never throw', async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 64 }), async (bytes) => {
@@ -113,7 +130,8 @@ describe('probes against a server that answers badly', () => {
     });
     await new Promise<void>((r) => udp.bind(tc.port, '127.0.0.1', r));
     closers.push(() => udp.close());
-    expect(await probesAt({ dns: tc.port }).dnsQuery({ name: 'big.corp.example.net', type: 'A' })).toMatchObject({ unreachable: true });
+    // TCP gives garbage: what the truncated UDP answer said stands (no answers), not a timeout.
+    expect(await probesAt({ dns: tc.port }).dnsQuery({ name: 'big.corp.example.net', type: 'A' })).toMatchObject({ ok: true, answers: [] });
     // An answer with records of a type the probe does not print as text.
     const odd = await udpServer((m, send) => {
       const q = dnsPacket.decode(m);

@@ -13,6 +13,7 @@ import * as dnsPacket from 'dns-packet';
 import ldap from 'ldapjs';
 import type { Topology } from './topology.js';
 import type { DnsRecord, DnsResult, LdapBindResult, LdapEntry, LdapQuery, LdapSearchResult, Probes, Unreachable } from './probes.js';
+import { openLdap, type LdapFailure, type LdapSession } from './ldap.session.js';
 
 export type Dialed = { ok: true; host: string; port: number; release?: () => void } | { ok: false; error: string };
 
@@ -34,6 +35,8 @@ export interface WireProbeOptions {
    * servers). Not on the embedded lab, whose listeners take ephemeral ports a trace must not hold.
    */
   showRealAddress?: boolean;
+  /** TLS to the domain controllers (a target file's `ldap.tls`); none on the embedded lab. */
+  ldapTls?: { mode: 'starttls' | 'ldaps'; ca?: string };
 }
 
 /** Attributes AD returns as bytes; the probes give them as lower-case hex. */
@@ -63,55 +66,44 @@ export class WireProbes implements Probes {
     return { unreachable: true, address: `${address}:${port}${where}`, error };
   }
 
-  /** A bound client on the DC's LDAP port, or why not. */
-  private async client(dc: string | undefined, bind: { name: string; password: string }): Promise<{ client: ldap.Client; done: () => void } | LdapBindResult> {
+  /** A bound session on the DC's LDAP port, or why not. */
+  private async session(dc: string | undefined, bind: { name: string; password: string }): Promise<LdapSession | LdapFailure> {
     const address = this.hostAddress('domainController', dc);
-    const dialed = await this.o.dialer.dial(address, 389);
-    if (!dialed.ok) return this.unreachable(address, 389, dialed.error);
-    const client = ldap.createClient({ url: `ldap://${dialed.host}:${dialed.port}`, connectTimeout: this.timeoutMs, timeout: this.timeoutMs, reconnect: false });
-    const done = () => {
-      client.removeAllListeners('error');
-      client.on('error', () => undefined);
-      client.destroy();
-      dialed.release?.();
-    };
-    const failure = await new Promise<LdapBindResult | undefined>((resolve) => {
-      client.once('error', (e: NodeJS.ErrnoException) => resolve(this.unreachable(address, 389, e.code ?? e.message, dialed)));
-      client.once('timeout', () => resolve(this.unreachable(address, 389, 'timeout', dialed)));
-      client.once('connectTimeout', () => resolve(this.unreachable(address, 389, 'timeout', dialed)));
-      client.bind(bind.name, bind.password, (e) => resolve(e ? ldapFailure(e, this.unreachable(address, 389, '', dialed).address) : undefined));
-    });
-    if (failure) {
-      done();
-      return failure;
-    }
-    return { client, done };
+    const tls = this.o.ldapTls;
+    const port = tls?.mode === 'ldaps' ? 636 : 389;
+    const dialed = await this.o.dialer.dial(address, port);
+    if (!dialed.ok) return this.unreachable(address, port, dialed.error);
+    const at = this.unreachable(address, port, '', dialed).address;
+    const host = dialed.host.includes(':') ? `[${dialed.host}]` : dialed.host;
+    const fqdn = this.o.topology.hosts.find((h) => h.ip === address)?.fqdn ?? address;
+    const scheme = tls?.mode === 'ldaps' ? 'ldaps' : 'ldap';
+    return openLdap(`${scheme}://${host}:${dialed.port}`, at, bind, this.timeoutMs, dialed.release, tls ? { ...tls, servername: fqdn } : undefined);
   }
 
   async ldapBind(args: { dc?: string; name: string; password: string }): Promise<LdapBindResult> {
-    const c = await this.client(args.dc, args);
-    if (!('client' in c)) return c;
-    c.done();
+    const s = await this.session(args.dc, args);
+    if (!('client' in s)) return s;
+    s.close();
     return { ok: true };
   }
 
   async ldapSearch(q: LdapQuery): Promise<LdapSearchResult> {
-    const c = await this.client(q.dc, this.o.admin);
-    if (!('client' in c)) return 'unreachable' in c || !c.ok ? c : { ok: false, code: 1, message: 'bind failed' };
+    const s = await this.session(q.dc, this.o.admin);
+    if (!('client' in s)) return s;
     try {
       const controls = q.attributes.some((a) => a.toLowerCase() === 'ntsecuritydescriptor') ? [SD_FLAGS_DACL] : [];
-      return await new Promise<LdapSearchResult>((resolve) => {
+      return await s.run<{ ok: true; entries: LdapEntry[] }>((settle) => {
         const entries: LdapEntry[] = [];
-        c.client.search(q.base, { scope: q.scope, filter: q.filter ?? '(objectClass=*)', attributes: q.attributes, sizeLimit: 1000 }, controls, (e, res) => {
-          if (e) return resolve(ldapFailure(e, q.base));
+        s.client.search(q.base, { scope: q.scope, filter: q.filter ?? '(objectClass=*)', attributes: q.attributes, sizeLimit: 1000 }, controls, (e, res) => {
+          if (e) return settle(s.failure(e));
           res.on('searchEntry', (entry) => entries.push(entryOf(entry)));
           res.on('searchReference', () => undefined);
-          res.on('error', (err) => resolve(ldapFailure(err, q.base)));
-          res.on('end', (r) => resolve(r && r.status !== 0 ? { ok: false, code: r.status, message: r.errorMessage } : { ok: true, entries }));
+          res.on('error', (err) => settle(s.failure(err)));
+          res.on('end', (r) => settle(r && r.status !== 0 ? { ok: false, code: r.status, message: r.errorMessage || 'LDAP error' } : { ok: true, entries }));
         });
       });
     } finally {
-      c.done();
+      s.close();
     }
   }
 
@@ -121,8 +113,9 @@ export class WireProbes implements Probes {
     if (!dialed.ok) return this.unreachable(address, 53, dialed.error);
     try {
       const question = { id: 0x4f43, type: 'query' as const, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: args.type as dnsPacket.RecordType, name: args.name }] };
-      let answer = await this.udp(dialed.host, dialed.port, dnsPacket.encode(question));
-      if (answer && (answer.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) answer = await this.tcp(dialed.host, dialed.port, dnsPacket.encode(question));
+      let answer = await this.udp(dialed.host, dialed.port, dnsPacket.encode(question), question.id);
+      // Truncated: ask again over TCP; if TCP gives nothing usable, what UDP said stands.
+      if (answer && (answer.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) answer = (await this.tcp(dialed.host, dialed.port, dnsPacket.encode(question), question.id)) ?? answer;
       if (!answer) return this.unreachable(address, 53, 'timeout', dialed);
       return {
         ok: true,
@@ -135,7 +128,7 @@ export class WireProbes implements Probes {
     }
   }
 
-  private udp(host: string, port: number, query: Buffer): Promise<dnsPacket.Packet | undefined> {
+  private udp(host: string, port: number, query: Buffer, id: number): Promise<dnsPacket.Packet | undefined> {
     return new Promise((resolve) => {
       const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
       const finish = (p: dnsPacket.Packet | undefined) => {
@@ -145,18 +138,21 @@ export class WireProbes implements Probes {
       };
       const timer = setTimeout(() => finish(undefined), this.timeoutMs);
       socket.on('error', () => finish(undefined));
-      socket.on('message', (m) => {
+      // Only the answer to this question counts: another datagram (a late answer, noise) is ignored.
+      socket.on('message', (m, from) => {
+        if (from.port !== port) return;
         try {
-          finish(dnsPacket.decode(m));
+          const p = dnsPacket.decode(m);
+          if (p.id === id && p.type === 'response') finish(p);
         } catch {
-          finish(undefined);
+          /* not DNS: keep waiting until the timeout */
         }
       });
       socket.send(query, port, host);
     });
   }
 
-  private tcp(host: string, port: number, query: Buffer): Promise<dnsPacket.Packet | undefined> {
+  private tcp(host: string, port: number, query: Buffer, id: number): Promise<dnsPacket.Packet | undefined> {
     return new Promise((resolve) => {
       const socket = connect({ host, port });
       let buffer = Buffer.alloc(0);
@@ -174,7 +170,8 @@ export class WireProbes implements Probes {
         const size = buffer.readUInt16BE(0);
         if (buffer.length < size + 2) return;
         try {
-          finish(dnsPacket.decode(buffer.subarray(2, size + 2)));
+          const p = dnsPacket.decode(buffer.subarray(2, size + 2));
+          finish(p.id === id ? p : undefined);
         } catch {
           finish(undefined);
         }
@@ -183,19 +180,13 @@ export class WireProbes implements Probes {
   }
 }
 
-/** An LDAP result code with the server's diagnostic; a socket error (no result code) is unreachable. */
-function ldapFailure(e: unknown, address: string): { ok: false; code: number; message: string } | Unreachable {
-  const err = e as { code?: number | string; lde_message?: string; message?: string; name?: string };
-  if (typeof err.code === 'number') return { ok: false, code: err.code, message: err.lde_message || err.message || err.name || 'LDAP error' };
-  return { unreachable: true, address, error: String(err.code ?? err.message ?? e) };
-}
-
 function entryOf(entry: ldap.SearchEntry): LdapEntry {
-  const attributes: Record<string, string[]> = {};
+  // A server names the attributes: one called __proto__ must stay an attribute.
+  const attributes: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const a of entry.attributes) {
     attributes[a.type] = BINARY.has(a.type.toLowerCase()) ? a.buffers.map((b) => b.toString('hex')) : [a.values].flat().map(String);
   }
-  return { dn: entry.objectName ?? '', attributes };
+  return { dn: String(entry.objectName ?? ''), attributes };
 }
 
 function recordOf(a: dnsPacket.Answer): DnsRecord {

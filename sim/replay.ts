@@ -14,6 +14,7 @@
  * that action, neither passed nor failed. The checks after the last action, and the expectations, are
  * judged.
  */
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Registry, PhaseStep, RunReport } from './runner.js';
 import { DEFAULT_SEED, judge, runScenario, setupSteps } from './runner.js';
@@ -69,6 +70,17 @@ export function targetDialer(target: TargetConfig, topology: Topology): Dialer {
       return { ok: true, host: real.address, port: real.ports[port] ?? port };
     },
   };
+}
+
+/** TLS to the target's DCs, with its trust anchors read from `trust.caFile`. */
+function ldapTlsOf(target: TargetConfig): { mode: 'starttls' | 'ldaps'; ca?: string } | undefined {
+  if (target.ldapTls === 'none') return undefined;
+  if (!target.caFile) return { mode: target.ldapTls };
+  try {
+    return { mode: target.ldapTls, ca: readFileSync(target.caFile, 'utf8') };
+  } catch (e) {
+    throw new ReplayInputError(`${target.file}: trust.caFile: cannot read ${target.caFile} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
 }
 
 /** The administrator's password from where the target file says it is (never from the file itself). */
@@ -134,10 +146,21 @@ export interface ReplayOptions {
 export async function replayScenario(o: ReplayOptions): Promise<ReplayReport & { rehearsal: RunReport }> {
   const { scenario, target } = o;
   const topology = scenario.topology;
-  const probes: Probes = new WireProbes({ target: target.name, topology, dialer: targetDialer(target, topology), admin: { name: target.administrator.user, password: o.password }, showRealAddress: true, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+  const tls = ldapTlsOf(target);
+  const probes: Probes = new WireProbes({
+    target: target.name,
+    topology,
+    dialer: targetDialer(target, topology),
+    admin: { name: target.administrator.user, password: o.password },
+    showRealAddress: true,
+    ...(tls ? { ldapTls: tls } : {}),
+    ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+  });
   // Wrong credentials stop the run before anything is asked (an unreachable DC does not: its checks fail).
   const bind = await probes.ldapBind({ name: target.administrator.user, password: o.password });
   if (!isUnreachable(bind) && !bind.ok) throw new ReplayInputError(`${target.file}: the directory refused ${target.administrator.user}: LDAP error ${bind.code}: ${bind.message}`);
+  // A certificate the trust anchors do not vouch for is the target file's problem, not the server's.
+  if (isUnreachable(bind) && bind.error.startsWith('TLS:')) throw new ReplayInputError(`${target.file}: the domain controller's certificate was not accepted (${bind.error.slice(5)}); give its CA in trust.caFile, or ldap: { tls: none } for a lab DC`);
   return walk(o, probes);
 }
 
@@ -149,14 +172,22 @@ function report(scenario: Scenario, target: TargetConfig, mode: ReplayReport['mo
 }
 
 /** A check judged on the target: the probe's observation and the same judgement as on the lab. */
-async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology): Promise<ReplayStep> {
+async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology, readOnly: boolean): Promise<ReplayStep> {
   const { step } = item;
   const base = { phase: item.phase, scenario: item.scenario, index: step.index, name: step.name, kind: step.kind, title: step.title };
   if (!step.definition.probe) {
     const where = step.definition.console?.(step.params, topology);
     return { ...base, status: 'not observed', details: [where ? `no protocol reaches this on a real server; look at ${where}` : 'this check reads the lab and has no probe yet; check it on the real servers by hand'] };
   }
-  const observation = await step.definition.probe.observe(probes, step.params, topology);
+  const trace = readOnly ? step.definition.leavesTrace?.(step.params) : undefined;
+  if (trace) return { ...base, status: 'not observed', details: [trace] };
+  let observation: unknown;
+  try {
+    observation = await step.definition.probe.observe(probes, step.params, topology);
+  } catch (e) {
+    // What a real server answered made the probe give up: the check failed, the run goes on.
+    return { ...base, status: 'failed', reason: `the probe could not finish: ${e instanceof Error ? e.message : String(e)}`, details: [] };
+  }
   const outcome: StepOutcome = step.definition.probe.judge(observation, step.params, topology);
   const verdict = judge(step, outcome);
   const r: ReplayStep = { ...base, status: verdict.status === 'passed' ? 'passed' : 'failed', details: outcome.details ?? [], observation };
@@ -212,7 +243,7 @@ async function walk(o: ReplayOptions, probes: Probes): Promise<ReplayReport & { 
         const later = write || i > lastAction ? undefined : all.slice(i + 1).find((x) => x.step.kind === 'action');
         const r: ReplayStep = later
           ? { ...base, status: 'superseded', details: [`describes the state before "${later.step.title}" (${later.scenario} step ${later.step.index}); a read-only replay sees the end state`] }
-          : await judgeOnTarget(item, probes, topology);
+          : await judgeOnTarget(item, probes, topology, !write);
         steps.push(r);
         o.onStep?.(r);
         continue;
@@ -234,7 +265,11 @@ async function walk(o: ReplayOptions, probes: Probes): Promise<ReplayReport & { 
       // What the step changed beyond the directory and DNS: Setup, IIS, SQL, services — the console's.
       const elsewhere =
         step.definition.writes === 'directory' ? [] : lab.journal.since(from).filter((e) => e.source !== 'runner' && e.source !== 'ad' && e.source !== 'dns' && typeof e.event.summary === 'string' && e.event.type !== 'eventlog.write');
-      const operator = [...parts.flatMap((p) => p.operator ?? []), ...(refused ? [refused] : []), ...(elsewhere.length || (!ops.length && refused) ? [`on the console: ${step.title}`] : [])];
+      // The console's part: what the lab did beyond the directory and DNS, what a planner refused, and an
+      // action that wrote nothing here unless it is known to be all directory work (replication, say,
+      // happens among the real DCs or by the operator's repadmin).
+      const consolePart = elsewhere.length > 0 || refused !== undefined || (!ops.length && step.definition.writes !== 'directory');
+      const operator = [...parts.flatMap((p) => p.operator ?? []), ...(refused ? [refused] : []), ...(consolePart ? [`on the console: ${step.title}`] : [])];
       const plan: StepPlan = { ops, operator, ...(refused ? { refused } : {}) };
       const shown = { ops: ops.map(describeOp), operator, ...(refused ? { refused } : {}) };
       if (!write) {
@@ -257,10 +292,18 @@ async function walk(o: ReplayOptions, probes: Probes): Promise<ReplayReport & { 
         o.onStep?.(r);
         continue;
       }
-      const results = await replay.applier.apply(ops, { dialer, topology, admin: { name: target.administrator.user, password: o.password }, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+      const results = await replay.applier.apply(ops, {
+        dialer,
+        topology,
+        admin: { name: target.administrator.user, password: o.password },
+        plainLdapPasswords: target.plainLdapPasswords,
+        ...(ldapTlsOf(target) ? { tls: ldapTlsOf(target) as { mode: 'starttls' | 'ldaps'; ca?: string } } : {}),
+        ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+      });
       const failedOp = results.find((x) => x.status === 'failed');
       const applied = results.map((x) => ({ op: describeOp(x.op), status: x.status, ...(x.status === 'failed' ? { note: x.error } : x.note ? { note: x.note } : {}) }));
-      const notDone = ops.slice(results.length).map((x) => `not done: ${describeOp(x)}`);
+      const reached = new Set(results.map((x) => x.op));
+      const notDone = ops.filter((x) => !reached.has(x)).map((x) => `not done: ${describeOp(x)}`);
       const r: ReplayStep = {
         ...base,
         status: failedOp ? 'not applied' : operator.length ? 'operator' : 'applied',

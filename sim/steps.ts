@@ -64,6 +64,11 @@ export interface StepDefinition<P = Record<string, unknown>> {
    * action that changed anything else on the lab (Setup, IIS, SQL, services) also needs the operator.
    */
   writes?: 'directory';
+  /**
+   * For a check: what asking leaves behind on a real server, when it does (a bind with a wrong password
+   * counts a bad password and can lock the account). A read-only replay does not ask then.
+   */
+  leavesTrace?(params: P): string | undefined;
   /** A check's protocol half; a check with one is performed as `judge(observe(probes))` on every target. */
   probe?: CheckProbe<P, unknown>;
   /**

@@ -27,6 +27,8 @@ describe('target files', () => {
       hosts: { dc01: { address: '10.0.0.11', ports: {} }, ocsfe01: { address: '10.0.0.31', ports: { 443: 8443 } }, pool01: { address: '10.0.0.30', ports: {} } },
       administrator: { user: 'CORP\\Administrator', password: { env: 'OCSLAB_TARGET_PASSWORD' } },
       labSchemaOids: false,
+      plainLdapPasswords: false,
+      ldapTls: 'starttls',
       caFile: '/etc/ocslab/ca.pem',
     });
   });

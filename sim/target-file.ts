@@ -41,6 +41,10 @@ export interface TargetConfig {
   caFile?: string;
   /** `schema: { labOids: true }`: SchemaPrep may write the lab's documentation OIDs (never on a production forest). */
   labSchemaOids: boolean;
+  /** `ldap: { plainPasswords: true }`: set passwords over plain LDAP (a lab DC only). */
+  plainLdapPasswords: boolean;
+  /** `ldap.tls`; `none` for `ocslab serve`'s endpoints (its LDAP has no certificate). */
+  ldapTls: 'starttls' | 'ldaps' | 'none';
 }
 
 const address = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-f:]+$|^[a-z0-9.-]+$/i, 'an IP address or a host name');
@@ -59,6 +63,12 @@ const TargetSchema = z.strictObject({
   trust: z.strictObject({ caFile: z.string().min(1) }).optional(),
   /** A throw-away forest may take the lab's documentation OIDs for schema objects whose real OIDs the lab lacks. */
   schema: z.strictObject({ labOids: z.boolean() }).optional(),
+  /**
+   * How to reach the DCs' LDAP: StartTLS on 389 (the default), LDAPS on 636, or plain (`none`, for a lab
+   * DC: the administrator's password then crosses the network in clear). `plainPasswords`: a lab DC that
+   * takes passwords without TLS (Samba with strong auth off); Windows never does.
+   */
+  ldap: z.strictObject({ tls: z.enum(['starttls', 'ldaps', 'none']).default('starttls'), plainPasswords: z.boolean().default(false) }).optional(),
 });
 
 /** The endpoints file `ocslab serve --endpoints-file` writes (the keys a target needs). */
@@ -123,7 +133,7 @@ export function readTargetFile(display: string, text: string, topology: Topology
   const caFile = parsed.data.trust?.caFile;
   return {
     ok: true,
-    target: { name: parsed.data.target, file: display, hosts, administrator: parsed.data.credentials.administrator, labSchemaOids: parsed.data.schema?.labOids === true, ...(caFile ? { caFile: resolve(baseDir, caFile) } : {}) },
+    target: { name: parsed.data.target, file: display, hosts, administrator: parsed.data.credentials.administrator, labSchemaOids: parsed.data.schema?.labOids === true, plainLdapPasswords: parsed.data.ldap?.plainPasswords === true, ldapTls: parsed.data.ldap?.tls ?? 'starttls', ...(caFile ? { caFile: resolve(baseDir, caFile) } : {}) },
   };
 }
 
@@ -154,5 +164,5 @@ function fromEndpoints(display: string, e: z.output<typeof EndpointsSchema>, t: 
   for (const fe of pool?.frontEnds ?? []) add(fe, 443, hostPort(e.https));
   if (pool) add(pool.name, 443, hostPort(e.https));
   if (pool && e.sipTls) add(pool.name, 5061, e.sipTls);
-  return { name: `ocslab serve (${display})`, file: display, hosts, administrator: { user: e.bindDn, password: { value: e.bindPassword } }, caFile: e.caCertFile, labSchemaOids: true };
+  return { name: `ocslab serve (${display})`, file: display, hosts, administrator: { user: e.bindDn, password: { value: e.bindPassword } }, caFile: e.caCertFile, labSchemaOids: true, plainLdapPasswords: true, ldapTls: 'none' };
 }

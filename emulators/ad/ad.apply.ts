@@ -1,112 +1,109 @@
 /**
  * Performs a plan's LDAP operations on a real domain controller (decision 0016), one at a time, bound
  * as the target's administrator; the first failure stops the rest, and every operation says what became
- * of it. What AD needs that a plain LDAP write does not say:
+ * of it. Each operation has its own time limit, and a server that closes or talks nonsense ends the run
+ * with that said, never a hang (sim/ldap.session.ts). What AD needs that a plain LDAP write does not say:
  *
- * - `unicodePwd` goes as the UTF-16LE of the quoted password (MS-ADTS 3.1.1.3.1.5.1); Windows accepts
- *   it only over an encrypted connection (LDAPS or sign and seal), Samba with strong auth off.
+ * - `unicodePwd` goes as the UTF-16LE of the quoted password (MS-ADTS 3.1.1.3.1.5.1), over TLS (StartTLS,
+ *   the default, or LDAPS) as Windows requires; over plain LDAP only when the target file allows it
+ *   (`ldap: { tls: none, plainPasswords: true }`, a lab DC such as Samba with strong auth off).
+ * - A user's password and final userAccountControl are set only when the add created the account: an
+ *   account that was there keeps its password.
+ * - Values are added with the permissive-modify control (LDAP_SERVER_PERMISSIVE_MODIFY_OID), so a value
+ *   already there does not make the others fail; an add of what exists is skipped or adds its values
+ *   (`ifExists`). A replay can be run again.
  * - A grant reads the object's DACL with the SD_FLAGS control (DACL only), resolves the trustee to its
  *   objectSid, a property set to its rightsGuid (CN=Extended-Rights) and a class to its schemaIDGUID,
- *   inserts the ACEs it lacks before the inherited ones (canonical order), and writes the DACL back with
- *   the same control.
- * - An add of what exists is skipped, or adds its values (`ifExists`), so a replay can be run again.
+ *   inserts the explicit ACEs it lacks before the inherited ones (canonical order), and writes the DACL
+ *   back with the same control bits. Anything it cannot resolve fails the grant; so does an object
+ *   without a DACL, whose access a grant would narrow.
  */
 import ldap from 'ldapjs';
-import type { Applier, GrantAce, OpResult, PlanOp } from '../../sim/plan.js';
+import { escapeFilterValue, openLdap, type LdapFailure, type LdapSession } from '../../sim/ldap.session.js';
+import type { Applier, ApplyTarget, GrantAce, OpResult, PlanOp } from '../../sim/plan.js';
 import { namingContexts } from '../../sim/probes.js';
-import type { Dialer } from '../../sim/probes.wire.js';
-import type { Topology } from '../../sim/topology.js';
-import { bytesToSid, CLASS_GUIDS, decodeSd, encodeSd, NAMED_RIGHTS, type AceInfo } from './ad.security.js';
+import { bytesToGuid, bytesToSid, CLASS_GUIDS, decodeSd, encodeSd, NAMED_RIGHTS, type AceInfo } from './ad.security.js';
 
 type LdapControl = ldap.Control;
 const { Attribute, Change } = ldap as unknown as { Attribute: new (o: { type: string; values: Array<string | Buffer> }) => ldap.Attribute; Change: new (o: { operation: string; modification: ldap.Attribute }) => ldap.Change };
-const ControlClass = (ldap as unknown as { Control: new (o: { type: string; criticality: boolean; value: Buffer }) => LdapControl }).Control;
+const ControlClass = (ldap as unknown as { Control: new (o: { type: string; criticality: boolean; value?: Buffer }) => LdapControl }).Control;
 const SD_FLAGS_DACL = () => new ControlClass({ type: '1.2.840.113556.1.4.801', criticality: false, value: Buffer.from([0x30, 0x03, 0x02, 0x01, 0x04]) });
+const PERMISSIVE_MODIFY = () => new ControlClass({ type: '1.2.840.113556.1.4.1413', criticality: false });
 
 const ALREADY_EXISTS = 68;
-const VALUE_EXISTS = 20;
+const NO_SUCH_OBJECT = 32;
 
-interface Conn {
-  client: ldap.Client;
-  close(): void;
+const isFailure = (v: unknown): v is LdapFailure => typeof v === 'object' && v !== null && ('unreachable' in v || (v as { ok?: unknown }).ok === false);
+const failureText = (f: LdapFailure) => ('unreachable' in f ? `no answer from ${f.address}: ${f.error}` : `LDAP error ${f.code}: ${f.message}`);
+const codeOf = (f: LdapFailure) => ('unreachable' in f ? undefined : f.code);
+
+class Stop extends Error {}
+
+interface Found {
+  dn: string;
+  attrs: Map<string, Buffer[]>;
 }
 
-function errorText(e: unknown): { code?: number; text: string } {
-  const err = e as { code?: number | string; message?: string };
-  return typeof err.code === 'number' ? { code: err.code, text: `LDAP error ${err.code}: ${err.message ?? ''}` } : { text: String(err.code ?? err.message ?? e) };
+function modify(s: LdapSession, dn: string, changes: ldap.Change[], controls: LdapControl[] = []): Promise<true | LdapFailure> {
+  return s.run<true>((settle) => s.client.modify(dn, changes, controls, (e) => settle(e ? s.failure(e) : true)));
 }
 
-async function open(dialer: Dialer, topology: Topology, admin: { name: string; password: string }, timeoutMs: number): Promise<Conn | { error: string }> {
-  const dc = topology.hosts.find((h) => h.roles.includes('domainController'));
-  if (!dc) return { error: 'the topology has no domain controller' };
-  const dialed = await dialer.dial(dc.ip, 389);
-  if (!dialed.ok) return { error: `no answer from ${dc.ip}:389: ${dialed.error}` };
-  const client = ldap.createClient({ url: `ldap://${dialed.host}:${dialed.port}`, connectTimeout: timeoutMs, timeout: timeoutMs, reconnect: false });
-  const close = () => {
-    client.removeAllListeners('error');
-    client.on('error', () => undefined);
-    client.destroy();
-    dialed.release?.();
-  };
-  const failure = await new Promise<string | undefined>((resolve) => {
-    client.once('error', (e: NodeJS.ErrnoException) => resolve(`no answer from ${dc.ip}:389: ${e.code ?? e.message}`));
-    client.bind(admin.name, admin.password, (e) => resolve(e ? errorText(e).text : undefined));
-  });
-  if (failure) {
-    close();
-    return { error: failure };
-  }
-  return { client, close };
-}
-
-const promise = <T>(f: (cb: (e: Error | null, v?: T) => void) => void) =>
-  new Promise<T | undefined>((resolve, reject) => f((e, v) => (e ? reject(e) : resolve(v))));
-
-function values(op: Extract<PlanOp, { op: 'add' }>, name: string, vs: string[]): Array<string | Buffer> {
-  return (op.binary ?? []).includes(name) ? vs.map((v) => Buffer.from(v, 'hex')) : vs;
-}
-
-async function search(c: Conn, base: string, scope: 'base' | 'sub', filter: string, attributes: string[], controls: LdapControl[] = []): Promise<Array<{ dn: string; attrs: Map<string, Buffer[]> }>> {
-  return new Promise((resolve, reject) => {
-    const out: Array<{ dn: string; attrs: Map<string, Buffer[]> }> = [];
-    c.client.search(base, { scope, filter, attributes }, controls, (e, res) => {
-      if (e) return reject(e);
-      res.on('searchEntry', (entry) => out.push({ dn: entry.objectName ?? '', attrs: new Map(entry.attributes.map((a) => [a.type.toLowerCase(), a.buffers])) }));
+function search(s: LdapSession, base: string, scope: 'base' | 'sub', filter: string, attributes: string[], controls: LdapControl[] = []): Promise<Found[] | LdapFailure> {
+  return s.run<Found[]>((settle) => {
+    const out: Found[] = [];
+    s.client.search(base, { scope, filter, attributes }, controls, (e, res) => {
+      if (e) return settle(s.failure(e));
+      res.on('searchEntry', (entry) => out.push({ dn: String(entry.objectName ?? ''), attrs: new Map(entry.attributes.map((a) => [a.type.toLowerCase(), a.buffers])) }));
       res.on('searchReference', () => undefined);
-      res.on('error', (err) => (err.code === 32 ? resolve(out) : reject(err)));
-      res.on('end', () => resolve(out));
+      res.on('error', (err) => {
+        const f = s.failure(err);
+        settle(codeOf(f) === NO_SUCH_OBJECT ? out : f);
+      });
+      res.on('end', () => settle(out));
     });
   });
 }
 
-async function grant(c: Conn, topology: Topology, op: Extract<PlanOp, { op: 'grant' }>): Promise<OpResult> {
-  const ncs = namingContexts(topology);
-  const [entry] = await search(c, op.dn, 'base', '(objectClass=*)', ['nTSecurityDescriptor'], [SD_FLAGS_DACL()]);
+const need = <T>(v: T | LdapFailure): T => {
+  if (isFailure(v)) throw new Stop(failureText(v));
+  return v;
+};
+
+async function grant(s: LdapSession, target: ApplyTarget, op: Extract<PlanOp, { op: 'grant' }>): Promise<OpResult> {
+  const ncs = namingContexts(target.topology);
+  const [entry] = need(await search(s, op.dn, 'base', '(objectClass=*)', ['nTSecurityDescriptor'], [SD_FLAGS_DACL()]));
   const bytes = entry?.attrs.get('ntsecuritydescriptor')?.[0];
   const sd = bytes ? decodeSd(bytes) : undefined;
   if (!sd) return { op, status: 'failed', error: `${op.dn}: no readable nTSecurityDescriptor` };
+  if (!sd.daclPresent) return { op, status: 'failed', error: `${op.dn}: the object has no DACL (everyone has every right); a grant would take rights away, so it is left to the operator` };
+  const one = async (base: string, scope: 'base' | 'sub', filter: string, attribute: string): Promise<Buffer | undefined> => need(await search(s, base, scope, filter, [attribute]))[0]?.attrs.get(attribute.toLowerCase())?.[0];
   const sidOf = async (sam: string) => {
-    const [g] = await search(c, ncs.domain, 'sub', `(sAMAccountName=${sam})`, ['objectSid']);
-    const raw = g?.attrs.get('objectsid')?.[0];
+    const raw = await one(ncs.domain, 'sub', `(sAMAccountName=${escapeFilterValue(sam)})`, 'objectSid');
     return raw ? bytesToSid(raw) : undefined;
   };
-  const guidOf = async (name: string | undefined) => {
-    if (!name) return undefined;
+  const guidOf = async (name: string) => {
     const known = CLASS_GUIDS[name.toLowerCase()];
     if (known) return known;
-    const [r] = await search(c, `CN=${name},CN=Extended-Rights,${ncs.configuration}`, 'base', '(objectClass=*)', ['rightsGuid']);
-    return r?.attrs.get('rightsguid')?.[0]?.toString('utf8').toLowerCase();
+    const right = await one(`CN=${name},CN=Extended-Rights,${ncs.configuration}`, 'base', '(objectClass=*)', 'rightsGuid');
+    if (right) return right.toString('utf8').replace(/[{}]/g, '').toLowerCase();
+    const schema = await one(ncs.schema, 'sub', `(lDAPDisplayName=${escapeFilterValue(name)})`, 'schemaIDGUID');
+    return schema && schema.length === 16 ? bytesToGuid(schema) : undefined;
   };
   const fresh: AceInfo[] = [];
   for (const a of op.aces as GrantAce[]) {
     const sid = await sidOf(a.trustee);
     if (!sid) return { op, status: 'failed', error: `${op.dn}: no account ${a.trustee} to grant to` };
-    const objectType = await guidOf(a.objectType);
-    const inheritedObjectType = await guidOf(a.inheritedObjectType);
-    if (a.objectType && !objectType) return { op, status: 'failed', error: `${op.dn}: no property set or class ${a.objectType}` };
-    const mask = a.rights.reduce((m, r) => m | (NAMED_RIGHTS[r] ?? 0), 0);
+    const objectType = a.objectType ? await guidOf(a.objectType) : undefined;
+    if (a.objectType && !objectType) return { op, status: 'failed', error: `${op.dn}: no property set, extended right or class named ${a.objectType}` };
+    const inheritedObjectType = a.inheritedObjectType ? await guidOf(a.inheritedObjectType) : undefined;
+    if (a.inheritedObjectType && !inheritedObjectType) return { op, status: 'failed', error: `${op.dn}: no class named ${a.inheritedObjectType}` };
+    const unknown = a.rights.filter((r) => NAMED_RIGHTS[r] === undefined);
+    if (unknown.length || !a.rights.length) return { op, status: 'failed', error: `${op.dn}: rights the lab cannot express as an access mask: ${unknown.join(', ') || 'none given'}` };
+    const mask = a.rights.reduce((m, r) => m | (NAMED_RIGHTS[r] as number), 0);
     const scoped = objectType !== undefined || inheritedObjectType !== undefined;
-    const ace: AceInfo = { type: scoped ? 5 : 0, flags: (a.inherit ? 0x02 : 0) | (inheritedObjectType ? 0x08 : 0), mask, sid, ...(objectType ? { objectType } : {}), ...(inheritedObjectType ? { inheritedObjectType } : {}) };
+    // Inherit-only makes sense only with container inheritance: an ACE for a class's objects below.
+    const inherits = a.inherit || inheritedObjectType !== undefined;
+    const ace: AceInfo = { type: scoped ? 5 : 0, flags: (inherits ? 0x02 : 0) | (inheritedObjectType ? 0x08 : 0), mask, sid, ...(objectType ? { objectType } : {}), ...(inheritedObjectType ? { inheritedObjectType } : {}) };
     // An inherited copy (ID) of an ACE on a parent does not count: LCSCmd writes its ACEs on each object.
     const same = (x: AceInfo) => (x.flags & 0x10) === 0 && x.type === ace.type && x.sid === ace.sid && x.mask === ace.mask && x.objectType === ace.objectType && x.inheritedObjectType === ace.inheritedObjectType && (x.flags & 0x0f) === ace.flags;
     if (!sd.dacl.some(same) && !fresh.some(same)) fresh.push(ace);
@@ -117,75 +114,102 @@ async function grant(c: Conn, topology: Topology, op: Extract<PlanOp, { op: 'gra
   const dacl = [...sd.dacl.slice(0, at), ...fresh, ...sd.dacl.slice(at)];
   const { owner: _o, group: _g, ...daclOnly } = sd;
   const change = new Change({ operation: 'replace', modification: new Attribute({ type: 'nTSecurityDescriptor', values: [encodeSd({ ...daclOnly, dacl })] }) });
-  await promise((cb) => c.client.modify(op.dn, [change], [SD_FLAGS_DACL()], cb));
+  need(await modify(s, op.dn, [change], [SD_FLAGS_DACL()]));
   return { op, status: 'done', note: `${fresh.length} ACE(s) added` };
 }
 
-async function perform(c: Conn, topology: Topology, op: PlanOp): Promise<OpResult> {
-  try {
-    switch (op.op) {
-      case 'schemaUpdateNow': {
-        const change = new Change({ operation: 'add', modification: new Attribute({ type: 'schemaUpdateNow', values: ['1'] }) });
-        await promise((cb) => c.client.modify('', [change], cb));
-        return { op, status: 'done' };
-      }
-      case 'add': {
-        const attributes = Object.entries(op.attributes).map(([type, vs]) => new Attribute({ type, values: values(op, type, vs) }));
-        try {
-          await promise((cb) => c.client.add(op.dn, attributes, cb));
-          return { op, status: 'done' };
-        } catch (e) {
-          if (errorText(e).code !== ALREADY_EXISTS || !op.ifExists) throw e;
-          if (op.ifExists === 'skip') return { op, status: 'skipped', note: 'exists already' };
-          const changes = Object.entries(op.attributes)
-            .filter(([type]) => type.toLowerCase() !== 'objectclass')
-            .map(([type, vs]) => new Change({ operation: 'add', modification: new Attribute({ type, values: values(op, type, vs) }) }));
-          try {
-            await promise((cb) => c.client.modify(op.dn, changes, cb));
-          } catch (e2) {
-            if (errorText(e2).code === VALUE_EXISTS) return { op, status: 'skipped', note: 'the values are there already' };
-            throw e2;
-          }
-          return { op, status: 'done', note: 'added its values to the existing entry' };
-        }
-      }
-      case 'modify': {
-        const changes = op.changes.map(
-          (ch) =>
-            new Change({
-              operation: ch.operation,
-              modification: new Attribute({ type: ch.attribute, values: ch.attribute.toLowerCase() === 'unicodepwd' ? ch.values.map((v) => Buffer.from(`"${v}"`, 'utf16le')) : ch.values }),
-            }),
-        );
-        try {
-          await promise((cb) => c.client.modify(op.dn, changes, cb));
-        } catch (e) {
-          if (errorText(e).code === VALUE_EXISTS) return { op, status: 'skipped', note: 'the values are there already' };
-          throw e;
-        }
-        return { op, status: 'done' };
-      }
-      case 'grant':
-        return await grant(c, topology, op);
+function attribute(op: Extract<PlanOp, { op: 'add' }>, type: string, vs: string[]): ldap.Attribute {
+  return new Attribute({ type, values: (op.binary ?? []).includes(type) ? vs.map((v) => Buffer.from(v, 'hex')) : vs });
+}
+
+async function perform(s: LdapSession, target: ApplyTarget, op: PlanOp, results: OpResult[]): Promise<void> {
+  switch (op.op) {
+    case 'schemaUpdateNow': {
+      need(await modify(s, '', [new Change({ operation: 'add', modification: new Attribute({ type: 'schemaUpdateNow', values: ['1'] }) })]));
+      results.push({ op, status: 'done' });
+      return;
     }
-  } catch (e) {
-    return { op, status: 'failed', error: errorText(e).text };
+    case 'delete': {
+      const r = await s.run<true>((settle) => s.client.del(op.dn, (e) => settle(e ? s.failure(e) : true)));
+      if (isFailure(r) && codeOf(r) === NO_SUCH_OBJECT) return void results.push({ op, status: 'skipped', note: 'not there' });
+      need(r);
+      results.push({ op, status: 'done' });
+      return;
+    }
+    case 'add': {
+      const attrs = Object.entries(op.attributes).map(([type, vs]) => attribute(op, type, vs));
+      const r = await s.run<true>((settle) => s.client.add(op.dn, attrs, (e) => settle(e ? s.failure(e) : true)));
+      if (r === true) {
+        results.push({ op, status: 'done' });
+        for (const next of op.then ?? []) {
+          try {
+            await perform(s, target, next, results);
+          } catch (e) {
+            if (!(e instanceof Stop)) throw e;
+            results.push({ op: next, status: 'failed', error: e.message });
+          }
+          if (results.at(-1)?.status === 'failed') return;
+        }
+        return;
+      }
+      if (codeOf(r) !== ALREADY_EXISTS || !op.ifExists) throw new Stop(failureText(r));
+      if (op.ifExists === 'skip') return void results.push({ op, status: 'skipped', note: `exists already${op.then?.length ? '; left as it is' : ''}` });
+      const changes = Object.entries(op.attributes)
+        .filter(([type]) => type.toLowerCase() !== 'objectclass')
+        .map(([type, vs]) => new Change({ operation: 'add', modification: attribute(op, type, vs) }));
+      need(await modify(s, op.dn, changes, [PERMISSIVE_MODIFY()]));
+      results.push({ op, status: 'done', note: 'added its values to the existing entry' });
+      return;
+    }
+    case 'modify': {
+      const password = op.changes.some((c) => c.attribute.toLowerCase() === 'unicodepwd');
+      if (password && !s.encrypted && !target.plainLdapPasswords) {
+        results.push({ op, status: 'failed', error: 'a password is set only over an encrypted connection (ldap: { tls: starttls } or ldaps in the target file); or, for a lab DC that takes it in clear, ldap: { plainPasswords: true }' });
+        return;
+      }
+      const changes = op.changes.map(
+        (c) =>
+          new Change({
+            operation: c.operation,
+            modification: new Attribute({ type: c.attribute, values: c.attribute.toLowerCase() === 'unicodepwd' ? c.values.map((v) => Buffer.from(`"${v}"`, 'utf16le')) : c.values }),
+          }),
+      );
+      need(await modify(s, op.dn, changes, [PERMISSIVE_MODIFY()]));
+      results.push({ op, status: 'done' });
+      return;
+    }
+    case 'grant':
+      results.push(await grant(s, target, op));
+      return;
   }
 }
 
 export const adApplier: Applier = {
   async apply(ops, target) {
-    const c = await open(target.dialer, target.topology, target.admin, target.timeoutMs ?? 8000);
-    if ('error' in c) return ops.map((op, i) => (i === 0 ? { op, status: 'failed' as const, error: c.error } : { op, status: 'failed' as const, error: 'not attempted' })).slice(0, 1);
+    const dc = target.topology.hosts.find((h) => h.roles.includes('domainController'));
+    const first = ops[0];
+    if (!dc || !first) return [];
+    const port = target.tls?.mode === 'ldaps' ? 636 : 389;
+    const dialed = await target.dialer.dial(dc.ip, port);
+    if (!dialed.ok) return [{ op: first, status: 'failed', error: `no answer from ${dc.ip}:${port}: ${dialed.error}` }];
+    const host = dialed.host.includes(':') ? `[${dialed.host}]` : dialed.host;
+    const where = `${dc.ip}:${port} (${dialed.host}:${dialed.port})`;
+    const scheme = target.tls?.mode === 'ldaps' ? 'ldaps' : 'ldap';
+    const s = await openLdap(`${scheme}://${host}:${dialed.port}`, where, target.admin, target.timeoutMs ?? 8000, dialed.release, target.tls ? { ...target.tls, servername: dc.fqdn } : undefined);
+    if (!('client' in s)) return [{ op: first, status: 'failed', error: failureText(s) }];
     const results: OpResult[] = [];
     try {
       for (const op of ops) {
-        const r = await perform(c, target.topology, op);
-        results.push(r);
-        if (r.status === 'failed') break;
+        try {
+          await perform(s, target, op, results);
+        } catch (e) {
+          if (!(e instanceof Stop)) throw e;
+          results.push({ op, status: 'failed', error: e.message });
+        }
+        if (results.at(-1)?.status === 'failed') break;
       }
     } finally {
-      c.close();
+      s.close();
     }
     return results;
   },

@@ -130,9 +130,16 @@ export const adAvailableDcs = (source: Ref | AdContext): string[] =>
 export const adDomainControllers = (source: Ref | AdContext): string[] => need(source).forest.dcs.map((d) => d.name);
 
 /** What the PDC emulator holds, for the replay planner (emulators/ad/ad.plan.ts): its directory and the account secrets. */
-export function adPdcView(source: Ref | AdContext): { directory: Record<string, AdEntry>; passwords: Record<string, string>; ncs: { domain: string; configuration: string; schema: string } } {
+export function adPdcView(source: Ref | AdContext): {
+  directory: Record<string, AdEntry>;
+  passwords: Record<string, string>;
+  ncs: { domain: string; configuration: string; schema: string };
+  /** Whether an attribute is single-valued, by lDAPDisplayName (undefined: the schema does not know it). */
+  singleValued: (attribute: string) => boolean | undefined;
+} {
   const f = need(source).forest;
-  return { directory: pdc(f).replica.directory, passwords: f.passwords, ncs: f.ncs };
+  const replica = pdc(f).replica;
+  return { directory: replica.directory, passwords: f.passwords, ncs: f.ncs, singleValued: (a) => replica.schema.attributes[a.toLowerCase()]?.single };
 }
 
 /** Where ForestPrep puts CN=RTC Service (the Configuration partition or the System container). */

@@ -113,7 +113,7 @@ export const adPlanner: Planner = {
     for (const e of classes) schemaOps.push({ op: 'add', dn: e.dn, attributes: withOid(e, 'class'), ifExists: 'skip' });
     if (classes.length) schemaOps.push({ op: 'schemaUpdateNow' });
     const schemaMods = changed.filter(([k]) => inSchema(k));
-    for (const [k, e] of schemaMods) schemaOps.push(...modifies(k, e, was.entries[k] as AdEntry));
+    for (const [k, e] of schemaMods) schemaOps.push(...modifies(e, was.entries[k] as AdEntry, now.singleValued));
     if (classes.length) {
       // The schema names classes by their CN; the superiors are lDAPDisplayNames.
       const cnOf = new Map(Object.values(now.directory).filter((e) => e.attributes.lDAPDisplayName).map((e) => [(e.attributes.lDAPDisplayName?.[0] ?? '').toLowerCase(), e.dn]));
@@ -140,19 +140,24 @@ export const adPlanner: Planner = {
       if (isUser) {
         const uac = attributes.userAccountControl;
         delete attributes.userAccountControl;
-        ops.push({ op: 'add', dn: e.dn, attributes: { ...attributes, userAccountControl: ['546'] } });
-        if (secret !== undefined) ops.push({ op: 'modify', dn: e.dn, changes: [{ operation: 'replace', attribute: 'unicodePwd', values: [secret] }], secret: true });
-        if (uac) ops.push({ op: 'modify', dn: e.dn, changes: [{ operation: 'replace', attribute: 'userAccountControl', values: uac }] });
+        // An account that exists already keeps its password and its state: only a new one gets them.
+        const then: PlanOp[] = [];
+        if (secret !== undefined) then.push({ op: 'modify', dn: e.dn, changes: [{ operation: 'replace', attribute: 'unicodePwd', values: [secret] }], secret: true });
+        if (uac) then.push({ op: 'modify', dn: e.dn, changes: [{ operation: 'replace', attribute: 'userAccountControl', values: uac }] });
+        ops.push({ op: 'add', dn: e.dn, attributes: { ...attributes, userAccountControl: ['546'] }, ifExists: 'skip', ...(then.length ? { then } : {}) });
       } else ops.push({ op: 'add', dn: e.dn, attributes, ifExists: 'skip' });
       const aces = (e.aces ?? []).map(grantOf);
       if (aces.length) ops.push({ op: 'grant', dn: e.dn, aces });
     }
     for (const [k, e] of changed.filter(([key]) => !inSchema(key))) {
-      ops.push(...modifies(k, e, was.entries[k] as AdEntry));
+      ops.push(...modifies(e, was.entries[k] as AdEntry, now.singleValued));
       const had = new Set((was.entries[k]?.aces ?? []).map((a) => aceKey(grantOf(a))));
       const fresh = (e.aces ?? []).map(grantOf).filter((a) => !had.has(aceKey(a)));
       if (fresh.length) ops.push({ op: 'grant', dn: e.dn, aces: fresh });
     }
+    // Entries the action removed, deepest first.
+    const removed = [...was.stamps.keys()].filter((k) => !now.directory[k]).sort((a, b) => depth(b) - depth(a));
+    for (const k of removed) ops.push({ op: 'delete', dn: (was.entries[k] as AdEntry).dn });
     for (const [k, secret] of Object.entries(now.passwords)) {
       const e = now.directory[k];
       if (e && was.stamps.has(k) && was.passwords[k] !== secret) ops.push({ op: 'modify', dn: e.dn, changes: [{ operation: 'replace', attribute: 'unicodePwd', values: [secret] }], secret: true });
@@ -161,18 +166,19 @@ export const adPlanner: Planner = {
   },
 };
 
-const GROWING = new Set(['maycontain', 'mustcontain', 'posssuperiors', 'auxiliaryclass', 'member']);
-
-/** Replaces for changed attributes, deletes for removed ones, of one entry. */
-function modifies(_key: string, now: AdEntry, was: AdEntry): PlanOp[] {
+/**
+ * The changes of one entry: a single-valued attribute is replaced, a multi-valued one gets only its new
+ * values added and its gone ones deleted (a replace would drop what the real entry holds beside the
+ * lab's: a user's other proxyAddresses, a class's own mayContain), a removed attribute is deleted.
+ */
+function modifies(now: AdEntry, was: AdEntry, singleValued: (attribute: string) => boolean | undefined): PlanOp[] {
   const changes: Array<{ operation: 'add' | 'replace' | 'delete'; attribute: string; values: string[] }> = [];
   const a = writable(now.attributes);
   const b = writable(was.attributes);
   for (const [name, values] of Object.entries(a)) {
     const old = b[name];
     if (old && JSON.stringify(old) === JSON.stringify(values)) continue;
-    // A class's lists only ever grow: add what is new (a replace would drop what the target's own schema has).
-    if (GROWING.has(name.toLowerCase())) {
+    if (singleValued(name) === false || values.length > 1 || (old?.length ?? 0) > 1) {
       const fresh = values.filter((v) => !(old ?? []).includes(v));
       const gone = (old ?? []).filter((v) => !values.includes(v));
       if (fresh.length) changes.push({ operation: 'add', attribute: name, values: fresh });
@@ -181,6 +187,6 @@ function modifies(_key: string, now: AdEntry, was: AdEntry): PlanOp[] {
     }
     changes.push({ operation: 'replace', attribute: name, values });
   }
-  for (const name of Object.keys(b)) if (!(name in a)) changes.push({ operation: 'delete', attribute: name, values: [] });
+  for (const [name, values] of Object.entries(b)) if (!(name in a)) changes.push({ operation: 'delete', attribute: name, values: singleValued(name) === false ? values : [] });
   return changes.length ? [{ op: 'modify', dn: now.dn, changes }] : [];
 }

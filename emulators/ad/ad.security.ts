@@ -31,7 +31,7 @@ export function sidToBytes(text: string): Buffer | undefined {
   if (!m) return undefined;
   const authority = Number(m[1]);
   const subs = (m[2] ?? '').split('-').filter((s) => s !== '').map(Number);
-  if (subs.length > 15 || !Number.isSafeInteger(authority) || subs.some((s) => s > 0xffffffff)) return undefined;
+  if (subs.length > 15 || !Number.isSafeInteger(authority) || authority >= 2 ** 48 || subs.some((s) => s > 0xffffffff)) return undefined;
   const b = Buffer.alloc(8 + 4 * subs.length);
   b[0] = 1;
   b[1] = subs.length;
@@ -80,6 +80,8 @@ export interface SecurityDescriptor {
   group?: string;
   /** SECURITY_DESCRIPTOR_CONTROL as read (auto-inherit and protection bits are kept when written back). */
   control?: number;
+  /** As decoded: whether the descriptor had a DACL at all (absent or NULL means "everyone, everything"). */
+  daclPresent?: boolean;
   dacl: AceInfo[];
 }
 
@@ -225,7 +227,7 @@ export function decodeSd(b: Buffer): SecurityDescriptor | undefined {
       at += aceSize;
     }
   }
-  return { ...(owner ? { owner } : {}), ...(group ? { group } : {}), control, dacl };
+  return { ...(owner ? { owner } : {}), ...(group ? { group } : {}), control, daclPresent: (control & 0x0004) !== 0 && daclAt !== 0, dacl };
 }
 
 /** schemaIDGUIDs of the base classes ACEs are inherited by (the same in every forest, MS-ADSC). */

@@ -7,6 +7,7 @@ import { formatDuration, parseDuration } from '../../sim/clock.js';
 import { defineCheck, defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
 import { isUnreachable, ldapError, namingContexts, readEntry, unreachableText, values, type LdapBindResult, type LdapEntry, type Probes } from '../../sim/probes.js';
 import { OCS_R2_SCHEMA_VERSION } from './ad.schema.js';
+import { escapeFilterValue } from '../../sim/ldap.session.js';
 import { bytesToSid, decodeSd } from './ad.security.js';
 import { DOMAIN_PREP_TARGETS, RTC_GROUPS, rtcServiceLocations } from './ad.forest.js';
 import type { Topology } from '../../sim/topology.js';
@@ -91,7 +92,6 @@ export const adDomainPrepStep = defineStep({
 export const adForceReplicationStep = defineStep({
   name: 'ad.forceReplication',
   kind: 'action',
-  writes: 'directory',
   summary: 'Force Active Directory replication between all domain controllers now',
   params: z.strictObject({}),
   title: () => 'repadmin /syncall /AdeP',
@@ -104,7 +104,6 @@ export const adForceReplicationStep = defineStep({
 export const adWaitForReplicationStep = defineStep({
   name: 'ad.waitForReplication',
   kind: 'action',
-  writes: 'directory',
   summary: 'Wait until every domain controller has every change (default limit 15 minutes)',
   params: z.strictObject({ limit: duration.optional() }),
   title: (p) => `Wait for Active Directory replication${p.limit !== undefined ? ` (at most ${formatDuration(parseDuration(p.limit) ?? 0)})` : ''}`,
@@ -213,7 +212,8 @@ async function observePrep(probes: Probes, dc: string | undefined, t: Topology):
     if ('error' in r) return r;
     const sd = values(r.entry, 'nTSecurityDescriptor')[0];
     const decoded = sd ? decodeSd(Buffer.from(sd, 'hex')) : undefined;
-    if (decoded?.dacl.some((a) => sids.has(a.sid))) prepared++;
+    // Explicit ACEs only: an inherited copy of the domain root's is not DomainPrep's work on the object.
+    if (decoded?.dacl.some((a) => (a.flags & 0x10) === 0 && sids.has(a.sid))) prepared++;
   }
   return {
     schema: { version: schemaVersion(named('msRTCSIP-SchemaVersion')), globalContainer: named('msRTCSIP-GlobalContainer') !== undefined, userMayContain },
@@ -252,7 +252,7 @@ export const adPrepStateStep = defineCheck({
 /** The DN a check names: given, or found by sAMAccountName as ADUC's Find does. */
 async function findDn(probes: Probes, t: Topology, p: { dn?: string | undefined; user?: string | undefined; dc?: string | undefined }): Promise<{ dn: string } | { error: string } | { missing: string }> {
   if (p.dn) return { dn: p.dn };
-  const r = await probes.ldapSearch({ ...(p.dc ? { dc: p.dc } : {}), base: namingContexts(t).domain, scope: 'sub', filter: `(sAMAccountName=${p.user ?? ''})`, attributes: ['1.1'] });
+  const r = await probes.ldapSearch({ ...(p.dc ? { dc: p.dc } : {}), base: namingContexts(t).domain, scope: 'sub', filter: `(sAMAccountName=${escapeFilterValue(p.user ?? '')})`, attributes: ['1.1'] });
   if (isUnreachable(r) || !r.ok) return { error: ldapError(r) };
   const found = r.entries[0];
   return found ? { dn: found.dn } : { missing: p.user ?? '' };
@@ -347,6 +347,7 @@ export const adAuthenticateStep = defineCheck({
   params: z.strictObject({ user: z.string(), password: z.string(), expect: z.enum(EXPECT).default('success'), as: z.enum(['netbios', 'upn', 'dn', 'sam']).default('netbios') }),
   refs: { user: 'user' },
   title: (p, t) => `Bind as ${p.as === 'upn' ? `${p.user}@${t.forest.fqdn}` : `${t.forest.netbios}\\${p.user}`}: expect ${p.expect}`,
+  leavesTrace: (p) => (p.expect === 'success' ? undefined : `a bind expected to fail counts a bad password on a real DC (badPwdCount, lockout); a read-only replay does not try it`),
   probe: {
     observe: async (probes, p, t): Promise<{ name: string; got: string; seen: string } | { error: string }> => {
       let name = p.as === 'upn' ? `${p.user}@${t.forest.fqdn}` : p.as === 'sam' ? p.user : `${t.forest.netbios}\\${p.user}`;

@@ -56,6 +56,8 @@ export const dnsPlanner: Planner = {
         const rel = r.name === z.name ? '@' : r.name.slice(0, -(z.name.length + 1));
         const dn = `DC=${rel},DC=${z.name},CN=MicrosoftDNS,DC=DomainDnsZones,${domainDn(ctx.topology.forest.fqdn)}`;
         ops.push({ op: 'add', dn, attributes: { objectClass: ['top', 'dnsNode'], dnsRecord: [dnsRecordValue(r).toString('hex')] }, binary: ['dnsRecord'], ifExists: 'addValues' });
+        // A node whose records were all deleted stays as a tombstone: bring it back, or it is not served.
+        ops.push({ op: 'modify', dn, changes: [{ operation: 'replace', attribute: 'dNSTombstoned', values: ['FALSE'] }] });
       }
     }
     return { ops, operator };

@@ -44,7 +44,6 @@ const addRecord = defineStep({
 const removeRecord = defineStep({
   name: 'dns.removeRecord',
   kind: 'action',
-  writes: 'directory',
   summary: 'Delete the records at a name of a type (matching the data given)',
   params: z.strictObject(recordFields),
   title: (p) => `Delete DNS record ${p.name} ${p.type}`,
@@ -57,7 +56,6 @@ const removeRecord = defineStep({
 const addZone = defineStep({
   name: 'dns.addZone',
   kind: 'action',
-  writes: 'directory',
   summary: 'Create an Active Directory-integrated primary forward lookup zone',
   params: z.strictObject({ zone: z.string().min(1) }),
   title: (p) => `Create DNS zone ${p.zone}`,

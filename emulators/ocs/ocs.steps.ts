@@ -5,8 +5,10 @@
 import { z } from 'zod';
 import { defineCheck, defineStep, failed, passed, type StepDefinition, type StepOutcome } from '../../sim/steps.js';
 import { isUnreachable, ldapError, namingContexts, readEntry, values } from '../../sim/probes.js';
+import { escapeFilterValue } from '../../sim/ldap.session.js';
 import { rtcServiceLocations } from '../ad/ad.client.js';
 
+type UserObservation = { error: string } | { found: false } | { found: true; enabled: boolean; sipAddress: string | null; homePool: string | null };
 type PoolObservation = { error: string } | { exists: false } | { exists: true; fqdn: string; frontEnds: string[] };
 import type { Lab } from '../../sim/lab.js';
 import { hostId } from '../host/host.events.js';
@@ -293,19 +295,42 @@ export const ocsSteps: StepDefinition[] = [
       },
     },
   }),
-  defineStep({
-    name: 'ocs.userEnabled', kind: 'check', summary: 'A user is (or is not) enabled for Communications Server, with address and home pool',
+  defineCheck({
+    name: 'ocs.userEnabled', summary: 'A user is (or is not) enabled for Communications Server, with address and home pool',
     params: z.strictObject({ user: z.string(), sipAddress: z.string().optional(), enabled: z.boolean().default(true), homePool: z.string().optional() }), refs: { user: 'user' },
     title: (p) => `${p.user} is ${p.enabled ? '' : 'not '}enabled for Communications Server`,
-    emulated: ({ lab }, p) => {
-      const entries = c.ocsStore(ocs(lab)).users;
-      const u = entries.find((x) => x.sam.toLowerCase() === p.user.toLowerCase());
-      if (!u) return p.enabled ? failed(`expected ${p.user} enabled, found no replicated SIP-enabled user (has the User Replicator run?)`) : passed([`${p.user}: not enabled`]);
-      if (!p.enabled) return failed(`expected ${p.user} not enabled, found ${u.sipAddress}`);
-      const want = p.sipAddress ? (p.sipAddress.startsWith('sip:') ? p.sipAddress : `sip:${p.sipAddress}`).toLowerCase() : undefined;
-      if (want && u.sipAddress.toLowerCase() !== want) return failed(`expected ${want}, found ${u.sipAddress}`);
-      if (p.homePool && u.pool.toLowerCase() !== p.homePool.toLowerCase()) return failed(`expected home pool ${p.homePool}, found ${u.pool}`);
-      return passed([`${p.user}: ${u.sipAddress} on ${u.pool}`]);
+    probe: {
+      // What the Communications tab of ADUC shows: the account's msRTCSIP-UserEnabled, its SIP address
+      // and its home server (the pool's LC Services object), read over LDAP.
+      observe: async (probes, p, t): Promise<UserObservation> => {
+        const r = await probes.ldapSearch({
+          base: namingContexts(t).domain,
+          scope: 'sub',
+          filter: `(sAMAccountName=${escapeFilterValue(p.user)})`,
+          attributes: ['msRTCSIP-UserEnabled', 'msRTCSIP-PrimaryUserAddress', 'msRTCSIP-PrimaryHomeServer'],
+        });
+        if (isUnreachable(r) || !r.ok) return { error: ldapError(r) };
+        const e = r.entries[0];
+        if (!e) return { found: false };
+        const home = values(e, 'msRTCSIP-PrimaryHomeServer')[0];
+        const pool = home ? /,CN=([^,]+),CN=Pools,/i.exec(home)?.[1] : undefined;
+        return {
+          found: true,
+          enabled: (values(e, 'msRTCSIP-UserEnabled')[0] ?? '').toUpperCase() === 'TRUE',
+          sipAddress: values(e, 'msRTCSIP-PrimaryUserAddress')[0] ?? null,
+          homePool: pool ? pool.toLowerCase() : null,
+        };
+      },
+      judge: (o: UserObservation, p) => {
+        if ('error' in o) return failed(o.error);
+        if (!o.found) return p.enabled ? failed(`expected ${p.user} enabled, found no such account`) : passed([`${p.user}: no such account`]);
+        if (!o.enabled) return p.enabled ? failed(`expected ${p.user} enabled, found it not enabled for Communications Server`) : passed([`${p.user}: not enabled`]);
+        if (!p.enabled) return failed(`expected ${p.user} not enabled, found ${o.sipAddress ?? 'it enabled'}`);
+        const want = p.sipAddress ? (p.sipAddress.startsWith('sip:') ? p.sipAddress : `sip:${p.sipAddress}`).toLowerCase() : undefined;
+        if (want && (o.sipAddress ?? '').toLowerCase() !== want) return failed(`expected ${want}, found ${o.sipAddress ?? '<not set>'}`);
+        if (p.homePool && o.homePool !== p.homePool.toLowerCase()) return failed(`expected home pool ${p.homePool}, found ${o.homePool ?? '<not set>'}`);
+        return passed([`${p.user}: ${o.sipAddress ?? ''} on ${o.homePool ?? ''}`]);
+      },
     },
   }),
   defineStep({

@@ -4,7 +4,7 @@
  * the read-only replay of Part 2 and its parity with the lab are computed from those observations.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,17 +19,19 @@ import type { StepDefinition } from '../../sim/steps.js';
 import { compile } from '../support/shipped.js';
 import { forgetProvision, SAMBA_ADDRESS, SAMBA_ADMIN_PASSWORD, sambaInstalled, startSambaDc, type SambaDc } from '../support/samba.js';
 
-const TARGET_YAML = `target: samba-ci
+/** The target file of a DC: StartTLS (the default) with Samba's own CA, generated at its first start. */
+const targetYaml = (dir: string) => `target: samba-ci
 hosts:
   dc01: { address: ${SAMBA_ADDRESS} }
 credentials:
   administrator:
     user: 'CORP\\Administrator'
     password: { env: OCSLAB_SAMBA_PASSWORD }
+trust: { caFile: ${join(dir, 'private', 'tls', 'ca.pem')} }
 `;
 
-/** The same target as a file for the command line, with the lab's documentation OIDs allowed (a throw-away forest). */
-const TARGET_FILE_YAML = `${TARGET_YAML}schema: { labOids: true }\n`;
+/** The same target for the command line, with the lab's documentation OIDs allowed (a throw-away forest). */
+const targetFileYaml = (dir: string) => `${targetYaml(dir)}schema: { labOids: true }\n`;
 
 /** Users of the seed created and enabled the way Part 3 does it, after Part 2. */
 const USERS_SCENARIO = `id: samba-users
@@ -91,10 +93,10 @@ describe.skipIf(!sambaInstalled())('checks against a real domain controller (Sam
 
   beforeAll(async () => {
     dc = await startSambaDc();
-    const read = readTargetFile('samba-target.yaml', TARGET_YAML, topology);
+    const read = readTargetFile('samba-target.yaml', targetYaml(dc.dir), topology);
     if (!read.ok) throw new Error(JSON.stringify(read.errors));
     target = read.target;
-    probes = new WireProbes({ target: target.name, topology, dialer: targetDialer(target, topology), admin: { name: target.administrator.user, password: SAMBA_ADMIN_PASSWORD } });
+    probes = new WireProbes({ target: target.name, topology, dialer: targetDialer(target, topology), admin: { name: target.administrator.user, password: SAMBA_ADMIN_PASSWORD }, ldapTls: { mode: 'starttls', ca: readFileSync(join(dc.dir, 'private', 'tls', 'ca.pem'), 'utf8') } });
   }, 180_000);
 
   afterAll(async () => {
@@ -153,7 +155,7 @@ describe.skipIf(!sambaInstalled())('replaying the deployment onto a real domain 
   beforeAll(async () => {
     dc = await startSambaDc();
     dir = mkdtempSync(join(tmpdir(), 'ocslab-replay-'));
-    writeFileSync(join(dir, 'samba-target.yaml'), TARGET_FILE_YAML);
+    writeFileSync(join(dir, 'samba-target.yaml'), targetFileYaml(dc.dir));
     writeFileSync(join(dir, 'samba-users.yaml'), USERS_SCENARIO);
   }, 180_000);
 
@@ -202,13 +204,23 @@ describe.skipIf(!sambaInstalled())('replaying the deployment onto a real domain 
     expect(search.stdout).toContain('msRTCSIP-PrimaryUserAddress: sip:ocsuser1@example.com');
     expect(search.stdout).toContain('msRTCSIP-PrimaryUserAddress: sip:ocsuser2@example.com');
     expect(search.stdout).toMatch(/msRTCSIP-PrimaryHomeServer: CN=LC Services,CN=Microsoft,CN=pool01,CN=Pools,CN=RTC Service,CN=Services,CN=Configuration,DC=corp,DC=example,DC=net/);
+    // Again: the accounts are there, so they are left as they are (their passwords are not reset).
+    const again = ocslab(['run', join(dir, 'samba-users.yaml'), '--target', join(dir, 'samba-target.yaml'), '--apply', '--yes'], env);
+    expect(again.stdout).toContain('skipped: LDAP add CN=OCS User1,CN=Users,DC=corp,DC=example,DC=net (top, person, organizationalPerson, user)');
+    expect(again.stdout).toContain('exists already; left as it is');
+    expect(again.stdout).toMatch(/passed +samba-users steps 6 Bind as CORP\\ocsuser1: expect success/);
   }, 180_000);
 
   it('stops with exit 2 before writing when the password is wrong, and reports a host the topology lacks at file:line:column', () => {
     const wrong = ocslab(['run', 'part2-prepare-environment', '--target', join(dir, 'samba-target.yaml'), '--apply', '--yes'], { OCSLAB_SAMBA_PASSWORD: 'not-it' });
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toContain('the directory refused CORP\\Administrator: LDAP error 49');
-    writeFileSync(join(dir, 'typo.yaml'), TARGET_YAML.replace('dc01:', 'dc1:'));
+    // StartTLS without the DC's CA: its certificate is not trusted, and the run says so before anything else.
+    writeFileSync(join(dir, 'untrusted.yaml'), targetYaml(dc?.dir ?? '').replace(/^trust: .*\n/m, ''));
+    const untrusted = ocslab(['run', 'part2-prepare-environment', '--target', join(dir, 'untrusted.yaml')], env);
+    expect(untrusted.code).toBe(2);
+    expect(untrusted.stderr).toMatch(/the domain controller's certificate was not accepted \(.+\); give its CA in trust\.caFile/);
+    writeFileSync(join(dir, 'typo.yaml'), targetYaml(dc?.dir ?? '').replace('dc01:', 'dc1:'));
     const typo = ocslab(['run', 'part2-prepare-environment', '--target', join(dir, 'typo.yaml')], env);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(/typo\.yaml:3:3: hosts: the topology has no host or pool "dc1"; did you mean "dc01"\?/);
