@@ -6,7 +6,9 @@
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './clock.js';
 import type { WindowsEventRecord } from './journal.js';
-import { defineStep, failed, passed, type StepDefinition } from './steps.js';
+import { defineCheck, defineStep, failed, passed, type StepDefinition } from './steps.js';
+import { isUnreachable, unreachableText, type PresentedCertificate } from './probes.js';
+import type { Topology } from './topology.js';
 
 const duration = z
   .union([z.string(), z.number()])
@@ -89,6 +91,7 @@ export const eventlogEntry = defineStep({
 export const journalEvent = defineStep({
   name: 'journal.event',
   kind: 'check',
+  console: () => "nowhere: the lab's journal (what its emulators emitted) has no counterpart on a real server",
   summary: 'A component emitted (or did not emit) an event of this type, optionally with this text in its summary',
   params: z.strictObject({
     type: z.string().regex(/^[^.\s]+\.[^\s]+$/, 'a dot-namespaced event type such as "ad.objectCreated"'),
@@ -104,7 +107,61 @@ export const journalEvent = defineStep({
   },
 });
 
-export const coreSteps: StepDefinition[] = [labWait, eventlogEntry, journalEvent];
+type TlsObservation = { presented: PresentedCertificate } | { noAnswer: string } | { error: string };
+
+/** The address and name a TLS check dials: a pool's virtual IP and FQDN, or a host's. */
+function tlsEndpoint(t: Topology, p: { server?: string | undefined; pool?: string | undefined }): { address: string; fqdn: string } | undefined {
+  const pool = p.pool ? t.pools.find((x) => x.name.toLowerCase() === p.pool?.toLowerCase()) : undefined;
+  if (pool) return { address: pool.vip, fqdn: pool.fqdn };
+  const host = p.server ? t.hosts.find((x) => x.name.toLowerCase() === p.server?.toLowerCase()) : undefined;
+  return host ? { address: host.ip, fqdn: host.fqdn } : undefined;
+}
+
+/**
+ * The certificate a TLS port presents, as `openssl s_client -connect` shows it: what a client sees before
+ * it decides whether to trust it (a pool certificate named for the server, a SAN without sip.<domain>).
+ */
+export const tlsCertificate = defineCheck({
+  name: 'tls.certificate',
+  summary: 'The certificate a TLS port presents (openssl s_client): subject, SAN, issuer; or that nothing answers there',
+  params: z
+    .strictObject({
+      server: z.string().optional(),
+      pool: z.string().optional(),
+      port: z.number().int().min(1).max(65535).default(443),
+      servername: z.string().optional(),
+      subjectCN: z.string().optional(),
+      sanContains: z.array(z.string()).optional(),
+      issuerCN: z.string().optional(),
+      listening: z.boolean().default(true),
+    })
+    .refine((p) => (p.server === undefined) !== (p.pool === undefined), { message: 'give exactly one of server or pool' }),
+  refs: { server: 'host', pool: 'pool' },
+  title: (p, t) => `openssl s_client -connect ${tlsEndpoint(t, p)?.fqdn ?? p.server ?? p.pool}:${p.port}${p.listening ? (p.subjectCN ? `: CN=${p.subjectCN}` : '') : ': nothing answers'}`,
+  probe: {
+    observe: async (probes, p, t): Promise<TlsObservation> => {
+      const at = tlsEndpoint(t, p) as { address: string; fqdn: string };
+      const r = await probes.tlsHandshake({ address: at.address, port: p.port, servername: p.servername ?? at.fqdn });
+      if (isUnreachable(r)) return { noAnswer: unreachableText(r) };
+      return r.ok ? { presented: r.certificate } : { error: r.error };
+    },
+    judge: (o: TlsObservation, p) => {
+      if (!p.listening) return 'presented' in o ? failed(`expected nothing to answer TLS on port ${p.port}, found CN=${o.presented.subjectCN}`) : passed(['noAnswer' in o ? o.noAnswer : o.error]);
+      if ('noAnswer' in o) return failed(o.noAnswer);
+      if ('error' in o) return failed(o.error);
+      const c = o.presented;
+      const seen = [`CN=${c.subjectCN}, issued by CN=${c.issuerCN}`, `SAN: ${c.sans.join(', ') || 'none'}`, `Thumbprint: ${c.thumbprint}`];
+      const problems: string[] = [];
+      if (p.subjectCN && c.subjectCN.toLowerCase() !== p.subjectCN.toLowerCase()) problems.push(`expected CN=${p.subjectCN}, found CN=${c.subjectCN}`);
+      const missing = (p.sanContains ?? []).filter((x) => !c.sans.includes(x.toLowerCase()));
+      if (missing.length) problems.push(`expected SAN to contain ${missing.join(', ')}, found ${c.sans.join(', ') || 'no SAN'}`);
+      if (p.issuerCN && c.issuerCN.toLowerCase() !== p.issuerCN.toLowerCase()) problems.push(`expected issuer CN=${p.issuerCN}, found CN=${c.issuerCN}`);
+      return problems.length ? failed(problems.join('; '), seen) : passed(seen);
+    },
+  },
+});
+
+export const coreSteps: StepDefinition[] = [labWait, eventlogEntry, journalEvent, tlsCertificate];
 
 /** The vocabulary a lab offers: the core steps plus the emulators' (an emulator's step of the same name wins). */
 export function withCoreSteps(steps: readonly StepDefinition[]): StepDefinition[] {

@@ -51,6 +51,18 @@ export interface DnsRecord {
 
 export type DnsResult = { ok: true; rcode: string; authoritative: boolean; answers: DnsRecord[] } | Unreachable;
 
+/** The certificate a TLS port presents, as `openssl s_client` shows it (trust is the judge's business). */
+export interface PresentedCertificate {
+  subjectCN: string;
+  /** subjectAltName DNS names, lower case, in the certificate's order. */
+  sans: string[];
+  issuerCN: string;
+  /** SHA-1 of the DER, upper-case hex: what IIS and the Certificates snap-in call the thumbprint. */
+  thumbprint: string;
+}
+
+export type TlsResult = { ok: true; certificate: PresentedCertificate } | { ok: false; error: string } | Unreachable;
+
 export interface Probes {
   /** "emulated" or the target file's name. */
   readonly target: string;
@@ -60,6 +72,8 @@ export interface Probes {
   ldapBind(args: { dc?: string; name: string; password: string }): Promise<LdapBindResult>;
   /** A DNS question to the target's DNS server (dc01's role), as nslookup asks it. */
   dnsQuery(args: { name: string; type: string }): Promise<DnsResult>;
+  /** A TLS handshake with a topology address (a host's or a pool's virtual IP) and port, naming `servername`. */
+  tlsHandshake(args: { address: string; port: number; servername: string }): Promise<TlsResult>;
 }
 
 export const isUnreachable = (r: object): r is Unreachable => 'unreachable' in r;

@@ -48,7 +48,7 @@ async function udpServer(reply: (data: Buffer, send: (b: Buffer) => void) => voi
   return socket.address().port;
 }
 
-const probesAt = (ports: { ldap?: number; dns?: number }) =>
+const probesAt = (ports: { ldap?: number; dns?: number; tls?: number }) =>
   new WireProbes({
     target: 'hostile',
     topology,
@@ -56,7 +56,7 @@ const probesAt = (ports: { ldap?: number; dns?: number }) =>
     admin: { name: 'CORP\\Administrator', password: 'x' },
     dialer: {
       async dial(_address, port) {
-        const real = port === 389 ? ports.ldap : port === 53 ? ports.dns : undefined;
+        const real = port === 389 ? ports.ldap : port === 53 ? ports.dns : port === 443 ? ports.tls : undefined;
         return real ? { ok: true, host: '127.0.0.1', port: real } : { ok: false, error: 'ECONNREFUSED' };
       },
     },
@@ -138,5 +138,14 @@ describe('probes against a server that answers badly', () => {
       send(dnsPacket.encode({ type: 'response', id: q.id ?? 0, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: q.questions ?? [], answers: [{ type: 'TXT', name: 'x', data: ['hello'] }] }));
     });
     expect(await probesAt({ dns: odd }).dnsQuery({ name: 'x', type: 'A' })).toMatchObject({ ok: true, rcode: 'NOERROR', answers: [{ type: 'TXT' }] });
+  }, 20_000);
+
+  it('TLS: garbage instead of a handshake is a TLS error, silence a timeout, a closed port no answer', async () => {
+    const garbage = await tcpServer((_d, s) => s.end(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')));
+    expect(await probesAt({ tls: garbage.port }).tlsHandshake({ address: '127.0.10.31', port: 443, servername: 'pool01.corp.example.net' })).toMatchObject({ ok: false, error: expect.stringMatching(/^TLS: /) });
+    const silent = await tcpServer(() => undefined);
+    expect(await probesAt({ tls: silent.port }).tlsHandshake({ address: '127.0.10.31', port: 443, servername: 'x' })).toMatchObject({ unreachable: true, error: 'timeout' });
+    expect(await probesAt({}).tlsHandshake({ address: '127.0.10.31', port: 443, servername: 'x' })).toMatchObject({ unreachable: true, error: 'ECONNREFUSED' });
+    expect(await until(() => garbage.open() === 0 && silent.open() === 0)).toBe(true);
   }, 20_000);
 });

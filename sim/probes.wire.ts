@@ -9,10 +9,11 @@
  */
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import * as dnsPacket from 'dns-packet';
 import ldap from 'ldapjs';
 import type { Topology } from './topology.js';
-import type { DnsRecord, DnsResult, LdapBindResult, LdapEntry, LdapQuery, LdapSearchResult, Probes, Unreachable } from './probes.js';
+import type { DnsRecord, DnsResult, LdapBindResult, LdapEntry, LdapQuery, LdapSearchResult, PresentedCertificate, Probes, TlsResult, Unreachable } from './probes.js';
 import { openLdap, type LdapFailure, type LdapSession } from './ldap.session.js';
 
 export type Dialed = { ok: true; host: string; port: number; release?: () => void } | { ok: false; error: string };
@@ -107,6 +108,35 @@ export class WireProbes implements Probes {
     }
   }
 
+  async tlsHandshake(args: { address: string; port: number; servername: string }): Promise<TlsResult> {
+    const dialed = await this.o.dialer.dial(args.address, args.port);
+    if (!dialed.ok) return this.unreachable(args.address, args.port, dialed.error);
+    return new Promise<TlsResult>((resolve) => {
+      // The certificate is looked at, not trusted: whether it should be is what the check judges.
+      const socket = tlsConnect({ host: dialed.host, port: dialed.port, servername: args.servername, rejectUnauthorized: false });
+      let settled = false;
+      const finish = (r: TlsResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        dialed.release?.();
+        resolve(r);
+      };
+      const timer = setTimeout(() => finish(this.unreachable(args.address, args.port, 'timeout', dialed)), this.timeoutMs);
+      socket.once('secureConnect', () => {
+        const cert = socket.getPeerCertificate(false);
+        finish(cert && cert.raw ? { ok: true, certificate: presented(cert) } : { ok: false, error: 'the server presented no certificate' });
+      });
+      socket.once('error', (e: NodeJS.ErrnoException) => {
+        // Refused or reset before TLS began: no answer; during the handshake: TLS's own error.
+        const code = e.code ?? 'error';
+        finish(/^E(CONNREFUSED|CONNRESET|HOSTUNREACH|NETUNREACH|TIMEDOUT|PIPE)$/.test(code) ? this.unreachable(args.address, args.port, code, dialed) : { ok: false, error: `TLS: ${code}` });
+      });
+      socket.once('close', () => finish(this.unreachable(args.address, args.port, 'connection closed', dialed)));
+    });
+  }
+
   async dnsQuery(args: { name: string; type: string }): Promise<DnsResult> {
     const address = this.hostAddress('dnsServer');
     const dialed = await this.o.dialer.dial(address, 53);
@@ -187,6 +217,16 @@ function entryOf(entry: ldap.SearchEntry): LdapEntry {
     attributes[a.type] = BINARY.has(a.type.toLowerCase()) ? a.buffers.map((b) => b.toString('hex')) : [a.values].flat().map(String);
   }
   return { dn: String(entry.objectName ?? ''), attributes };
+}
+
+/** A peer certificate as the probes report it. */
+function presented(cert: PeerCertificate): PresentedCertificate {
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
+  const sans = (cert.subjectaltname ?? '')
+    .split(', ')
+    .filter((x) => x.startsWith('DNS:'))
+    .map((x) => x.slice(4).toLowerCase());
+  return { subjectCN: first(cert.subject?.CN), sans, issuerCN: first(cert.issuer?.CN), thumbprint: (cert.fingerprint ?? '').replace(/:/g, '').toUpperCase() };
 }
 
 function recordOf(a: dnsPacket.Answer): DnsRecord {
