@@ -50,8 +50,8 @@ export interface SambaDc {
   dir: string;
   pid: number;
   smbConf: string;
-  /** samba-tool with the DC's configuration and the administrator's credentials. */
-  tool(args: string[]): Promise<string>;
+  /** ldapmodify as the administrator (plain LDAP: the DC allows simple binds without TLS), for a test's own setup. */
+  ldapmodify(ldif: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -89,7 +89,9 @@ export async function startSambaDc(): Promise<SambaDc> {
       `\tncalrpc dir = ${dir}/run/ncalrpc`,
       `\twinbindd socket directory = ${dir}/run/winbindd`,
       `\tntp signd socket directory = ${dir}/run/ntp_signd`,
-      '\tserver services = -dnsupdate',
+      // Only what the tests ask: LDAP, DNS, Kerberos. No RPC (its listeners take ports from the range the
+      // machine gives other sockets), no SMB, no dynamic DNS updates through the machine's resolver.
+      '\tserver services = ldap cldap dns kdc',
     ].join('\n'),
   );
   writeFileSync(smbConf, conf);
@@ -123,23 +125,12 @@ export async function startSambaDc(): Promise<SambaDc> {
     await stop();
     throw new Error('Samba AD DC did not start listening on LDAP and DNS');
   }
-  const tool = async (args: string[]) =>
-    (await run('samba-tool', [...args, '-s', smbConf, '-U', `Administrator%${SAMBA_ADMIN_PASSWORD}`], { env: { ...process.env, RESOLV_CONF: join(dir, 'resolv.conf') }, timeout: 60_000 })).stdout;
-  // Ready means RPC answers too (samba-tool dns talks DCE/RPC, whose listeners come up after LDAP's).
-  const until = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await tool(['dns', 'serverinfo', SAMBA_ADDRESS]);
-      break;
-    } catch (e) {
-      if (Date.now() > until) {
-        await stop();
-        throw new Error(`Samba AD DC did not answer RPC: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-  return { address: SAMBA_ADDRESS, dir, pid, smbConf, tool, stop };
+  const ldapmodify = (ldif: string) =>
+    new Promise<string>((resolve, reject) => {
+      const p = execFile('ldapmodify', ['-x', '-H', `ldap://${SAMBA_ADDRESS}`, '-D', 'CORP\\Administrator', '-w', SAMBA_ADMIN_PASSWORD], { env: { ...process.env, LDAPNOINIT: '1' }, timeout: 30_000 }, (e, out, err) => (e ? reject(new Error(`${e.message}\n${err}`)) : resolve(out)));
+      p.stdin?.end(ldif);
+    });
+  return { address: SAMBA_ADDRESS, dir, pid, smbConf, ldapmodify, stop };
 }
 
 /** Removes the provisioned source directory (after the last DC of the run). */

@@ -17,6 +17,7 @@ import { replayScenario, ReplayInputError, targetDialer } from '../../sim/replay
 import { readTargetFile, type TargetConfig } from '../../sim/target-file.js';
 import type { StepDefinition } from '../../sim/steps.js';
 import { compile } from '../support/shipped.js';
+import { dnsRecordValue } from '../../emulators/dns/dns.plan.js';
 import { forgetProvision, SAMBA_ADDRESS, SAMBA_ADMIN_PASSWORD, sambaInstalled, startSambaDc, type SambaDc } from '../support/samba.js';
 
 /** The target file of a DC: StartTLS (the default) with Samba's own CA, generated at its first start. */
@@ -130,7 +131,9 @@ describe.skipIf(!sambaInstalled())('checks against a real domain controller (Sam
     expect(before.status).toBe('failed');
 
     // The operator adds the pool's A record in the AD-integrated zone; the replay sees it.
-    await dc?.tool(['dns', 'add', SAMBA_ADDRESS, 'corp.example.net', 'pool01', 'A', '127.0.10.30']);
+    // (in the AD-integrated zone, as the DNS server stores it: a dnsNode, written here with ldapmodify)
+    const record = dnsRecordValue({ name: 'pool01.corp.example.net', type: 'A', ttl: 3600, data: '127.0.10.30' }).toString('base64');
+    await dc?.ldapmodify(`dn: DC=pool01,DC=corp.example.net,CN=MicrosoftDNS,DC=DomainDnsZones,DC=corp,DC=example,DC=net\nchangetype: add\nobjectClass: top\nobjectClass: dnsNode\ndnsRecord:: ${record}\n`);
     const after = await replayScenario({ scenario, registry, target, password: SAMBA_ADMIN_PASSWORD });
     expect(after.steps.find((s) => s.name === 'dns.resolve')).toMatchObject({ status: 'passed', details: ['pool01.corp.example.net A 127.0.10.30'] });
     expect(after.status).toBe('failed');
