@@ -74,6 +74,8 @@ export interface Probes {
   dnsQuery(args: { name: string; type: string }): Promise<DnsResult>;
   /** A TLS handshake with a topology address (a host's or a pool's virtual IP) and port, naming `servername`. */
   tlsHandshake(args: { address: string; port: number; servername: string }): Promise<TlsResult>;
+  /** Ends what the probes keep open between questions (one LDAP session per DC). */
+  close?(): Promise<void>;
 }
 
 export const isUnreachable = (r: object): r is Unreachable => 'unreachable' in r;

@@ -88,12 +88,33 @@ export class WireProbes implements Probes {
     return { ok: true };
   }
 
+  /** The administrator's sessions, by DC, kept until `close()`: a check's several searches share one bind. */
+  private readonly adminSessions = new Map<string, Promise<LdapSession | LdapFailure>>();
+
+  /** Ends the sessions the searches kept open (the emulated target after each step, a replay after each check). */
+  async close(): Promise<void> {
+    const all = [...this.adminSessions.values()];
+    this.adminSessions.clear();
+    for (const p of all) {
+      const s = await p;
+      if ('client' in s) s.close();
+    }
+  }
+
   async ldapSearch(q: LdapQuery): Promise<LdapSearchResult> {
-    const s = await this.session(q.dc, this.o.admin);
-    if (!('client' in s)) return s;
-    try {
-      const controls = q.attributes.some((a) => a.toLowerCase() === 'ntsecuritydescriptor') ? [SD_FLAGS_DACL] : [];
-      return await s.run<{ ok: true; entries: LdapEntry[] }>((settle) => {
+    const key = (q.dc ?? '').toLowerCase();
+    let pending = this.adminSessions.get(key);
+    if (!pending) {
+      pending = this.session(q.dc, this.o.admin);
+      this.adminSessions.set(key, pending);
+    }
+    const s = await pending;
+    if (!('client' in s)) {
+      this.adminSessions.delete(key);
+      return s;
+    }
+    const controls = q.attributes.some((a) => a.toLowerCase() === 'ntsecuritydescriptor') ? [SD_FLAGS_DACL] : [];
+    const result = await s.run<{ ok: true; entries: LdapEntry[] }>((settle) => {
         const entries: LdapEntry[] = [];
         s.client.search(q.base, { scope: q.scope, filter: q.filter ?? '(objectClass=*)', attributes: q.attributes, sizeLimit: 1000 }, controls, (e, res) => {
           if (e) return settle(s.failure(e));
@@ -103,9 +124,12 @@ export class WireProbes implements Probes {
           res.on('end', (r) => settle(r && r.status !== 0 ? { ok: false, code: r.status, message: r.errorMessage || 'LDAP error' } : { ok: true, entries }));
         });
       });
-    } finally {
+    // A session that ended (the server closed it, a timeout) is not used again: the next search reconnects.
+    if ('unreachable' in result) {
+      this.adminSessions.delete(key);
       s.close();
     }
+    return result;
   }
 
   async tlsHandshake(args: { address: string; port: number; servername: string }): Promise<TlsResult> {

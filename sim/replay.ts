@@ -161,7 +161,11 @@ export async function replayScenario(o: ReplayOptions): Promise<ReplayReport & {
   if (!isUnreachable(bind) && !bind.ok) throw new ReplayInputError(`${target.file}: the directory refused ${target.administrator.user}: LDAP error ${bind.code}: ${bind.message}`);
   // A certificate the trust anchors do not vouch for is the target file's problem, not the server's.
   if (isUnreachable(bind) && bind.error.startsWith('TLS:')) throw new ReplayInputError(`${target.file}: the domain controller's certificate was not accepted (${bind.error.slice(5)}); give its CA in trust.caFile, or ldap: { tls: none } for a lab DC`);
-  return walk(o, probes);
+  try {
+    return await walk(o, probes);
+  } finally {
+    await probes.close?.();
+  }
 }
 
 function report(scenario: Scenario, target: TargetConfig, mode: ReplayReport['mode'], steps: ReplayStep[]): ReplayReport {
@@ -187,6 +191,9 @@ async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology
   } catch (e) {
     // What a real server answered made the probe give up: the check failed, the run goes on.
     return { ...base, status: 'failed', reason: `the probe could not finish: ${e instanceof Error ? e.message : String(e)}`, details: [] };
+  } finally {
+    // The check's LDAP session ends with it: the next check, after an action, binds afresh.
+    await probes.close?.();
   }
   const outcome: StepOutcome = step.definition.probe.judge(observation, step.params, topology);
   const verdict = judge(step, outcome);

@@ -39,5 +39,11 @@ export function labProbes(lab: Lab): ProbeSession {
   };
   const t = lab.topology;
   const probes = new WireProbes({ target: 'emulated', topology: t, dialer, admin: { name: `${t.forest.netbios}\\${t.administrator.sam}`, password: t.administrator.password }, timeoutMs: EMULATED_TIMEOUT_MS });
-  return { probes, close: async () => network?.close() };
+  return {
+    probes,
+    close: async () => {
+      await probes.close();
+      await network?.close();
+    },
+  };
 }
