@@ -9,6 +9,16 @@
  */
 import ldap from 'ldapjs';
 import type { Unreachable } from './probes.js';
+import type { Dialer } from './probes.wire.js';
+
+/** A request control (ldapjs's generic Control, which its types do not declare). */
+const Control = (ldap as unknown as { Control: new (o: { type: string; criticality: boolean; value?: Buffer }) => ldap.Control }).Control;
+
+/** LDAP_SERVER_SD_FLAGS_OID with the DACL only (MS-ADTS 3.1.1.3.4.1.11), non-critical as AD allows. */
+export const sdFlagsDacl = (): ldap.Control => new Control({ type: '1.2.840.113556.1.4.801', criticality: false, value: Buffer.from([0x30, 0x03, 0x02, 0x01, 0x04]) });
+
+/** LDAP_SERVER_PERMISSIVE_MODIFY_OID: a value already there (or already gone) is not an error. */
+export const permissiveModify = (): ldap.Control => new Control({ type: '1.2.840.113556.1.4.1413', criticality: false });
 
 export type LdapFailure = { ok: false; code: number; message: string } | Unreachable;
 
@@ -115,6 +125,26 @@ export async function openLdap(url: string, address: string, bind: { name: strin
     return bound;
   }
   return session;
+}
+
+/**
+ * A bound session on a domain controller's LDAP, dialled through the target's dialer: port 389 (StartTLS
+ * or plain) or 636 (LDAPS), the certificate checked against the DC's FQDN. Results name the topology's
+ * address, and the real one beside it with `showRealAddress` when they differ.
+ */
+export async function openDcLdap(
+  dialer: Dialer,
+  dc: { ip: string; fqdn: string },
+  bind: { name: string; password: string },
+  o: { timeoutMs: number; tls?: { mode: 'starttls' | 'ldaps'; ca?: string } | undefined; showRealAddress?: boolean },
+): Promise<LdapSession | LdapFailure> {
+  const port = o.tls?.mode === 'ldaps' ? 636 : 389;
+  const dialed = await dialer.dial(dc.ip, port);
+  if (!dialed.ok) return { unreachable: true, address: `${dc.ip}:${port}`, error: dialed.error };
+  const real = o.showRealAddress && (dialed.host !== dc.ip || dialed.port !== port) ? ` (${dialed.host}:${dialed.port})` : '';
+  const host = dialed.host.includes(':') ? `[${dialed.host}]` : dialed.host;
+  const url = `${o.tls?.mode === 'ldaps' ? 'ldaps' : 'ldap'}://${host}:${dialed.port}`;
+  return openLdap(url, `${dc.ip}:${port}${real}`, bind, o.timeoutMs, dialed.release, o.tls ? { ...o.tls, servername: dc.fqdn } : undefined);
 }
 
 /** RFC 4515: a value as it may stand in a filter. */

@@ -11,7 +11,7 @@
  * Observations are plain JSON, free of ports, tags and times, so traces and parity reports stay
  * byte-identical run to run.
  */
-import type { Topology } from './topology.js';
+import { domainDn, type Topology } from './topology.js';
 
 /** Why a probe got no answer: the address it tried and what the socket said. */
 export interface Unreachable {
@@ -85,10 +85,7 @@ export const unreachableText = (u: Unreachable) => `no answer from ${u.address}:
 
 /** The directory's naming contexts, as a rootDSE would give them for the topology's forest. */
 export function namingContexts(t: Topology): { domain: string; configuration: string; schema: string } {
-  const domain = t.forest.fqdn
-    .split('.')
-    .map((p) => `DC=${p}`)
-    .join(',');
+  const domain = domainDn(t.forest.fqdn);
   return { domain, configuration: `CN=Configuration,${domain}`, schema: `CN=Schema,CN=Configuration,${domain}` };
 }
 

@@ -14,7 +14,7 @@ import * as dnsPacket from 'dns-packet';
 import ldap from 'ldapjs';
 import type { Topology } from './topology.js';
 import type { DnsRecord, DnsResult, LdapBindResult, LdapEntry, LdapQuery, LdapSearchResult, PresentedCertificate, Probes, TlsResult, Unreachable } from './probes.js';
-import { openLdap, type LdapFailure, type LdapSession } from './ldap.session.js';
+import { openDcLdap, sdFlagsDacl, type LdapFailure, type LdapSession } from './ldap.session.js';
 
 export type Dialed = { ok: true; host: string; port: number; release?: () => void } | { ok: false; error: string };
 
@@ -43,8 +43,6 @@ export interface WireProbeOptions {
 /** Attributes AD returns as bytes; the probes give them as lower-case hex. */
 const BINARY = new Set(['objectsid', 'objectguid', 'ntsecuritydescriptor', 'schemaidguid', 'msrtcsip-originatorsid', 'dnsrecord', 'tokengroups']);
 
-/** LDAP_SERVER_SD_FLAGS_OID with the DACL only (MS-ADTS 3.1.1.3.4.1.11), non-critical as AD allows. */
-const SD_FLAGS_DACL = new (ldap as unknown as { Control: new (o: { type: string; criticality: boolean; value: Buffer }) => ldap.Control }).Control({ type: '1.2.840.113556.1.4.801', criticality: false, value: Buffer.from([0x30, 0x03, 0x02, 0x01, 0x04]) });
 
 export class WireProbes implements Probes {
   readonly target: string;
@@ -68,17 +66,10 @@ export class WireProbes implements Probes {
   }
 
   /** A bound session on the DC's LDAP port, or why not. */
-  private async session(dc: string | undefined, bind: { name: string; password: string }): Promise<LdapSession | LdapFailure> {
-    const address = this.hostAddress('domainController', dc);
-    const tls = this.o.ldapTls;
-    const port = tls?.mode === 'ldaps' ? 636 : 389;
-    const dialed = await this.o.dialer.dial(address, port);
-    if (!dialed.ok) return this.unreachable(address, port, dialed.error);
-    const at = this.unreachable(address, port, '', dialed).address;
-    const host = dialed.host.includes(':') ? `[${dialed.host}]` : dialed.host;
-    const fqdn = this.o.topology.hosts.find((h) => h.ip === address)?.fqdn ?? address;
-    const scheme = tls?.mode === 'ldaps' ? 'ldaps' : 'ldap';
-    return openLdap(`${scheme}://${host}:${dialed.port}`, at, bind, this.timeoutMs, dialed.release, tls ? { ...tls, servername: fqdn } : undefined);
+  private session(dc: string | undefined, bind: { name: string; password: string }): Promise<LdapSession | LdapFailure> {
+    const ip = this.hostAddress('domainController', dc);
+    const fqdn = this.o.topology.hosts.find((h) => h.ip === ip)?.fqdn ?? ip;
+    return openDcLdap(this.o.dialer, { ip, fqdn }, bind, { timeoutMs: this.timeoutMs, tls: this.o.ldapTls, ...(this.o.showRealAddress ? { showRealAddress: true } : {}) });
   }
 
   async ldapBind(args: { dc?: string; name: string; password: string }): Promise<LdapBindResult> {
@@ -113,7 +104,7 @@ export class WireProbes implements Probes {
       this.adminSessions.delete(key);
       return s;
     }
-    const controls = q.attributes.some((a) => a.toLowerCase() === 'ntsecuritydescriptor') ? [SD_FLAGS_DACL] : [];
+    const controls = q.attributes.some((a) => a.toLowerCase() === 'ntsecuritydescriptor') ? [sdFlagsDacl()] : [];
     const result = await s.run<{ ok: true; entries: LdapEntry[] }>((settle) => {
         const entries: LdapEntry[] = [];
         s.client.search(q.base, { scope: q.scope, filter: q.filter ?? '(objectClass=*)', attributes: q.attributes, sizeLimit: 1000 }, controls, (e, res) => {

@@ -17,7 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Registry, PhaseStep, RunReport } from './runner.js';
-import { DEFAULT_SEED, judge, runScenario, setupSteps } from './runner.js';
+import { DEFAULT_SEED, judge, mainSteps, runScenario, setupSteps } from './runner.js';
 import { Lab } from './lab.js';
 import { EmulatedTarget } from './target.js';
 import { describeOp, type PlanOp, type StepPlan } from './plan.js';
@@ -26,7 +26,7 @@ import type { StepOutcome } from './steps.js';
 import type { TargetConfig } from './target-file.js';
 import { WireProbes, type Dialer } from './probes.wire.js';
 import type { Probes } from './probes.js';
-import { isUnreachable, unreachableText } from './probes.js';
+import { isUnreachable } from './probes.js';
 import type { Topology } from './topology.js';
 
 export type ReplayStatus = 'passed' | 'failed' | 'not observed' | 'superseded' | 'planned' | 'operator' | 'applied' | 'not applied' | 'skipped';
@@ -73,7 +73,9 @@ export function targetDialer(target: TargetConfig, topology: Topology): Dialer {
 }
 
 /** TLS to the target's DCs, with its trust anchors read from `trust.caFile`. */
-function ldapTlsOf(target: TargetConfig): { mode: 'starttls' | 'ldaps'; ca?: string } | undefined {
+type LdapTlsMode = { mode: 'starttls' | 'ldaps'; ca?: string };
+
+function ldapTlsOf(target: TargetConfig): LdapTlsMode | undefined {
   if (target.ldapTls === 'none') return undefined;
   if (!target.caFile) return { mode: target.ldapTls };
   try {
@@ -162,7 +164,7 @@ export async function replayScenario(o: ReplayOptions): Promise<ReplayReport & {
   // A certificate the trust anchors do not vouch for is the target file's problem, not the server's.
   if (isUnreachable(bind) && bind.error.startsWith('TLS:')) throw new ReplayInputError(`${target.file}: the domain controller's certificate was not accepted (${bind.error.slice(5)}); give its CA in trust.caFile, or ldap: { tls: none } for a lab DC`);
   try {
-    return await walk(o, probes);
+    return await walk(o, probes, tls);
   } finally {
     await probes.close?.();
   }
@@ -210,7 +212,7 @@ async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology
  * performs is the operator's. The first operation that fails stops the run: the report says what was
  * done and what was not.
  */
-async function walk(o: ReplayOptions, probes: Probes): Promise<ReplayReport & { rehearsal: RunReport }> {
+async function walk(o: ReplayOptions, probes: Probes, tls: LdapTlsMode | undefined): Promise<ReplayReport & { rehearsal: RunReport }> {
   const { scenario, target, registry } = o;
   const mode = o.apply;
   const write = mode !== undefined;
@@ -227,11 +229,7 @@ async function walk(o: ReplayOptions, probes: Probes): Promise<ReplayReport & { 
     rehearsal = await runScenario({ scenario, registry, lab: end, seed });
     const emulated = new EmulatedTarget(lab, topology, registry.probes);
     const dialer = targetDialer(target, topology);
-    const all: PhaseStep[] = [
-      ...setupSteps(scenario),
-      ...scenario.steps.map((step) => ({ phase: 'steps' as const, scenario: scenario.id, step })),
-      ...scenario.expect.map((step) => ({ phase: 'expect' as const, scenario: scenario.id, step })),
-    ];
+    const all: PhaseStep[] = [...setupSteps(scenario), ...mainSteps(scenario)];
     let stoppedBy: string | undefined;
     const lastAction = all.map((x) => x.step.kind).lastIndexOf('action');
     for (const [i, item] of all.entries()) {
@@ -304,7 +302,7 @@ async function walk(o: ReplayOptions, probes: Probes): Promise<ReplayReport & { 
         topology,
         admin: { name: target.administrator.user, password: o.password },
         plainLdapPasswords: target.plainLdapPasswords,
-        ...(ldapTlsOf(target) ? { tls: ldapTlsOf(target) as { mode: 'starttls' | 'ldaps'; ca?: string } } : {}),
+        ...(tls ? { tls } : {}),
         ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
       });
       const failedOp = results.find((x) => x.status === 'failed');

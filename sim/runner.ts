@@ -255,6 +255,14 @@ export function setupSteps(scenario: Scenario): PhaseStep[] {
   return [...scenario.from].reverse().flatMap((base) => [...base.steps, ...base.expect].map((step) => ({ phase: 'setup' as const, scenario: base.id, step })));
 }
 
+/** The scenario's own steps, then its expectations. */
+export function mainSteps(scenario: Scenario): PhaseStep[] {
+  return [
+    ...scenario.steps.map((step) => ({ phase: 'steps' as const, scenario: scenario.id, step })),
+    ...scenario.expect.map((step) => ({ phase: 'expect' as const, scenario: scenario.id, step })),
+  ];
+}
+
 /** A step's status from its outcome and what the scenario expected of it (`expectFailure`). */
 export function judge(step: ScenarioStep, outcome: StepOutcome): { status: StepStatus; reason?: string } {
   if (step.expectFailure === undefined) return outcome.ok ? { status: 'passed' } : { status: 'failed', reason: outcome.reason ?? 'failed' };
@@ -268,10 +276,7 @@ export async function runScenario(options: RunOptions): Promise<RunReport> {
   const { scenario, registry, onProgress } = options;
   const seed = options.seed ?? scenario.seed ?? DEFAULT_SEED;
   const setup = setupSteps(scenario);
-  const main: PhaseStep[] = [
-    ...scenario.steps.map((step) => ({ phase: 'steps' as const, scenario: scenario.id, step })),
-    ...scenario.expect.map((step) => ({ phase: 'expect' as const, scenario: scenario.id, step })),
-  ];
+  const main = mainSteps(scenario);
   const chain = scenario.from.map((s) => s.id);
   const results: StepResult[] = [];
   let status: RunStatus = 'passed';

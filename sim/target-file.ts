@@ -96,7 +96,13 @@ export function readTargetFile(display: string, text: string, topology: Topology
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const d = { file: display, doc, lines };
   if (doc.errors.length) {
-    return { ok: false, errors: doc.errors.map((e) => ({ file: display, ...(lines.linePos(e.pos[0]) ? { line: lines.linePos(e.pos[0]).line, column: lines.linePos(e.pos[0]).col } : { line: 1, column: 1 }), message: e.message.split('\n')[0] ?? e.message })) };
+    return {
+      ok: false,
+      errors: doc.errors.map((e) => {
+        const at = lines.linePos(e.pos[0]);
+        return { file: display, line: at.line, column: at.col, message: e.message.split('\n')[0] ?? e.message };
+      }),
+    };
   }
   let value: unknown;
   try {

@@ -19,16 +19,13 @@
  *   without a DACL, whose access a grant would narrow.
  */
 import ldap from 'ldapjs';
-import { escapeFilterValue, openLdap, type LdapFailure, type LdapSession } from '../../sim/ldap.session.js';
+import { escapeFilterValue, openDcLdap, permissiveModify, sdFlagsDacl, type LdapFailure, type LdapSession } from '../../sim/ldap.session.js';
 import type { Applier, ApplyTarget, GrantAce, OpResult, PlanOp } from '../../sim/plan.js';
 import { namingContexts } from '../../sim/probes.js';
 import { bytesToGuid, bytesToSid, CLASS_GUIDS, decodeSd, encodeSd, NAMED_RIGHTS, type AceInfo } from './ad.security.js';
 
 type LdapControl = ldap.Control;
 const { Attribute, Change } = ldap as unknown as { Attribute: new (o: { type: string; values: Array<string | Buffer> }) => ldap.Attribute; Change: new (o: { operation: string; modification: ldap.Attribute }) => ldap.Change };
-const ControlClass = (ldap as unknown as { Control: new (o: { type: string; criticality: boolean; value?: Buffer }) => LdapControl }).Control;
-const SD_FLAGS_DACL = () => new ControlClass({ type: '1.2.840.113556.1.4.801', criticality: false, value: Buffer.from([0x30, 0x03, 0x02, 0x01, 0x04]) });
-const PERMISSIVE_MODIFY = () => new ControlClass({ type: '1.2.840.113556.1.4.1413', criticality: false });
 
 const ALREADY_EXISTS = 68;
 const NO_SUCH_OBJECT = 32;
@@ -71,7 +68,7 @@ const need = <T>(v: T | LdapFailure): T => {
 
 async function grant(s: LdapSession, target: ApplyTarget, op: Extract<PlanOp, { op: 'grant' }>): Promise<OpResult> {
   const ncs = namingContexts(target.topology);
-  const [entry] = need(await search(s, op.dn, 'base', '(objectClass=*)', ['nTSecurityDescriptor'], [SD_FLAGS_DACL()]));
+  const [entry] = need(await search(s, op.dn, 'base', '(objectClass=*)', ['nTSecurityDescriptor'], [sdFlagsDacl()]));
   const bytes = entry?.attrs.get('ntsecuritydescriptor')?.[0];
   const sd = bytes ? decodeSd(bytes) : undefined;
   if (!sd) return { op, status: 'failed', error: `${op.dn}: no readable nTSecurityDescriptor` };
@@ -114,7 +111,7 @@ async function grant(s: LdapSession, target: ApplyTarget, op: Extract<PlanOp, { 
   const dacl = [...sd.dacl.slice(0, at), ...fresh, ...sd.dacl.slice(at)];
   const { owner: _o, group: _g, ...daclOnly } = sd;
   const change = new Change({ operation: 'replace', modification: new Attribute({ type: 'nTSecurityDescriptor', values: [encodeSd({ ...daclOnly, dacl })] }) });
-  need(await modify(s, op.dn, [change], [SD_FLAGS_DACL()]));
+  need(await modify(s, op.dn, [change], [sdFlagsDacl()]));
   return { op, status: 'done', note: `${fresh.length} ACE(s) added` };
 }
 
@@ -157,7 +154,7 @@ async function perform(s: LdapSession, target: ApplyTarget, op: PlanOp, results:
       const changes = Object.entries(op.attributes)
         .filter(([type]) => type.toLowerCase() !== 'objectclass')
         .map(([type, vs]) => new Change({ operation: 'add', modification: attribute(op, type, vs) }));
-      need(await modify(s, op.dn, changes, [PERMISSIVE_MODIFY()]));
+      need(await modify(s, op.dn, changes, [permissiveModify()]));
       results.push({ op, status: 'done', note: 'added its values to the existing entry' });
       return;
     }
@@ -174,7 +171,7 @@ async function perform(s: LdapSession, target: ApplyTarget, op: PlanOp, results:
             modification: new Attribute({ type: c.attribute, values: c.attribute.toLowerCase() === 'unicodepwd' ? c.values.map((v) => Buffer.from(`"${v}"`, 'utf16le')) : c.values }),
           }),
       );
-      need(await modify(s, op.dn, changes, [PERMISSIVE_MODIFY()]));
+      need(await modify(s, op.dn, changes, [permissiveModify()]));
       results.push({ op, status: 'done' });
       return;
     }
@@ -189,13 +186,7 @@ export const adApplier: Applier = {
     const dc = target.topology.hosts.find((h) => h.roles.includes('domainController'));
     const first = ops[0];
     if (!dc || !first) return [];
-    const port = target.tls?.mode === 'ldaps' ? 636 : 389;
-    const dialed = await target.dialer.dial(dc.ip, port);
-    if (!dialed.ok) return [{ op: first, status: 'failed', error: `no answer from ${dc.ip}:${port}: ${dialed.error}` }];
-    const host = dialed.host.includes(':') ? `[${dialed.host}]` : dialed.host;
-    const where = `${dc.ip}:${port} (${dialed.host}:${dialed.port})`;
-    const scheme = target.tls?.mode === 'ldaps' ? 'ldaps' : 'ldap';
-    const s = await openLdap(`${scheme}://${host}:${dialed.port}`, where, target.admin, target.timeoutMs ?? 8000, dialed.release, target.tls ? { ...target.tls, servername: dc.fqdn } : undefined);
+    const s = await openDcLdap(target.dialer, dc, target.admin, { timeoutMs: target.timeoutMs ?? 8000, tls: target.tls, showRealAddress: true });
     if (!('client' in s)) return [{ op: first, status: 'failed', error: failureText(s) }];
     const results: OpResult[] = [];
     try {

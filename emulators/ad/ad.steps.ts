@@ -13,16 +13,12 @@ import { DOMAIN_PREP_TARGETS, RTC_GROUPS, rtcServiceLocations } from './ad.fores
 import type { Topology } from '../../sim/topology.js';
 import type { Lab } from '../../sim/lab.js';
 import {
-  adAuthenticate,
   adCreateUser,
   adDomainPrep,
-  adFindUser,
   adForceReplication,
   adForestPrep,
   adIsConverged,
-  adPrepState,
   adSchemaPrep,
-  adSearch,
   adSetPassword,
 } from './ad.client.js';
 import type { AdResult } from './ad.events.js';

@@ -6,8 +6,7 @@ import { z } from 'zod';
 import { defineCheck, defineStep, failed, passed, type StepDefinition } from '../../sim/steps.js';
 import { isUnreachable, unreachableText } from '../../sim/probes.js';
 import { DNS_ID } from './dns.events.js';
-import { dnsAddRecord, dnsAddZone, dnsQuery, dnsRemoveRecord } from './dns.client.js';
-import { dataText } from './dns.store.js';
+import { dnsAddRecord, dnsAddZone, dnsRemoveRecord } from './dns.client.js';
 
 const recordType = z.enum(['A', 'SRV', 'CNAME']);
 const port = z.number().int().min(0).max(65535);
