@@ -63,6 +63,50 @@ export interface PresentedCertificate {
 
 export type TlsResult = { ok: true; certificate: PresentedCertificate } | { ok: false; error: string } | Unreachable;
 
+/** An HTTP(S) request as a client on the operator's workstation sends it (sim/probes.http.ts). */
+export interface HttpQuery {
+  /** The topology address dialled (a host's or a pool's virtual IP) and port (443, 80). */
+  address: string;
+  port: number;
+  scheme: 'https' | 'http';
+  /** The name dialled: the Host header and the name the certificate must carry. */
+  host: string;
+  path: string;
+  method?: 'GET' | 'HEAD';
+  /**
+   * Anonymous; NTLM as the operator (the target's administrator) or as an account (`domain` its NetBIOS name); or Kerberos as the domain-joined client
+   * `kerberosPrincipal` (the embedded lab only: a real target reports it as not observed).
+   */
+  auth: 'anonymous' | 'kerberos' | 'operator' | { user: string; domain: string; password: string };
+  kerberosPrincipal?: string;
+  /** Whose certification authorities the client trusts: the target's (the lab root, `trust.caFile`) or none. */
+  trust: 'target' | 'none';
+}
+
+export type HttpResult =
+  | {
+      ok: true;
+      status: number;
+      statusText: string;
+      /** The schemes the server offered in WWW-Authenticate ("Negotiate", "NTLM"). */
+      wwwAuthenticate: string[];
+      contentType?: string;
+      body: Buffer;
+      certificate?: PresentedCertificate;
+    }
+  | {
+      ok: false;
+      /**
+       * connectionRefused: no TLS (the handshake reset, no certificate); certificateNotTrusted and
+       * certificateNameMismatch: the client stopped at the certificate; noAnswer: the connection ended
+       * or went silent before an answer; notObserved: this probe cannot ask it of this target.
+       */
+      outcome: 'connectionRefused' | 'certificateNotTrusted' | 'certificateNameMismatch' | 'noAnswer' | 'notObserved';
+      detail: string;
+      certificate?: PresentedCertificate;
+    }
+  | Unreachable;
+
 export interface Probes {
   /** "emulated" or the target file's name. */
   readonly target: string;
@@ -74,6 +118,10 @@ export interface Probes {
   dnsQuery(args: { name: string; type: string }): Promise<DnsResult>;
   /** A TLS handshake with a topology address (a host's or a pool's virtual IP) and port, naming `servername`. */
   tlsHandshake(args: { address: string; port: number; servername: string }): Promise<TlsResult>;
+  /** One HTTP(S) request on a connection of its own (NTLM takes two on it). */
+  httpRequest(query: HttpQuery): Promise<HttpResult>;
+  /** The target's time now (the lab's clock on the embedded lab): what a client that names files by date uses. */
+  now(): number;
   /** Ends what the probes keep open between questions (one LDAP session per DC). */
   close?(): Promise<void>;
 }

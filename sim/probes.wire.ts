@@ -7,13 +7,15 @@
  * Probes are clients, not emulators: their timeouts are wall-clock ones (a real server that does not
  * answer must not hang the run). Every connection is closed before the probe resolves.
  */
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import * as dnsPacket from 'dns-packet';
 import ldap from 'ldapjs';
 import type { Topology } from './topology.js';
-import type { DnsRecord, DnsResult, LdapBindResult, LdapEntry, LdapQuery, LdapSearchResult, PresentedCertificate, Probes, TlsResult, Unreachable } from './probes.js';
+import type { DnsRecord, DnsResult, HttpQuery, HttpResult, LdapBindResult, LdapEntry, LdapQuery, LdapSearchResult, PresentedCertificate, Probes, TlsResult, Unreachable } from './probes.js';
+import { httpProbe } from './probes.http.js';
 import { openDcLdap, sdFlagsDacl, type LdapFailure, type LdapSession } from './ldap.session.js';
 
 export type Dialed = { ok: true; host: string; port: number; release?: () => void } | { ok: false; error: string };
@@ -38,6 +40,13 @@ export interface WireProbeOptions {
   showRealAddress?: boolean;
   /** TLS to the domain controllers (a target file's `ldap.tls`); none on the embedded lab. */
   ldapTls?: { mode: 'starttls' | 'ldaps'; ca?: string };
+  /** The certification authorities an HTTPS client trusts (PEM): the lab root, or `trust.caFile`. */
+  httpsTrust?: () => string[];
+  /** Randomness and time for the client side of NTLM; default the machine's (a real target). */
+  bytes?: (n: number) => Uint8Array;
+  now?: () => number;
+  /** The embedded lab only: send the lab's Kerberos stand-in (sim/probes.http.ts). */
+  kerberosStandIn?: boolean;
 }
 
 /** Attributes AD returns as bytes; the probes give them as lower-case hex. */
@@ -150,6 +159,31 @@ export class WireProbes implements Probes {
       });
       socket.once('close', () => finish(this.unreachable(args.address, args.port, 'connection closed', dialed)));
     });
+  }
+
+  now(): number {
+    return this.o.now ? this.o.now() : Date.now();
+  }
+
+  async httpRequest(q: HttpQuery): Promise<HttpResult> {
+    const dialed = await this.o.dialer.dial(q.address, q.port);
+    if (!dialed.ok) return this.unreachable(q.address, q.port, dialed.error);
+    try {
+      // The operator's own account: the administrator the target file names (NETBIOS\\user or a UPN).
+      const [domain, user] = this.o.admin.name.includes('\\') ? (this.o.admin.name.split('\\') as [string, string]) : ['', this.o.admin.name];
+      const query: HttpQuery = q.auth === 'operator' ? { ...q, auth: { user, domain, password: this.o.admin.password } } : q;
+      return await httpProbe(query, {
+        dialed,
+        trust: q.trust === 'none' ? [] : (this.o.httpsTrust?.() ?? []),
+        timeoutMs: this.timeoutMs,
+        bytes: this.o.bytes ?? ((n) => randomBytes(n)),
+        now: () => this.now(),
+        kerberosStandIn: this.o.kerberosStandIn === true,
+        unreachable: (error) => this.unreachable(q.address, q.port, error, dialed),
+      });
+    } finally {
+      dialed.release?.();
+    }
   }
 
   async dnsQuery(args: { name: string; type: string }): Promise<DnsResult> {

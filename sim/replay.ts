@@ -198,6 +198,7 @@ async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology
     await probes.close?.();
   }
   const outcome: StepOutcome = step.definition.probe.judge(observation, step.params, topology);
+  if (outcome.notObserved !== undefined) return { ...base, status: 'not observed', details: [outcome.notObserved, ...(outcome.details ?? [])], observation };
   const verdict = judge(step, outcome);
   const r: ReplayStep = { ...base, status: verdict.status === 'passed' ? 'passed' : 'failed', details: outcome.details ?? [], observation };
   if (verdict.reason !== undefined) r.reason = verdict.reason;

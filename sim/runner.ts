@@ -265,6 +265,8 @@ export function mainSteps(scenario: Scenario): PhaseStep[] {
 
 /** A step's status from its outcome and what the scenario expected of it (`expectFailure`). */
 export function judge(step: ScenarioStep, outcome: StepOutcome): { status: StepStatus; reason?: string } {
+  // The embedded lab observes everything; a probe that could not is a failure there, never a pass.
+  if (outcome.notObserved !== undefined) return { status: 'failed', reason: `not observed: ${outcome.notObserved}` };
   if (step.expectFailure === undefined) return outcome.ok ? { status: 'passed' } : { status: 'failed', reason: outcome.reason ?? 'failed' };
   if (outcome.ok) return { status: 'failed', reason: `expected the step to fail with "${step.expectFailure}", but it succeeded` };
   const reason = outcome.reason ?? '';

@@ -38,6 +38,11 @@ export interface StepOutcome {
   details?: string[];
   /** A probed check's observation, as `observe` returned it. */
   observation?: unknown;
+  /**
+   * The probe could not ask this of the target (a Kerberos request without a KDC ticket on a real
+   * target): a replay reports *not observed* with this reason, never passed or failed.
+   */
+  notObserved?: string;
 }
 
 export interface StepDefinition<P = Record<string, unknown>> {

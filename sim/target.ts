@@ -16,7 +16,7 @@ const noProbes: ProbeFactory = () => {
   const none = (): never => {
     throw new Error('this registry provides no probes (Registry.probes)');
   };
-  return { probes: { target: 'emulated', ldapSearch: none, ldapBind: none, dnsQuery: none, tlsHandshake: none }, close: async () => undefined };
+  return { probes: { target: 'emulated', ldapSearch: none, ldapBind: none, dnsQuery: none, tlsHandshake: none, httpRequest: none, now: none }, close: async () => undefined };
 };
 
 export interface PlannedStep {

@@ -111,6 +111,21 @@ describe('IIS on the wire (HTTPS/HTTP) at the end of seed-part3, with real curl 
     expect(http.stdout).toContain('403.4');
   });
 
+  it('NTLM as IIS speaks it over HTTP: curl --ntlm gets the file; a wrong password, another domain, a replayed AUTHENTICATE get 401', async () => {
+    const ok = await curl([...resolve(), '--ntlm', '-u', USER, '-w', '\n%{http_code}', url(`/Abs/Int/Handler/${FILE}`)]);
+    expect(ok.stdout).toBe(`${CONTENT}\n200`);
+    expect(await status([...resolve(), '--ntlm', '-u', 'CORP\\ocsuser1:wrong', url(`/Abs/Int/Handler/${FILE}`)])).toMatchObject({ stdout: '401' });
+    expect(await status([...resolve(), '--ntlm', '-u', 'OTHER\\ocsuser1:Us3r1-P@ss', url(`/Abs/Int/Handler/${FILE}`)])).toMatchObject({ stdout: '401' });
+    // The CHALLENGE belongs to its connection: an AUTHENTICATE sent on a new one is anonymous.
+    const trace = await curl([...resolve(), '--ntlm', '-u', USER, '-v', '-o', '/dev/null', url(`/Abs/Int/Handler/${FILE}`)]);
+    const type3 = /> Authorization: NTLM (TlRMTVNTUAADA[A-Za-z0-9+/=]+)/.exec(trace.stderr)?.[1];
+    expect(type3).toBeDefined();
+    expect(await status([...resolve(), '-H', `Authorization: NTLM ${type3 ?? ''}`, url(`/Abs/Int/Handler/${FILE}`)])).toMatchObject({ stdout: '401' });
+    // A NEGOTIATE the server cannot read is not a handshake: the plain 401 offering both schemes.
+    const bad = await curl([...resolve(), '-D', '-', '-o', '/dev/null', '-H', 'Authorization: NTLM AAAA', url(`/Abs/Int/Handler/${FILE}`)]);
+    expect(bad.stdout).toMatch(/WWW-Authenticate: NTLM\r\n/);
+  });
+
   it('the application pool stopped → 503 from HTTP.sys; started again → 200', async () => {
     const ref = lab.get(`iis:${iis.server}`);
     expect(iisSetAppPoolState(ref, { name: 'LsGroupExpAppPool', state: 'Stopped' }).ok).toBe(true);

@@ -17,11 +17,18 @@
  * start, so the same port is reused whenever the binding comes and goes (before the binding a client gets
  * "connection refused", as in the seed before Step 3).
  *
- * Authentication: the decision's credentials come from the Authorization header. `Basic` over TLS is
- * accepted for tools (curl -u 'CORP\user:pw'); the password is checked with `adAuthenticate` and a good one
- * becomes `{ user: 'NETBIOS\sam', password }`; a wrong one, Basic over plain HTTP, and `Negotiate`/`NTLM`
- * tokens (the SPNEGO/NTLM handshake is not emulated) are anonymous, so the client sees the decision's 401
- * with `WWW-Authenticate: Negotiate` and `NTLM`.
+ * Authentication: the decision's credentials come from the Authorization header.
+ * - NTLM, as IIS's Windows authentication speaks it over HTTP: connection-oriented ([MS-NLMP] 3.1.5). A
+ *   NEGOTIATE (`NTLM` or a raw NTLMSSP token under `Negotiate`) on a URL whose decision is a 401 offering
+ *   NTLM gets a 401 with this connection's CHALLENGE; the AUTHENTICATE is verified as NTLMv2 against the
+ *   account's password in the lab's AD (and the account must be usable: `adAuthenticate`), and the
+ *   connection stays authenticated as that user, as IIS keeps an NTLM connection. A failed one is
+ *   anonymous, so the client sees the decision's 401. Challenges come from the lab's seeded ids.
+ * - `Negotiate` with the lab's Kerberos stand-in (sim/probes.http.ts, a documented lab extension: there
+ *   is no KDC) is the decision's `kerberos`, so http.sys's ticket decryption is decided as configured.
+ * - `Basic` over TLS is accepted for tools (curl -u 'CORP\user:pw'); the password is checked with
+ *   `adAuthenticate` and a good one becomes `{ user: 'NETBIOS\sam', password }`.
+ * - Anything else, and Basic over plain HTTP, is anonymous.
  *
  * Decision failures: `iis.connectionRefused` closes the connection without an answer; a certificate name
  * mismatch means the client chose to go on (curl -k), so the request is decided again under the name the
@@ -43,7 +50,9 @@ import { X509Certificate } from 'node:crypto';
 import type { AnyActorRef, Subscription } from 'xstate';
 import type { Lab } from '../../sim/lab.js';
 import type { Listening } from '../../sim/wire.js';
-import { adAuthenticate } from '../ad/ad.client.js';
+import { adAccountPassword, adAuthenticate } from '../ad/ad.client.js';
+import { acceptAuthenticate, challengeMessage, NTLM, parseAuthenticate } from '../ocs/sip.ntlm.js';
+import { KERBEROS_STAND_IN } from '../../sim/probes.http.js';
 import { caInfo } from '../ca/ca.client.js';
 import { keyById } from '../ca/keyring.js';
 import { hostCertificates } from '../host/host.client.js';
@@ -136,6 +145,22 @@ export function credentialsFrom(lab: Lab, header: string | undefined, overTls: b
   return { user: `${lab.topology.forest.netbios}\\${r.value.sam}`, password };
 }
 
+/** What IIS 7 on Windows Server 2008 sets in an HTTP CHALLENGE (connection-oriented: no DATAGRAM). */
+export const HTTP_CHALLENGE_FLAGS = (NTLM.UNICODE | NTLM.REQUEST_TARGET | NTLM.SIGN | NTLM.NTLM | NTLM.ALWAYS_SIGN | NTLM.TARGET_TYPE_DOMAIN | NTLM.EXTENDED_SESSIONSECURITY | NTLM.TARGET_INFO | NTLM.VERSION | NTLM.N128 | NTLM.KEY_EXCH | NTLM.N56) >>> 0;
+
+/** An Authorization header's Windows-authentication token: NTLM's messages, or the lab's Kerberos stand-in. */
+export type WindowsToken = { kind: 'negotiate' } | { kind: 'authenticate'; token: Buffer } | { kind: 'kerberos' } | undefined;
+
+export function windowsToken(header: string | undefined): WindowsToken {
+  const m = /^(NTLM|Negotiate)\s+([A-Za-z0-9+/]{1,16384}={0,2})\s*$/i.exec(header ?? '');
+  if (!m?.[2]) return undefined;
+  const token = Buffer.from(m[2], 'base64');
+  if (/^negotiate$/i.test(m[1] ?? '') && token.toString('utf8').startsWith(KERBEROS_STAND_IN)) return { kind: 'kerberos' };
+  if (token.length < 12 || token.toString('latin1', 0, 8) !== 'NTLMSSP\0') return undefined;
+  const type = token.readUInt32LE(8);
+  return type === 1 ? { kind: 'negotiate' } : type === 3 ? { kind: 'authenticate', token } : undefined;
+}
+
 /** The URL path of a request target (origin- or absolute-form); undefined when undecodable. */
 export function requestPath(target: string | undefined): string | undefined {
   if (!target) return undefined;
@@ -166,6 +191,19 @@ function leafAndChain(cert: HostCertificate, lab: Lab): string {
     return leaf;
   }
   return leaf;
+}
+
+/** Whether a decided 401 offers NTLM (Windows authentication is enabled there). */
+const offersNtlm = (r: HttpResponse): boolean => [r.headers['WWW-Authenticate'] ?? []].flat().some((h) => /^NTLM\b/i.test(String(h)));
+
+/** How many times each front end's IIS listeners were started in a lab (the NTLM ids stream of each start). */
+const starts = new WeakMap<Lab, Map<string, number>>();
+function nextStart(lab: Lab, server: string): number {
+  const byServer = starts.get(lab) ?? new Map<string, number>();
+  starts.set(lab, byServer);
+  const n = byServer.get(server) ?? 0;
+  byServer.set(server, n + 1);
+  return n;
 }
 
 const BAD_REQUEST = (text: string, close = true) =>
@@ -203,6 +241,36 @@ export async function startIisHttps(lab: Lab, options: IisHttpsOptions = {}): Pr
     }
   }
 
+  // NTLM is connection-oriented: the CHALLENGE a connection was sent, and whom it authenticated.
+  const ntlmIds = lab.ids.fork(`iis-ntlm:${serverName}:${nextStart(lab, serverName)}`);
+  const challenges = new WeakMap<net.Socket, Buffer>();
+  const authenticated = new WeakMap<net.Socket, Credentials>();
+  const forest = lab.topology.forest;
+  const ntlmTarget = {
+    nbDomain: forest.netbios,
+    nbComputer: serverName.toUpperCase(),
+    dnsDomain: forest.fqdn,
+    dnsComputer: lab.topology.hosts.find((h) => h.name.toLowerCase() === serverName)?.fqdn ?? serverName,
+    dnsTree: forest.fqdn,
+  };
+
+  /** An AUTHENTICATE against the connection's CHALLENGE: the account it proves, if the account may sign in. */
+  function ntlmAccount(socket: net.Socket, token: Buffer): Credentials | undefined {
+    const challenge = challenges.get(socket);
+    challenges.delete(socket);
+    const a = challenge ? parseAuthenticate(token) : undefined;
+    if (!challenge || !a) return undefined;
+    const inForest = a.domain === '' || [forest.netbios, forest.fqdn].some((d) => d.toLowerCase() === a.domain.toLowerCase());
+    const sam = a.domain === '' ? (a.user.split('@')[0] ?? '') : a.user;
+    const password = inForest ? adAccountPassword(lab.get('ad'), sam) : undefined;
+    if (password === undefined || !acceptAuthenticate(a, challenge, password)) return undefined;
+    const r = adAuthenticate(lab.get('ad'), { name: `${forest.netbios}\\${sam}`, password });
+    if (!r.ok) return undefined;
+    const credentials = { user: `${forest.netbios}\\${r.value.sam}`, password };
+    authenticated.set(socket, credentials);
+    return credentials;
+  }
+
   let current: Desired['tls'];
   let stopped = false;
 
@@ -238,7 +306,11 @@ export async function startIisHttps(lab: Lab, options: IisHttpsOptions = {}): Pr
     }
     const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
     const hostHeader = hostName(req.headers.host);
-    const credentials = credentialsFrom(lab, req.headers.authorization, scheme === 'https');
+    const token = windowsToken(req.headers.authorization);
+    const socket = req.socket;
+    let credentials: Credentials = authenticated.get(socket) ?? credentialsFrom(lab, req.headers.authorization, scheme === 'https');
+    if (token?.kind === 'kerberos') credentials = 'kerberos';
+    else if (token?.kind === 'authenticate') credentials = ntlmAccount(socket, token.token) ?? 'anonymous';
     const ask = (hostHeaderName: string | undefined) => {
       const r: HttpRequest = { scheme, path, credentials, clientTrustsCertificate: true, method, ...(hostHeaderName ? { hostHeader: hostHeaderName } : {}) };
       return iisRequest(iis(), r);
@@ -248,6 +320,13 @@ export async function startIisHttps(lab: Lab, options: IisHttpsOptions = {}): Pr
       const presented = decided.failure.presented;
       const name = Array.isArray(presented) && typeof presented[0] === 'string' ? presented[0] : undefined;
       if (name) decided = ask(name);
+    }
+    if (token?.kind === 'negotiate' && decided.ok && decided.value.status === 401 && offersNtlm(decided.value)) {
+      // The handshake's second leg: this connection's CHALLENGE, on the 401 the URL gives anyone unauthenticated.
+      const challenge = Buffer.from(ntlmIds.bytes(8));
+      challenges.set(socket, challenge);
+      write(res, method, { ...decided.value, headers: { ...decided.value.headers, 'WWW-Authenticate': `NTLM ${challengeMessage(challenge, ntlmTarget, HTTP_CHALLENGE_FLAGS).toString('base64')}` } });
+      return;
     }
     if (!decided.ok) {
       // connectionRefused (W3SVC stopped, binding gone, certificate missing) or anything unexpected: no answer.

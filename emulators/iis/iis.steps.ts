@@ -4,10 +4,11 @@
  * and on what a client gets for a URL.
  */
 import { z } from 'zod';
-import { defineStep, failed, passed, type StepContext, type StepDefinition } from '../../sim/steps.js';
+import { defineCheck, defineStep, failed, passed, type StepContext, type StepDefinition } from '../../sim/steps.js';
+import { isUnreachable, unreachableText, type HttpQuery, type HttpResult } from '../../sim/probes.js';
 import type { Topology } from '../../sim/topology.js';
-import { iisId, type Credentials, type HttpRequest } from './iis.events.js';
-import { iisBindCertificate, iisBindings, iisRequest, iisSetAppPoolState, iisSetWindowsAuthentication, iisWebComponents } from './iis.client.js';
+import { iisId } from './iis.events.js';
+import { iisBindCertificate, iisBindings, iisSetAppPoolState, iisSetWindowsAuthentication } from './iis.client.js';
 import { hostCertificates } from './iis.machine.js';
 import { chooseCertificate, certificateReference, POOL_CERTIFICATE, thumbprintOf } from '../host/host.certificates.js';
 import { DEFAULT_SITE, describeBinding } from './iis.store.js';
@@ -128,49 +129,93 @@ export const bindingCheck = defineStep({
 
 const OUTCOMES = ['connectionRefused', 'certificateNotTrusted', 'certificateNameMismatch'] as const;
 
-export const getCheck = defineStep({
+/** What a GET saw: the answer, or where the client stopped (refused, the certificate, no answer). */
+export interface GetObservation {
+  url: string;
+  outcome: 'answered' | 'connectionRefused' | 'certificateNotTrusted' | 'certificateNameMismatch' | 'noAnswer' | 'notObserved';
+  status?: number;
+  statusText?: string;
+  /** The error page's heading ("401 - Unauthorized: Access is denied due to invalid credentials."). */
+  heading?: string;
+  /** The schemes a 401 offered. */
+  offers?: string[];
+  /** The certificate presented (https), as IIS and the Certificates snap-in name it. */
+  thumbprint?: string;
+  detail?: string;
+}
+
+/** The first heading of an HTML page (IIS's error pages put the status line in an h2), or its title. */
+export function pageHeading(body: Buffer, contentType: string | undefined): string | undefined {
+  if (!/html/i.test(contentType ?? '')) return undefined;
+  const text = body.subarray(0, 64 * 1024).toString('latin1');
+  const m = /<h2>([^<]{1,300})<\/h2>/i.exec(text) ?? /<title>([^<]{1,300})<\/title>/i.exec(text);
+  return m?.[1]?.trim();
+}
+
+/** The HTTP probe's result as a check observes it (sim/probes.http.ts). */
+export function observeGet(url: string, r: HttpResult): GetObservation {
+  if (isUnreachable(r)) return { url, outcome: /^ECONNREFUSED/.test(r.error) ? 'connectionRefused' : 'noAnswer', detail: unreachableText(r) };
+  const thumbprint = r.certificate ? { thumbprint: r.certificate.thumbprint } : {};
+  if (!r.ok) return { url, outcome: r.outcome, detail: r.detail, ...thumbprint };
+  const heading = pageHeading(r.body, r.contentType);
+  return { url, outcome: 'answered', status: r.status, statusText: r.statusText, ...(heading ? { heading } : {}), ...(r.wwwAuthenticate.length ? { offers: r.wwwAuthenticate } : {}), ...thumbprint };
+}
+
+export const getCheck = defineCheck({
   name: 'iis.get',
-  kind: 'check',
   summary: 'GET a URL path on a front end as a client would (anonymous, Kerberos, NTLM or a user) and compare the status',
   params: z.strictObject({
     server,
     path: z.string().startsWith('/'),
     scheme: z.enum(['http', 'https']).default('https'),
-    /** The name the client dials (Host header, TLS name check); default the Web Components FQDN of the server's pool. */
+    /** The name the client dials (Host header, TLS name check); default the FQDN of the server's pool. */
     host: z.string().optional(),
-    /** "anonymous", "kerberos", "ntlm", or a topology user's sAMAccountName (NTLM with that user's password). */
+    /** "anonymous", "kerberos", "ntlm" (the operator's own account), or a topology user's sAMAccountName (NTLM with that user's password). */
     as: z.string().default('anonymous'),
     trustsCertificate: z.boolean().default(true),
     expectStatus: z.union([z.number().int().min(100).max(599), z.enum(OUTCOMES)]),
   }),
   refs: { server: 'frontEnd' },
-  title: (p, t) => `GET ${p.scheme}://${p.host ?? poolOf(t, p.server)?.fqdn ?? p.server}${p.path} on ${p.server} as ${p.as} → ${String(p.expectStatus)}`,
-  emulated: (ctx, p) => {
-    const ref = iisRef(ctx, p.server);
-    if (!ref) return noIis(p.server);
-    let credentials: Credentials;
-    const as = p.as.toLowerCase();
-    if (as === 'anonymous' || as === 'kerberos' || as === 'ntlm') credentials = as;
-    else {
-      const admin = ctx.topology.administrator;
-      const user = ctx.topology.users.find((u) => u.sam.toLowerCase() === as) ?? (admin.sam.toLowerCase() === as ? { sam: admin.sam, password: admin.password } : undefined);
-      if (!user) return failed(`"${p.as}" is neither anonymous/kerberos/ntlm nor a user of the topology; users: ${ctx.topology.users.map((u) => u.sam).join(', ')}`);
-      credentials = { user: `${ctx.topology.forest.netbios}\\${user.sam}`, password: user.password };
-    }
-    const host = (p.host ?? iisWebComponents(ref)?.internalWebFqdn ?? poolOf(ctx.topology, p.server)?.fqdn ?? ctx.topology.hosts.find((h) => h.name === p.server.toLowerCase())?.fqdn ?? p.server).toLowerCase();
-    const req: HttpRequest = { scheme: p.scheme, path: p.path, hostHeader: host, credentials, clientTrustsCertificate: p.trustsCertificate };
-    const r = iisRequest(ref, req);
-    const url = `${p.scheme}://${host}${p.path}`;
-    if (!r.ok) {
-      const observed = r.failure.kind.replace(/^iis\./, '');
-      const details = [`GET ${url} → ${r.failure.message}`, ...(typeof r.failure.reason === 'string' ? [r.failure.reason] : [])];
-      return observed === p.expectStatus ? passed(details) : failed(`expected ${String(p.expectStatus)}, got ${observed} (${r.failure.message})`, details);
-    }
-    const res = r.value;
-    const status = `${res.status}${res.subStatus ? `.${res.subStatus}` : ''} ${res.statusText}`;
-    const details = [`GET ${url} → ${status}`, ...(res.detail ? [res.detail] : []), ...(res.certificateThumbprint ? [`certificate ${res.certificateThumbprint}`] : [])];
-    return res.status === p.expectStatus ? passed(details) : failed(`expected ${String(p.expectStatus)}, got ${status}`, details);
+  title: (p, t) => `GET ${p.scheme}://${getHost(p, t)}${p.path} on ${p.server} as ${p.as} → ${String(p.expectStatus)}`,
+  probe: {
+    async observe(probes, p, t): Promise<GetObservation> {
+      const host = getHost(p, t);
+      const url = `${p.scheme}://${host}${p.path}`;
+      const address = t.hosts.find((h) => h.name.toLowerCase() === p.server.toLowerCase())?.ip ?? p.server;
+      const as = p.as.toLowerCase();
+      let auth: HttpQuery['auth'];
+      if (as === 'anonymous' || as === 'kerberos' || as === 'ntlm') auth = as === 'ntlm' ? 'operator' : as;
+      else {
+        const admin = t.administrator;
+        const user = t.users.find((u) => u.sam.toLowerCase() === as) ?? (admin.sam.toLowerCase() === as ? admin : undefined);
+        if (!user) return { url, outcome: 'notObserved', detail: `"${p.as}" is neither anonymous/kerberos/ntlm nor a user of the topology; users: ${t.users.map((u) => u.sam).join(', ')}` };
+        auth = { user: user.sam, domain: t.forest.netbios, password: user.password };
+      }
+      const r = await probes.httpRequest({
+        address,
+        port: p.scheme === 'https' ? 443 : 80,
+        scheme: p.scheme,
+        host,
+        path: p.path,
+        auth,
+        kerberosPrincipal: `${t.administrator.sam}@${t.forest.fqdn}`,
+        trust: p.trustsCertificate ? 'target' : 'none',
+      });
+      return observeGet(url, r);
+    },
+    judge(o, p) {
+      const seen = o.outcome === 'answered' ? `${o.status ?? 0} ${o.statusText ?? ''}`.trim() : o.outcome;
+      const details = [`GET ${o.url} → ${seen}`, ...(o.heading ? [o.heading] : []), ...(o.offers ? [`WWW-Authenticate: ${o.offers.join(', ')}`] : []), ...(o.detail ? [o.detail] : []), ...(o.thumbprint ? [`certificate ${o.thumbprint}`] : [])];
+      if (o.outcome === 'notObserved') return { ok: false, notObserved: o.detail ?? 'not observed', details };
+      const expected = typeof p.expectStatus === 'number' ? o.outcome === 'answered' && o.status === p.expectStatus : o.outcome === p.expectStatus;
+      return expected ? passed(details) : failed(`expected ${String(p.expectStatus)}, got ${seen}${o.heading ? ` (${o.heading})` : o.detail ? ` (${o.detail})` : ''}`, details);
+    },
   },
 });
+
+/** The name a GET dials: the step's host, else the FQDN of the server's pool (its web farm), else the server's. */
+function getHost(p: { host?: string | undefined; server: string }, t: Topology): string {
+  return (p.host ?? poolOf(t, p.server)?.fqdn ?? t.hosts.find((h) => h.name.toLowerCase() === p.server.toLowerCase())?.fqdn ?? p.server).toLowerCase();
+}
 
 export const iisStepList: StepDefinition[] = [bindCertificateStep, setWindowsAuthenticationStep, setAppPoolStateStep, bindingCheck, getCheck];

@@ -9,6 +9,7 @@ import type { Lab } from '../../sim/lab.js';
 import type { Probes } from '../../sim/probes.js';
 import { WireProbes, type Dialer } from '../../sim/probes.wire.js';
 import { LabNetwork } from './lab.network.js';
+import { caInfo } from '../ca/ca.client.js';
 
 /** Where the probes say they come from: the operator's workstation on the lab network. */
 const OPERATOR = { address: '127.0.10.5', port: 0 };
@@ -38,7 +39,28 @@ export function labProbes(lab: Lab): ProbeSession {
     },
   };
   const t = lab.topology;
-  const probes = new WireProbes({ target: 'emulated', topology: t, dialer, admin: { name: `${t.forest.netbios}\\${t.administrator.sam}`, password: t.administrator.password }, timeoutMs: EMULATED_TIMEOUT_MS });
+  // The operator's workstation is in the domain: it trusts the enterprise root CA once there is one.
+  const httpsTrust = (): string[] => {
+    const ca = lab.get('ca');
+    if (!ca) return [];
+    try {
+      return [caInfo(ca).certPem];
+    } catch {
+      return [];
+    }
+  };
+  const ids = lab.ids.fork('probes');
+  const probes = new WireProbes({
+    target: 'emulated',
+    topology: t,
+    dialer,
+    admin: { name: `${t.forest.netbios}\\${t.administrator.sam}`, password: t.administrator.password },
+    timeoutMs: EMULATED_TIMEOUT_MS,
+    httpsTrust,
+    bytes: (n) => ids.bytes(n),
+    now: () => lab.clock.now(),
+    kerberosStandIn: true,
+  });
   return {
     probes,
     close: async () => {
