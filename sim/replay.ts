@@ -75,14 +75,19 @@ export function targetDialer(target: TargetConfig, topology: Topology): Dialer {
 /** TLS to the target's DCs, with its trust anchors read from `trust.caFile`. */
 type LdapTlsMode = { mode: 'starttls' | 'ldaps'; ca?: string };
 
-function ldapTlsOf(target: TargetConfig): LdapTlsMode | undefined {
-  if (target.ldapTls === 'none') return undefined;
-  if (!target.caFile) return { mode: target.ldapTls };
+/** The target's trust anchors (`trust.caFile`), read once. */
+function readCaFile(target: TargetConfig): string | undefined {
+  if (!target.caFile) return undefined;
   try {
-    return { mode: target.ldapTls, ca: readFileSync(target.caFile, 'utf8') };
+    return readFileSync(target.caFile, 'utf8');
   } catch (e) {
     throw new ReplayInputError(`${target.file}: trust.caFile: cannot read ${target.caFile} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
+}
+
+function ldapTlsOf(target: TargetConfig, ca: string | undefined): LdapTlsMode | undefined {
+  if (target.ldapTls === 'none') return undefined;
+  return ca ? { mode: target.ldapTls, ca } : { mode: target.ldapTls };
 }
 
 /** The administrator's password from where the target file says it is (never from the file itself). */
@@ -148,7 +153,8 @@ export interface ReplayOptions {
 export async function replayScenario(o: ReplayOptions): Promise<ReplayReport & { rehearsal: RunReport }> {
   const { scenario, target } = o;
   const topology = scenario.topology;
-  const tls = ldapTlsOf(target);
+  const trust = readCaFile(target);
+  const tls = ldapTlsOf(target, trust);
   const probes: Probes = new WireProbes({
     target: target.name,
     topology,
@@ -157,6 +163,8 @@ export async function replayScenario(o: ReplayOptions): Promise<ReplayReport & {
     showRealAddress: true,
     ...(tls ? { ldapTls: tls } : {}),
     ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+    // An HTTPS client on the operator's workstation trusts the target's CA (trust.caFile), and nothing else.
+    httpsTrust: () => (trust ? [trust] : []),
   });
   // Wrong credentials stop the run before anything is asked (an unreachable DC does not: its checks fail).
   const bind = await probes.ldapBind({ name: target.administrator.user, password: o.password });

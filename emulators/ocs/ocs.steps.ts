@@ -16,8 +16,8 @@ import { hostFirewallEnabled, hostFirewallRules, hostServices, hostStartService 
 import { dnsQuery } from '../dns/dns.client.js';
 import { sqlOnline, sqlRead } from '../sql/sql.client.js';
 import { sqlId } from '../sql/sql.events.js';
-import { iisNewestFile, iisRequest } from '../iis/iis.client.js';
-import { iisId } from '../iis/iis.events.js';
+import { observeGet } from '../iis/iis.steps.js';
+import { addressBookFileName } from './ocs.addressbook.js';
 import type { Result } from '../../sim/result.js';
 import * as c from './ocs.client.js';
 import { OCS_SERVICES, SERVER_PHASES, sipUri as sipUriOf } from './ocs.store.js';
@@ -43,29 +43,67 @@ const perUser = (r: Result<{ users: { ok: boolean; message: string }[] }>): Step
   return bad.length ? failed(bad.map((u) => u.message).join('; '), lines) : passed(lines);
 };
 
+/** What an address book download saw. */
+interface AddressBookObservation {
+  url: string;
+  /** "answered", or why there was no answer to judge. */
+  outcome: string;
+  status?: number;
+  statusText?: string;
+  /** How many days before the target's today the newest full file was written (its name holds the date). */
+  fileAgeDays?: number;
+  found?: string[];
+  missing?: string[];
+  entries?: number;
+}
+
 const passwords = z.strictObject({ RTCService: z.string().min(1), RTCComponentService: z.string().min(1), RTCGuestAccessUser: z.string().min(1) });
 
 export const ocsSteps: StepDefinition[] = [
-  defineStep({
-    name: 'ocs.addressBookDownload', kind: 'check',
+  defineCheck({
+    name: 'ocs.addressBookDownload',
     summary: "A user downloads the newest full address book file over HTTPS from a front end's /Abs/Int/Handler, as Communicator does, and finds the pool's users in it",
     params: z.strictObject({ user: z.string(), server: z.string().optional(), contains: z.array(z.string()).optional() }), refs: { user: 'user', server: 'frontEnd' },
     title: (p) => `${p.user} downloads the address book over HTTPS${p.server ? ` from ${p.server}` : ''}`,
-    emulated: ({ lab, topology }, p) => {
-      const user = topology.users.find((u) => u.sam.toLowerCase() === p.user.toLowerCase());
-      const server = p.server ?? topology.hosts.find((h) => h.roles.includes('ocsFrontEnd'))?.name ?? '';
-      const pool = topology.pools.find((x) => x.frontEnds.includes(server));
-      const iis = lab.get(iisId(server));
-      if (!user || !iis || !pool) return failed(`${server} has no IIS`);
-      const file = iisNewestFile(iis, '/Abs/Int/Handler', '.lsabs');
-      if (!file) return failed('no address book file has been published to /Abs/Int/Handler (the Address Book Server has not run)');
-      const url = `https://${pool.fqdn}/Abs/Int/Handler/${file}`;
-      const r = iisRequest(iis, { scheme: 'https', path: `/Abs/Int/Handler/${file}`, hostHeader: pool.fqdn, credentials: { user: `${topology.forest.netbios}\\${user.sam}`, password: user.password } });
-      if (!r.ok) return failed(`GET ${url}: ${r.failure.message}`);
-      if (r.value.status !== 200) return failed(`GET ${url}: ${r.value.status}${r.value.subStatus ? `.${r.value.subStatus}` : ''} ${r.value.statusText}`);
-      const want = p.contains ?? topology.users.filter((u) => (r.value.body ?? '').includes(u.mail ?? '\u0000')).map((u) => u.mail ?? '');
-      const missing = want.filter((w) => !(r.value.body ?? '').includes(w));
-      return missing.length ? failed(`the address book does not list ${missing.join(', ')}`) : passed([`GET ${url}: 200`, `${(r.value.body ?? '').split('\r\n').filter((l) => l.startsWith('sip:')).length} entries`]);
+    probe: {
+      /**
+       * As Communicator looks for it: F-<day>.lsabs for today (the target's date), then a day back at a
+       * time over the 30 days the Address Book Server keeps full files, with NTLM as the user. What the
+       * file lists is looked for as text (the lab's files) and as UTF-16 (the product's binary format).
+       */
+      async observe(probes, p, t): Promise<AddressBookObservation> {
+        const server = p.server ?? t.hosts.find((h) => h.roles.includes('ocsFrontEnd'))?.name ?? '';
+        const pool = t.pools.find((x) => x.frontEnds.some((fe) => fe.toLowerCase() === server.toLowerCase()));
+        const user = t.users.find((u) => u.sam.toLowerCase() === p.user.toLowerCase());
+        const address = t.hosts.find((h) => h.name.toLowerCase() === server.toLowerCase())?.ip;
+        if (!pool || !user || !address) return { url: '', outcome: `${server} is not a front end of a pool` };
+        const now = probes.now();
+        const wanted = p.contains ?? t.users.map((u) => u.mail ?? '').filter(Boolean);
+        let first: AddressBookObservation | undefined;
+        for (let day = 0; day < 30; day++) {
+          const path = `/Abs/Int/Handler/${addressBookFileName(now - day * 86_400_000, 'lsabs')}`;
+          const url = `https://${pool.fqdn}${path}`;
+          const r = await probes.httpRequest({ address, port: 443, scheme: 'https', host: pool.fqdn, path, auth: { user: user.sam, domain: t.forest.netbios, password: user.password }, trust: 'target' });
+          const seen = observeGet(url, r);
+          if (seen.outcome !== 'answered' || isUnreachable(r) || !r.ok) return { url, outcome: seen.detail ?? seen.outcome };
+          if (r.status === 200) {
+            const text = r.body.toString('utf8').toLowerCase();
+            const wide = r.body.toString('utf16le').toLowerCase();
+            const has = (x: string) => text.includes(x.toLowerCase()) || wide.includes(x.toLowerCase());
+            // The file's name holds its date, which differs between targets: the observation says how old it is.
+            return { url: `https://${pool.fqdn}/Abs/Int/Handler/`, outcome: 'answered', status: 200, fileAgeDays: day, found: wanted.filter(has), missing: p.contains ? p.contains.filter((x) => !has(x)) : [], entries: text.split('\r\n').filter((l) => l.startsWith('sip:')).length };
+          }
+          first ??= { url, outcome: 'answered', status: r.status, statusText: r.statusText };
+          if (r.status !== 404) return first;
+        }
+        return first?.status === 404 ? { ...first, outcome: 'no full address book file for the last 30 days (the Address Book Server has not run)' } : (first ?? { url: '', outcome: 'no answer' });
+      },
+      judge(o) {
+        if (o.outcome !== 'answered') return failed(`GET ${o.url || 'the address book'}: ${o.outcome}`);
+        if (o.status !== 200) return failed(`GET ${o.url}: ${o.status ?? 0} ${o.statusText ?? ''}`.trim());
+        if (o.missing?.length) return failed(`the address book does not list ${o.missing.join(', ')}`, [`GET ${o.url}: 200`]);
+        return passed([`GET ${o.url}: 200 (the full file of ${o.fileAgeDays ? `${o.fileAgeDays} day(s) ago` : 'today'})`, `${o.entries ?? 0} entries`, ...(o.found?.length ? [`lists ${o.found.join(', ')}`] : [])]);
+      },
     },
   }),
   defineStep({

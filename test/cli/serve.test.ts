@@ -249,6 +249,8 @@ describe('a scenario replayed against ocslab serve through its endpoints file (i
       const expectations = replay.steps.filter((s) => s.phase === 'expect');
       expect(expectations.filter((s) => s.status === 'failed')).toEqual([]);
       expect(expectations.find((s) => s.name === 'ad.attribute')).toMatchObject({ status: 'passed' });
+      // Over HTTPS with NTLM as ocsuser1, the pool certificate checked against the served lab's root.
+      expect(expectations.find((s) => s.name === 'ocs.addressBookDownload')).toMatchObject({ status: 'passed' });
       expect(new Set(expectations.map((s) => s.status))).toEqual(new Set(['passed', 'not observed']));
       // The checks of states the pool has left behind are superseded, never failed.
       expect(replay.steps.filter((s) => s.kind === 'check' && s.phase !== 'expect').every((s) => s.status === 'superseded')).toBe(true);
