@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadTargetFile } from '../sim/target-file.js';
-import { replayScenario, resolvePassword, terminalConfirm, terminalPrompt, ReplayInputError, type ReplayReport, type ReplayStep } from '../sim/replay.js';
+import { replayScenario, resolvePassword, TerminalQuestions, terminalConfirm, terminalPrompt, ReplayInputError, type OperatorQuestion, type ReplayReport, type ReplayStep } from '../sim/replay.js';
 import { describeOp, type StepPlan } from '../sim/plan.js';
 import { parity, parityJunit, parityText } from '../sim/parity.js';
 import { Command, CommanderError, Option } from 'commander';
@@ -72,6 +72,8 @@ interface RunFlags {
   fault?: string[];
   target?: string;
   apply?: boolean;
+  /** --no-ask: false. */
+  ask?: boolean;
   yes?: boolean;
 }
 
@@ -103,6 +105,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .option('--target <file>', 'replay the scenario against real endpoints (a target file, or the endpoints file of ocslab serve): read-only, printing the plan of every action, and report parity with the lab')
     .option('--apply', 'with --target: perform each action\'s protocol operations on the target, step by step after its plan is confirmed, each followed by its checks')
     .option('--yes', 'with --apply: confirm every plan without asking (CI)')
+    .option('--no-ask', 'with --target on a terminal: do not ask the operator about the checks no protocol reaches (they are reported as not observed)')
     .addOption(debugOption())
     .action(async (scenarios: string[], flags: RunFlags) => {
       debug ||= flags.debug === true;
@@ -472,11 +475,16 @@ async function replayCommand(args: string[], flags: RunFlags, deps: CliDeps): Pr
   const interactive = process.stdin.isTTY === true;
   if (flags.apply && !flags.yes && !interactive) throw new UsageError(['ocslab run --apply: this run is not interactive, so nobody can confirm the plans; add --yes to confirm them all']);
   let replay: ReplayReport & { rehearsal: RunReport };
+  let questions: TerminalQuestions | undefined;
   try {
     const password = await resolvePassword(target, process.env, interactive ? terminalPrompt : undefined);
     out(flags.apply
       ? `Applying ${scenario.id} to ${target.name} step by step: each action's plan is shown${flags.yes ? ' and confirmed (--yes)' : ' and asked for'}, then its checks are judged on the target\n`
       : `Replaying ${scenario.id} read-only against ${target.name}: nothing is written; each action shows its plan; checks before the last action are superseded by it\n`);
+    // Opened after the password prompt, which reads the terminal its own way (without echo).
+    // The same reader confirms the plans of --apply, so answers typed ahead reach the right question.
+    questions = interactive ? new TerminalQuestions() : undefined;
+    const asking = flags.ask !== false ? questions : undefined;
     const show = (s: ReplayStep) => {
       if (flags.quiet && s.status !== 'failed' && s.status !== 'not applied') return;
       out(`  ${s.status.padEnd(12)} ${s.scenario} ${s.phase} ${s.index} ${s.title}${s.reason ? `: ${s.reason}` : ''}\n`);
@@ -496,11 +504,13 @@ async function replayCommand(args: string[], flags: RunFlags, deps: CliDeps): Pr
                 out(`  plan of ${step.scenario} ${step.phase} ${step.index} ${step.title}:\n`);
                 for (const op of plan.ops) out(`               ${describeOp(op)}\n`);
                 for (const line of plan.operator) out(`               operator: ${line}\n`);
-                return flags.yes === true || (await terminalConfirm('  Perform these operations on the target? [y/N] '));
+                return flags.yes === true || (questions ? /^y(es)?$/i.test((await questions.line('  Perform these operations on the target? [y/N] ')).trim()) : await terminalConfirm('  Perform these operations on the target? [y/N] '));
               },
             },
           }
         : {}),
+      // Interactive: what no protocol reaches is asked of the operator, with the place to look.
+      ...(asking ? { ask: (q: OperatorQuestion) => asking.answer(q) } : {}),
       onStep: show,
     });
   } catch (e) {
@@ -509,6 +519,8 @@ async function replayCommand(args: string[], flags: RunFlags, deps: CliDeps): Pr
       return EXIT.usage;
     }
     throw e;
+  } finally {
+    questions?.close();
   }
   const { rehearsal, ...report } = replay;
   const p = parity(rehearsal, report);

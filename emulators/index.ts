@@ -15,7 +15,7 @@ import { sqlEmulator, sqlSteps } from './sql/index.js';
 import { iisEmulator, iisSteps } from './iis/index.js';
 import { hlbEmulator, hlbSteps } from './hlb/index.js';
 import { ocsEmulator, ocsSteps } from './ocs/index.js';
-import { communicatorEmulator, communicatorSteps } from './communicator/index.js';
+import { communicatorEmulator, communicatorSteps, communicatorsOnTarget } from './communicator/index.js';
 import { hostFaults } from './host/host.faults.js';
 import { adFaults } from './ad/ad.faults.js';
 import { dnsFaults } from './dns/dns.faults.js';
@@ -39,5 +39,5 @@ export const registry = {
   steps: [...steps],
   faults: [...faults],
   probes: labProbes,
-  replay: { planners: [adPlanner, dnsPlanner], applier: adApplier },
+  replay: { planners: [adPlanner, dnsPlanner], applier: adApplier, clients: communicatorsOnTarget },
 };

@@ -45,7 +45,12 @@ export function parity(lab: RunReport, target: ReplayReport): ParityReport {
     const row: ParityRow = { phase: t.phase, scenario: t.scenario, index: t.index, name: t.name, title: t.title, verdict: 'not compared' };
     if (l) row.lab = { status: l.status, ...(l.observation !== undefined ? { observation: l.observation } : {}) };
     row.target = { status: t.status, ...(t.observation !== undefined ? { observation: t.observation } : {}) };
-    if (t.observation !== undefined && l?.observation !== undefined) row.verdict = canonical(t.observation) === canonical(l.observation) ? 'same' : 'different';
+    if (t.observedBy && l) {
+      // The operator looked where the lab's check reads, or the lab's client asked the target as it asked
+      // the lab: the same when both judged alike.
+      row.verdict = (t.status === 'passed') === (l.status === 'passed') ? 'same' : 'different';
+      row.why = t.observedBy === 'operator' ? 'answered by the operator' : "judged by the lab's client on both";
+    } else if (t.observation !== undefined && l?.observation !== undefined) row.verdict = canonical(t.observation) === canonical(l.observation) ? 'same' : 'different';
     else row.why = t.status === 'passed' || t.status === 'failed' ? 'the lab did not observe it' : t.status;
     rows.push(row);
   }
@@ -57,7 +62,9 @@ export function parityText(p: ParityReport): string[] {
   const lines = [`Parity of ${p.scenario}: lab vs ${p.target}: ${p.same} same, ${p.different} different, ${p.notCompared} not compared`];
   for (const r of p.rows) {
     const head = `  ${r.verdict === 'same' ? '=' : r.verdict === 'different' ? '≠' : '·'} ${r.scenario} ${r.phase} ${r.index} ${r.title}`;
-    if (r.verdict === 'different') lines.push(head, `      lab:    ${canonical(r.lab?.observation)}`, `      target: ${canonical(r.target?.observation)}`);
+    if (r.verdict === 'different' && r.why === 'answered by the operator') lines.push(`${head} (${r.why})`, `      lab:      ${r.lab?.status ?? ''}`, `      operator: ${r.target?.status === 'passed' ? 'seen' : 'not seen'}`);
+    else if (r.verdict === 'different' && r.target?.observation === undefined) lines.push(`${head} (${r.why ?? ''})`, `      lab:    ${r.lab?.status ?? ''}`, `      target: ${r.target?.status ?? ''}`);
+    else if (r.verdict === 'different') lines.push(head, `      lab:    ${canonical(r.lab?.observation)}`, `      target: ${canonical(r.target?.observation)}`);
     else lines.push(r.why ? `${head} (${r.why})` : head);
   }
   return lines;

@@ -72,6 +72,12 @@ export interface ApplyTarget {
   tls?: { mode: 'starttls' | 'ldaps'; ca?: string };
 }
 
+/**
+ * Puts a replay's lab clients (Communicator) on the target: they reach its servers through the dialer,
+ * trust its certification authority and keep the machine's time (emulators/communicator).
+ */
+export type ClientsOnTarget = (lab: Lab, target: { dialer: Dialer; topology: Topology; trustRoots: () => string[] }) => void;
+
 export interface Applier {
   apply(ops: readonly PlanOp[], target: ApplyTarget): Promise<OpResult[]>;
 }

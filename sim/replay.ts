@@ -42,6 +42,11 @@ export interface ReplayStep {
   reason?: string;
   details: string[];
   observation?: unknown;
+  /**
+   * Who observed a check no probe reaches: the operator, who looked where `details` says (an interactive
+   * run), or the lab's client (Communicator) signed in to the target.
+   */
+  observedBy?: 'operator' | 'client';
   /** With --apply: the action's plan as shown before it was confirmed, and what became of each operation. */
   plan?: { ops: string[]; operator: string[]; refused?: string };
   applied?: Array<{ op: string; status: 'done' | 'skipped' | 'failed'; note?: string }>;
@@ -147,6 +152,72 @@ export interface ReplayOptions {
   /** Wall-clock limit of one probe exchange. */
   timeoutMs?: number;
   onStep?: (step: ReplayStep) => void;
+  /**
+   * An interactive run: a check no protocol reaches is asked of the operator, with the place to look
+   * (`where`) and what the scenario expects there (`title`). Without it such checks are *not observed*.
+   */
+  ask?: (question: OperatorQuestion) => Promise<OperatorAnswer>;
+}
+
+export interface OperatorQuestion {
+  scenario: string;
+  phase: PhaseStep['phase'];
+  index: number;
+  title: string;
+  where: string;
+}
+
+/** seen: what the check expects is there; not seen: it is not; skip: the operator did not look. */
+export type OperatorAnswer = 'seen' | 'not seen' | 'skip';
+
+/**
+ * The operator's terminal for a run's questions: one line reader for the whole run, so answers typed
+ * (or pasted) ahead are kept for the questions that follow. Closed when the run ends.
+ */
+export class TerminalQuestions {
+  private readonly rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY === true });
+  private readonly queued: string[] = [];
+  private waiting: ((line: string) => void) | undefined;
+  private ended = false;
+
+  constructor() {
+    this.rl.on('line', (line) => {
+      const w = this.waiting;
+      this.waiting = undefined;
+      if (w) w(line);
+      else this.queued.push(line);
+    });
+    this.rl.on('close', () => {
+      this.ended = true;
+      this.waiting?.('');
+      this.waiting = undefined;
+    });
+  }
+
+  /** The next line typed after the question; '' once the input has ended. */
+  line(question: string): Promise<string> {
+    process.stderr.write(question);
+    const next = this.queued.shift();
+    if (next !== undefined) return Promise.resolve(next);
+    if (this.ended) return Promise.resolve('');
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  /** The operator's answer: y, n or s (anything else asks again, up to three times; no input is skip). */
+  async answer(q: OperatorQuestion): Promise<OperatorAnswer> {
+    process.stderr.write(`  look at ${q.where}\n`);
+    for (let i = 0; i < 3; i++) {
+      const a = (await this.line(`  ${q.scenario} ${q.phase} ${q.index}: ${q.title}? [y]es, [n]o, [s]kip: `)).trim();
+      if (/^y(es)?$/i.test(a)) return 'seen';
+      if (/^no?$/i.test(a)) return 'not seen';
+      if (/^s(kip)?$/i.test(a) || a === '' || this.ended) return 'skip';
+    }
+    return 'skip';
+  }
+
+  close(): void {
+    this.rl.close();
+  }
 }
 
 /** The replay's report, and the lab's rehearsal of the same scenario (for the parity report). */
@@ -172,7 +243,7 @@ export async function replayScenario(o: ReplayOptions): Promise<ReplayReport & {
   // A certificate the trust anchors do not vouch for is the target file's problem, not the server's.
   if (isUnreachable(bind) && bind.error.startsWith('TLS:')) throw new ReplayInputError(`${target.file}: the domain controller's certificate was not accepted (${bind.error.slice(5)}); give its CA in trust.caFile, or ldap: { tls: none } for a lab DC`);
   try {
-    return await walk(o, probes, tls);
+    return await walk(o, probes, tls, trust);
   } finally {
     await probes.close?.();
   }
@@ -186,12 +257,22 @@ function report(scenario: Scenario, target: TargetConfig, mode: ReplayReport['mo
 }
 
 /** A check judged on the target: the probe's observation and the same judgement as on the lab. */
-async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology, readOnly: boolean): Promise<ReplayStep> {
+async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology, readOnly: boolean, ask: ReplayOptions['ask']): Promise<ReplayStep> {
   const { step } = item;
   const base = { phase: item.phase, scenario: item.scenario, index: step.index, name: step.name, kind: step.kind, title: step.title };
+  /** What no probe observed: the operator's answer in an interactive run, else not observed. */
+  const byOperator = async (where: string, why: string, observation?: unknown): Promise<ReplayStep> => {
+    const seen = observation !== undefined ? { observation } : {};
+    const answer = ask ? await ask({ scenario: item.scenario, phase: item.phase, index: step.index, title: step.title, where }) : 'skip';
+    if (answer === 'seen') return { ...base, status: 'passed', observedBy: 'operator', details: [`the operator saw it at ${where}`] };
+    if (answer === 'not seen') return { ...base, status: 'failed', observedBy: 'operator', reason: `the operator did not see it at ${where}`, details: [] };
+    return { ...base, status: 'not observed', details: [why], ...seen };
+  };
   if (!step.definition.probe) {
     const where = step.definition.console?.(step.params, topology);
-    return { ...base, status: 'not observed', details: [where ? `no protocol reaches this on a real server; look at ${where}` : 'this check reads the lab and has no probe yet; check it on the real servers by hand'] };
+    return where
+      ? byOperator(where, `no protocol reaches this on a real server; look at ${where}`)
+      : byOperator('the real servers', 'this check reads the lab and has no probe yet; check it on the real servers by hand');
   }
   const trace = readOnly ? step.definition.leavesTrace?.(step.params) : undefined;
   if (trace) return { ...base, status: 'not observed', details: [trace] };
@@ -206,11 +287,40 @@ async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology
     await probes.close?.();
   }
   const outcome: StepOutcome = step.definition.probe.judge(observation, step.params, topology);
-  if (outcome.notObserved !== undefined) return { ...base, status: 'not observed', details: [outcome.notObserved, ...(outcome.details ?? [])], observation };
+  if (outcome.notObserved !== undefined) return byOperator(outcome.notObserved, outcome.notObserved, observation);
   const verdict = judge(step, outcome);
   const r: ReplayStep = { ...base, status: verdict.status === 'passed' ? 'passed' : 'failed', details: outcome.details ?? [], observation };
   if (verdict.reason !== undefined) r.reason = verdict.reason;
   return r;
+}
+
+/**
+ * A step of the lab's clients, performed by them on the target (`Registry.replay.clients`): a check is
+ * the target's answer (superseded in a read-only replay when a later action changes it; the client still
+ * signs in, so later steps find it as the scenario left it); an action that changes what the servers
+ * store (publishing presence, adding a contact) is only planned in a read-only replay, confirmed and
+ * performed with --apply; the client's own settings are simply applied to the client.
+ */
+async function clientStep(
+  item: PhaseStep,
+  base: Pick<ReplayStep, 'phase' | 'scenario' | 'index' | 'name' | 'kind' | 'title'>,
+  c: { write: boolean; mode: ApplyMode | undefined; emulated: EmulatedTarget; later: PhaseStep | undefined },
+): Promise<ReplayStep> {
+  const { step } = item;
+  const by = `the lab's Communicator on the target: ${step.title}`;
+  if (step.kind === 'action' && step.definition.client === 'writes') {
+    if (!c.write || !c.mode) return { ...base, status: 'planned', details: [`${by} (with --apply)`], plan: { ops: [], operator: [by] } };
+    const pending: ReplayStep = { ...base, status: 'not applied', details: [], plan: { ops: [], operator: [by] } };
+    if (!(await c.mode.confirm(pending, { ops: [], operator: [by] }))) return { ...pending, reason: 'not confirmed', details: ['the operator did not confirm the plan'] };
+  }
+  const outcome = await c.emulated.perform({ definition: step.definition, params: step.params });
+  const verdict = judge(step, outcome);
+  const reason = verdict.reason !== undefined ? { reason: verdict.reason } : {};
+  if (step.kind === 'check') {
+    if (c.later) return { ...base, status: 'superseded', details: [`describes the state before "${c.later.step.title}" (${c.later.scenario} step ${c.later.step.index}); a read-only replay sees the end state`] };
+    return { ...base, status: verdict.status === 'passed' ? 'passed' : 'failed', observedBy: 'client', details: outcome.details ?? [], ...reason };
+  }
+  return { ...base, status: verdict.status === 'passed' ? 'applied' : 'not applied', observedBy: 'client', details: [by, ...(outcome.details ?? [])], ...reason };
 }
 
 /**
@@ -221,7 +331,7 @@ async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology
  * performs is the operator's. The first operation that fails stops the run: the report says what was
  * done and what was not.
  */
-async function walk(o: ReplayOptions, probes: Probes, tls: LdapTlsMode | undefined): Promise<ReplayReport & { rehearsal: RunReport }> {
+async function walk(o: ReplayOptions, probes: Probes, tls: LdapTlsMode | undefined, trust: string | undefined): Promise<ReplayReport & { rehearsal: RunReport }> {
   const { scenario, target, registry } = o;
   const mode = o.apply;
   const write = mode !== undefined;
@@ -238,9 +348,14 @@ async function walk(o: ReplayOptions, probes: Probes, tls: LdapTlsMode | undefin
     rehearsal = await runScenario({ scenario, registry, lab: end, seed });
     const emulated = new EmulatedTarget(lab, topology, registry.probes);
     const dialer = targetDialer(target, topology);
+    // The lab's clients (Communicator) sign in to the target itself: their steps' outcomes are the target's.
+    replay.clients?.(lab, { dialer, topology, trustRoots: () => (trust ? [trust] : []) });
     const all: PhaseStep[] = [...setupSteps(scenario), ...mainSteps(scenario)];
     let stoppedBy: string | undefined;
-    const lastAction = all.map((x) => x.step.kind).lastIndexOf('action');
+    // What a later action would change is superseded in a read-only replay; the clients' own actions do
+    // not change the target then (their writes are only planned), so they supersede nothing.
+    const changesTarget = (x: PhaseStep) => x.step.kind === 'action' && !(x.step.definition.client && replay.clients);
+    const lastAction = all.map(changesTarget).lastIndexOf(true);
     for (const [i, item] of all.entries()) {
       const { step } = item;
       const base = { phase: item.phase, scenario: item.scenario, index: step.index, name: step.name, kind: step.kind, title: step.title };
@@ -250,14 +365,21 @@ async function walk(o: ReplayOptions, probes: Probes, tls: LdapTlsMode | undefin
         o.onStep?.(r);
         continue;
       }
+      if (step.definition.client && replay.clients) {
+        const r = await clientStep(item, base, { write, mode, emulated, later: !write && i < lastAction ? all.slice(i + 1).find(changesTarget) : undefined });
+        if (r.status === 'not applied' && write) stoppedBy = `"${step.title}" failed on the target`;
+        steps.push(r);
+        o.onStep?.(r);
+        continue;
+      }
       if (step.kind === 'check') {
         // The lab walks the scenario too: some checks act there (Communicator signs in), and the actions
         // after them are rehearsed from the state they leave.
         await emulated.perform({ definition: step.definition, params: step.params });
-        const later = write || i > lastAction ? undefined : all.slice(i + 1).find((x) => x.step.kind === 'action');
+        const later = write || i > lastAction ? undefined : all.slice(i + 1).find(changesTarget);
         const r: ReplayStep = later
           ? { ...base, status: 'superseded', details: [`describes the state before "${later.step.title}" (${later.scenario} step ${later.step.index}); a read-only replay sees the end state`] }
-          : await judgeOnTarget(item, probes, topology, !write);
+          : await judgeOnTarget(item, probes, topology, !write, o.ask);
         steps.push(r);
         o.onStep?.(r);
         continue;

@@ -15,7 +15,7 @@ import { Lab, LabSnapshotError, type LabSnapshot } from './lab.js';
 import type { Scenario, ScenarioStep, SourcePosition } from './scenario.js';
 import type { StepDefinition, StepOutcome } from './steps.js';
 import { EmulatedTarget, type ProbeFactory, type Target } from './target.js';
-import type { Applier, Planner } from './plan.js';
+import type { Applier, ClientsOnTarget, Planner } from './plan.js';
 import { formatDuration } from './clock.js';
 import { injectFault, PendingRewrites, type FaultDefinition, type FaultPlan, type FaultRecord } from './faults.js';
 
@@ -28,7 +28,7 @@ export interface Registry {
   /** How checks reach the embedded lab over its network (emulators/network/lab.probes.ts). */
   probes?: ProbeFactory;
   /** How actions become protocol operations on a real target, and who performs them (decision 0016). */
-  replay?: { planners: readonly Planner[]; applier: Applier };
+  replay?: { planners: readonly Planner[]; applier: Applier; clients?: ClientsOnTarget };
 }
 
 export type StepPhase = 'setup' | 'steps' | 'expect';

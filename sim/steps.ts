@@ -74,6 +74,13 @@ export interface StepDefinition<P = Record<string, unknown>> {
    * counts a bad password and can lock the account). A read-only replay does not ask then.
    */
   leavesTrace?(params: P): string | undefined;
+  /**
+   * A step the lab's client machines perform against the servers (Communicator: sign in, IM, presence,
+   * the address book). A replay performs it with the same client against the target's addresses, so its
+   * outcome is the target's; `writes` marks one that changes what the servers store (publishing presence,
+   * adding a contact), which a read-only replay only plans.
+   */
+  client?: 'reads' | 'writes';
   /** A check's protocol half; a check with one is performed as `judge(observe(probes))` on every target. */
   probe?: CheckProbe<P, unknown>;
   /**

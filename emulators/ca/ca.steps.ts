@@ -79,6 +79,7 @@ const requestStatus = defineStep({
     })
     .refine((p) => p.requestId !== undefined || p.subject !== undefined, { message: 'give requestId or subject' }),
   title: (p) => `Request ${p.requestId ?? `for ${p.subject ?? ''}`} is ${p.status}`,
+  console: (p, t) => `Certification Authority (certsrv.msc) on ${t.ca.host}: ${t.ca.name} → Issued, Pending, Failed and Revoked Certificates, ${p.requestId !== undefined ? `Request ID ${p.requestId}` : `the newest request for ${p.subject ?? ''}`}`,
   emulated: ({ lab }, p) => {
     const db = caDatabase(lab.get(CA));
     const row = p.requestId !== undefined ? db.rows.find((r) => r.requestId === p.requestId) : newestForSubject(db, p.subject ?? '');
@@ -95,6 +96,7 @@ const online = defineStep({
   summary: 'The CA answers requests (CertSvc running) or does not',
   params: z.strictObject({ online: z.boolean().default(true) }),
   title: (p, t) => `${t.ca.name} is ${p.online ? 'online' : 'offline'}`,
+  console: (_p, t) => `Certification Authority (certsrv.msc) on ${t.ca.host}: ${t.ca.name} with a green check (running) or a black square (stopped); or sc query CertSvc`,
   emulated: ({ lab }, p) => {
     const info = caInfo(lab.get(CA));
     const word = (b: boolean) => (b ? 'online' : 'offline');

@@ -6,7 +6,9 @@
 import { createActor, waitFor, type Actor } from 'xstate';
 import type { Lab } from '../../sim/lab.js';
 import { caInfo } from '../ca/ca.client.js';
-import { labNetwork, type LabNetwork } from '../network/lab.network.js';
+import { labNetwork, type Network } from '../network/lab.network.js';
+import { dialerNetwork } from '../network/dialer.network.js';
+import type { ClientsOnTarget } from '../../sim/plan.js';
 import { addressBookFileName } from '../ocs/ocs.addressbook.js';
 import type { Resolver } from './communicator.discovery.js';
 import { COMMUNICATOR_MESSAGES } from './communicator.errors.js';
@@ -49,7 +51,21 @@ export class CommunicatorFleet {
   private readonly clients = new Map<string, LabClient>();
   private queryId = 1;
 
-  constructor(readonly lab: Lab, readonly network: LabNetwork) {}
+  constructor(
+    readonly lab: Lab,
+    readonly network: Network,
+    /**
+     * The clients of a replay sign in to a real target (sim/replay.ts): its certification authority (the
+     * target's trust.caFile) instead of the lab's, and the machine's clock instead of the lab's, since a
+     * real server checks certificates and NTLM times against its own.
+     */
+    private readonly options: { trustRoots?: () => string[]; now?: () => number } = {},
+  ) {}
+
+  /** The clients' clock: the lab's, or the machine's on a real target. */
+  private now(): number {
+    return this.options.now ? this.options.now() : this.lab.clock.now();
+  }
 
   /** The lab's DNS server as the clients' resolver (their NIC's DNS server is the DC). */
   resolver(): Resolver {
@@ -64,8 +80,8 @@ export class CommunicatorFleet {
     // NTLM as the logged-on Windows user: the forest's NetBIOS domain, the user's own workstation, and
     // random bytes from a seeded stream of the client's own (it touches no other component's ids).
     const ids = this.lab.ids.fork(`communicator:${k}`);
-    const ntlm = { domain: this.lab.topology.forest.netbios, workstation: `${k.replace(/[^a-z0-9]/gi, '').slice(0, 12).toUpperCase()}-PC`, bytes: (n: number) => ids.bytes(n), now: () => this.lab.clock.now() };
-    const runtime: ClientRuntime = { user: k, account, network: this.network, resolver: this.resolver(), trust: { roots: [], now: () => this.lab.clock.now() }, origin, ntlm };
+    const ntlm = { domain: this.lab.topology.forest.netbios, workstation: `${k.replace(/[^a-z0-9]/gi, '').slice(0, 12).toUpperCase()}-PC`, bytes: (n: number) => ids.bytes(n), now: () => this.now() };
+    const runtime: ClientRuntime = { user: k, account, network: this.network, resolver: this.resolver(), trust: { roots: [], now: () => this.now() }, origin, ntlm };
     const actor = createActor(communicatorClientMachine, { input: { runtime } });
     runtime.deliver = (e) => actor.send(e);
     actor.start();
@@ -84,7 +100,8 @@ export class CommunicatorFleet {
 
   /** Signs a client in and waits until it is signed in or has failed. */
   async signIn(c: LabClient, signInAddress: string, password: string, settings: ClientSettings): Promise<ClientState> {
-    c.runtime.trust.roots = settings.trustLabCa && this.lab.get('ca') ? [caInfo(this.lab.get('ca')).certPem] : [];
+    const labRoot = () => (this.lab.get('ca') ? [caInfo(this.lab.get('ca')).certPem] : []);
+    c.runtime.trust.roots = settings.trustLabCa ? (this.options.trustRoots ?? labRoot)() : [];
     const current = stateOf(c.actor).state;
     if (current === 'signedIn') await this.signOut(c);
     c.actor.send({ type: 'signIn', request: { signInAddress, password, settings } });
@@ -132,7 +149,7 @@ export class CommunicatorFleet {
     if (!address || address.type !== 'A') return failed([`DNS A ${host}: ${a.rcode === 'NOERROR' ? 'no records' : a.rcode}`]);
     const lines = [`DNS A ${host}: ${address.address}`];
     const path = url.pathname.replace(/\/+$/, '');
-    const now = this.lab.clock.now();
+    const now = this.now();
     for (let day = 0; day < 30; day++) {
       const file = addressBookFileName(now - day * 86_400_000, 'lsabs');
       const dialled = await this.network.dial(address.address, 443, c.runtime.origin);
@@ -193,3 +210,15 @@ export function communicatorFleet(lab: Lab): CommunicatorFleet {
     return { value: fleet, close: () => fleet.close() };
   });
 }
+
+/**
+ * A replay's clients (sim/replay.ts): the lab's Communicator machines, signing in to the target through
+ * its dialer, trusting its certification authority, on the machine's clock. Registered before the first
+ * client step, so `communicatorFleet(lab)` finds them instead of clients on the lab's own network.
+ */
+export const communicatorsOnTarget: ClientsOnTarget = (lab, target) => {
+  lab.resource(FLEET_RESOURCE, () => {
+    const fleet = new CommunicatorFleet(lab, dialerNetwork(target.dialer, target.topology), { trustRoots: target.trustRoots, now: () => Date.now() });
+    return { value: fleet, close: () => fleet.close() };
+  });
+};

@@ -64,6 +64,7 @@ const record = (lab: Lab, event: Parameters<typeof communicatorRecord>[1]) => {
 
 const signInStep = defineStep({
   name: 'communicator.signIn',
+  client: 'reads',
   kind: 'check',
   summary: "Sign a user in with Office Communicator 2007 R2 over the wire (DNS, TLS, REGISTER, in-band provisioning) and compare Communicator's outcome (signed in, or its message)",
   params: z.strictObject({
@@ -97,6 +98,7 @@ const signInStep = defineStep({
 
 const signOutStep = defineStep({
   name: 'communicator.signOut',
+  client: 'reads',
   kind: 'action',
   summary: 'Sign a user out of Communicator (unregister, close the connection)',
   params: z.strictObject({ user: z.string() }),
@@ -115,6 +117,7 @@ const signOutStep = defineStep({
 
 const sendImStep = defineStep({
   name: 'communicator.sendIm',
+  client: 'reads',
   kind: 'check',
   summary: "Send an IM from one signed-in user to another and expect it delivered (the recipient's Communicator shows it), or Communicator's message",
   params: z.strictObject({
@@ -153,6 +156,7 @@ const AVAILABILITY = ['Available', 'Busy', 'Do Not Disturb', 'Be Right Back', 'A
 
 const setPresenceStep = defineStep({
   name: 'communicator.setPresence',
+  client: 'writes',
   kind: 'action',
   summary: "A signed-in user sets Communicator's presence (Available, Busy, Do Not Disturb, Be Right Back, Away, Appear Offline) and optionally a personal note: SERVICE with the enhanced-presence categories",
   params: z.strictObject({ user: z.string(), availability: z.enum(AVAILABILITY), note: z.string().max(500).optional() }),
@@ -172,6 +176,7 @@ const setPresenceStep = defineStep({
 
 const addContactStep = defineStep({
   name: 'communicator.addContact',
+  client: 'writes',
   kind: 'action',
   summary: "A signed-in user adds a contact in Communicator (SERVICE with the SOAP setContact; the front end stores it in the user's contact list on the home pool's back end)",
   params: z.strictObject({ user: z.string(), contact: z.string() }),
@@ -193,6 +198,7 @@ const addContactStep = defineStep({
 
 const expectPresenceStep = defineStep({
   name: 'communicator.expectPresence',
+  client: 'reads',
   kind: 'check',
   summary: "A signed-in user's Communicator shows a contact's presence (batched SUBSCRIBE presence; the categories NOTIFY's availability and note, or Offline)",
   params: z.strictObject({ user: z.string(), contact: z.string(), availability: z.enum([...AVAILABILITY, 'Offline']), note: z.string().optional() }),
@@ -227,6 +233,7 @@ const expectPresenceStep = defineStep({
 
 const addressBookStep = defineStep({
   name: 'communicator.addressBook',
+  client: 'reads',
   kind: 'check',
   summary: "A signed-in user's Communicator downloads the address book over HTTPS from the URL in-band provisioning gave, and what Communicator says",
   params: z.strictObject({
@@ -266,6 +273,7 @@ const addressBookStep = defineStep({
 
 const clientEventStep = defineStep({
   name: 'communicator.clientEvent',
+  client: 'reads',
   kind: 'check',
   summary: "An entry is (or is not) in a user's client Application log (source Communicator)",
   params: z.strictObject({ user: z.string(), eventId: z.number().int().nonnegative(), present: z.boolean().default(true), messageContains: z.string().optional() }),
@@ -286,6 +294,7 @@ const configured = (r: { ok: boolean; failure?: { message: string } }, line: str
 
 const setTrustStep = defineStep({
   name: 'communicator.setTrustLabCa',
+  client: 'reads',
   kind: 'action',
   summary: "Add (or remove) the enterprise root CA in a client's Trusted Root Certification Authorities; without a user, every client (Group Policy)",
   params: z.strictObject({ user: z.string().optional(), trust: z.boolean() }),
@@ -296,6 +305,7 @@ const setTrustStep = defineStep({
 
 const configureManualStep = defineStep({
   name: 'communicator.configureManual',
+  client: 'reads',
   kind: 'action',
   summary: 'Communicator Options > Advanced: a manual server name and transport, or back to automatic configuration (no server)',
   params: z.strictObject({ user: z.string(), server: z.string().optional(), transport: z.enum(['TLS', 'TCP']).default('TLS') }),
@@ -310,6 +320,7 @@ const configureManualStep = defineStep({
 
 const setSignInAddressStep = defineStep({
   name: 'communicator.setSignInAddress',
+  client: 'reads',
   kind: 'action',
   summary: 'The user types a sign-in address in Communicator (remembered for the next sign-in); without an address, the one the operator gave',
   params: z.strictObject({ user: z.string(), address: z.string().optional() }),

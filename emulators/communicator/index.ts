@@ -3,6 +3,7 @@ import { COMMUNICATOR_ID, type CommunicatorInput } from './communicator.events.j
 import { communicatorMachine } from './communicator.machine.js';
 
 export { communicatorSteps } from './communicator.steps.js';
+export { communicatorsOnTarget } from './communicator.fleet.js';
 export { communicatorFaults } from './communicator.faults.js';
 export * from './communicator.client.js';
 export * from './communicator.events.js';

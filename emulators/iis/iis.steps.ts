@@ -114,6 +114,7 @@ export const bindingCheck = defineStep({
   params: z.strictObject({ server, protocol: z.enum(['http', 'https']), port: z.number().int().min(1).max(65535).optional(), present: z.boolean().default(true) }),
   refs: { server: 'frontEnd' },
   title: (p) => `${p.server}: ${p.protocol}${p.port ? ` port ${p.port}` : ''} binding ${p.present ? 'present' : 'absent'}`,
+  console: (p) => `IIS Manager on ${p.server}: Sites → Default Web Site → Bindings… (${p.protocol}${p.port ? ` port ${p.port}` : ''}); or appcmd list site /config`,
   emulated: (ctx, p) => {
     const ref = iisRef(ctx, p.server);
     if (!ref) return noIis(p.server);

@@ -259,6 +259,7 @@ export const ocsSteps: StepDefinition[] = [
     name: 'ocs.userContacts', kind: 'check', summary: "A user's server-stored contacts on the home pool's back end (RTC.Contact), as Communicator shows them at sign-in",
     params: z.strictObject({ user: z.string(), count: z.number().int().nonnegative().optional(), contains: z.array(z.string()).optional() }), refs: { user: 'user' },
     title: (p) => `${p.user}'s contact list${p.count !== undefined ? ` has ${p.count} contact(s)` : ''}${p.contains?.length ? ` includes ${p.contains.join(', ')}` : ''}`,
+    console: (p) => `${p.user}'s contact list in Communicator once signed in (the server-stored list, RTC.Contact on the pool's back end)`,
     emulated: ({ lab }, p) => {
       const store = c.ocsStore(ocs(lab));
       const u = store.users.find((x) => x.sam.toLowerCase() === p.user.toLowerCase());
@@ -375,6 +376,7 @@ export const ocsSteps: StepDefinition[] = [
     name: 'ocs.certificateAssigned', kind: 'check', summary: 'The server has a certificate assigned, with subject and SAN',
     params: z.strictObject({ server: z.string(), subject: z.string().optional(), sanContains: z.array(z.string()).optional() }), refs: { server: 'frontEnd' },
     title: (p) => `${p.server} has its certificate assigned`,
+    console: (p) => `the Office Communications Server 2007 R2 console: ${p.server} → Properties → Front End Properties → Certificates (the certificate's subject and SAN)`,
     emulated: ({ lab }, p) => {
       const cert = c.ocsServer(ocs(lab), p.server)?.certificate;
       if (!cert) return failed('expected a certificate assigned, found none');

@@ -241,7 +241,7 @@ describe('a scenario replayed against ocslab serve through its endpoints file (i
       const r = run(['seed-part3', '--target', file, '--json']);
       expect(r.status, r.stderr).toBe(0);
       const { replay, parity } = JSON.parse(r.stdout) as {
-        replay: { status: string; mode: string; steps: Array<{ phase: string; name: string; kind: string; status: string }> };
+        replay: { status: string; mode: string; steps: Array<{ phase: string; index: number; name: string; kind: string; status: string; observedBy?: string; details: string[] }> };
         parity: { different: number; same: number };
       };
       expect(replay.mode).toBe('end-state');
@@ -253,7 +253,22 @@ describe('a scenario replayed against ocslab serve through its endpoints file (i
       expect(expectations.find((s) => s.name === 'ocs.addressBookDownload')).toMatchObject({ status: 'passed' });
       expect(new Set(expectations.map((s) => s.status))).toEqual(new Set(['passed', 'not observed']));
       // The checks of states the pool has left behind are superseded, never failed.
-      expect(replay.steps.filter((s) => s.kind === 'check' && s.phase !== 'expect').every((s) => s.status === 'superseded')).toBe(true);
+      const earlier = replay.steps.filter((s) => s.kind === 'check' && s.phase !== 'expect');
+      expect(earlier.filter((s) => !s.name.startsWith('communicator.')).every((s) => s.status === 'superseded')).toBe(true);
+      // The lab's Communicator signs in to the served pool from this process, IMs both ways, downloads
+      // the address book and sees the presence serve's own ocsuser2 published; what would change the
+      // pool's store (adding a contact, publishing presence) is only planned.
+      const client = replay.steps.filter((s) => s.name.startsWith('communicator.'));
+      expect(client.filter((s) => s.kind === 'check').map((s) => [s.index, s.status, s.observedBy])).toEqual([
+        [22, 'passed', 'client'],
+        [23, 'passed', 'client'],
+        [24, 'passed', 'client'],
+        [25, 'passed', 'client'],
+        [28, 'passed', 'client'],
+        [29, 'passed', 'client'],
+      ]);
+      expect(client.filter((s) => s.kind === 'action' && s.status === 'planned').map((s) => s.name)).toEqual(['communicator.addContact', 'communicator.setPresence']);
+      expect(replay.steps.find((s) => s.index === 29)?.details).toContain('NOTIFY presence sip:ocsuser2@example.com: Busy — "Rehearsing the pool01 deployment"');
       expect(replay.status).toBe('incomplete');
       expect(parity.different).toBe(0);
       expect(parity.same).toBeGreaterThan(0);
@@ -268,6 +283,32 @@ describe('a scenario replayed against ocslab serve through its endpoints file (i
     expect(gone.stdout).toMatch(/failed +part2-prepare-environment expect 15 Pool pool01 exists: no answer from 127\.0\.10\.11:389 \(127\.0\.0\.1:\d+\): ECONNREFUSED/);
     expect(gone.stdout).toMatch(/failed +part2-prepare-environment expect 16 nslookup -type=A pool01\.corp\.example\.net: DNS request timed out\./);
   }, 90_000);
+});
+
+describe.runIf(process.platform === 'linux')('a replay on a terminal asks the operator what no protocol reaches (issue 10)', () => {
+  it('y passes a check, n fails it, the end of input leaves the rest not observed; parity compares the answers with the lab', async () => {
+    const file = join(dir, 'ask-endpoints.json');
+    const { child, exited } = await startServe(file);
+    let out = '';
+    let status: number | null = null;
+    try {
+      // script(1) gives the run a terminal (a pseudo-terminal) whose input is the operator's answers.
+      const command = [process.execPath, join(projectRoot, 'bin', 'ocslab.js'), 'run', 'seed-part3', '--target', file].map((a) => `'${a}'`).join(' ');
+      const r = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: projectRoot, input: 'y\nn\n', encoding: 'utf8', timeout: 90_000, env: { ...process.env, NO_COLOR: '1' } });
+      out = r.stdout.replace(/\r/g, '');
+      status = r.status;
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(out).toContain("look at ocsuser1's contact list in Communicator once signed in");
+    expect(out).toMatch(/passed +seed-part3 expect 30 ocsuser1's contact list/);
+    expect(out).toMatch(/failed +seed-part3 expect 32 ocsfe01 is servicesStarted: the operator did not see it at LCSCmd\.exe \/Server:ocsfe01/);
+    expect(out).toMatch(/not observed seed-part3 expect 36 /);
+    expect(out).toMatch(/= seed-part3 expect 30 .*\(answered by the operator\)/);
+    expect(out).toMatch(/≠ seed-part3 expect 32 .*\(answered by the operator\)\n +lab: +passed\n +operator: not seen/);
+    expect(status).toBe(1);
+  }, 120_000);
 });
 
 describe.runIf(process.platform === 'linux')('ocslab serve started through npm, stopped by the PID a supervisor knows (the launcher)', () => {
