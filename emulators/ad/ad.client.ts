@@ -6,7 +6,8 @@ import type { AnyActorRef } from 'xstate';
 import { request } from '../../sim/emulator.js';
 import type { AdModification, AdNewUser, AdResult, AdScope, AdSearchEntry, GlobalSettingsLocation, PrepState } from './ad.events.js';
 import { dcNamed, findRtcService, pdc, pendingCount, prepState } from './ad.forest.js';
-import { readQuery, type AdContext } from './ad.machine.js';
+import { readQuery, searchCursor, type AdContext } from './ad.machine.js';
+import type { FilterTree } from './ad.filter.js';
 import { dnKey } from './ad.dn.js';
 import { findBySam, type AdEntry } from './ad.store.js';
 
@@ -38,6 +39,20 @@ export const adAuthenticate = (ref: Ref, args: { name: string; password: string 
  * The same search and bind answered from the directory's current snapshot, at `now` (the lab's clock),
  * without a command through the actor: for readers that only ask, many times a second.
  */
+/**
+ * A search over the directory's current snapshot that gives way after about `budget` units of filter
+ * work (the LDAP adapter's cooperative searches); found entries go into `out` as they are found.
+ */
+export function adSearchCursor(
+  ref: Ref,
+  args: { base: string; scope: AdScope; filter?: string; filterTree?: FilterTree; attributes?: string[]; dc?: string },
+  now: number,
+  out: AdSearchEntry[],
+  budget: number,
+): Generator<void, AdResult<AdSearchEntry[]>, void> {
+  return searchCursor(need(ref), { type: 'ad.search', ...defined(args) }, now, out, budget);
+}
+
 export function adSearchNow(ref: Ref, args: { base: string; scope: AdScope; filter?: string; attributes?: string[]; dc?: string }, now: number): AdResult<AdSearchEntry[]> {
   return readQuery(need(ref), { type: 'ad.search', ...defined(args) }, now) as AdResult<AdSearchEntry[]>;
 }

@@ -39,7 +39,8 @@ import net from 'node:net';
 import type { AnyActorRef } from 'xstate';
 import type { Lab } from '../../sim/lab.js';
 import type { ListenOptions, Listening } from '../../sim/wire.js';
-import { adAdd, adAuthenticate, adDelete, adModify, adSearch } from './ad.client.js';
+import { adAdd, adAuthenticate, adDelete, adModify, adSearchCursor } from './ad.client.js';
+import type { FilterTree } from './ad.filter.js';
 import type { AdFailure, AdModification, AdResult, AdScope, AdSearchEntry } from './ad.events.js';
 import { bytesToGuid, bytesToSid, guidToBytes, sdToBytes, sidToBytes } from './ad.security.js';
 import { BerError, BerReader, intBytes, message, octets, tlv, type Tlv } from './ldap.ber.js';
@@ -53,6 +54,21 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 export const MAX_PAGE_SIZE = 1000;
 /** AD's default MaxConnIdleTime (900 s). */
 const IDLE_TIMEOUT_MS = 900_000;
+/** AD's default InitRecvTimeout (120 s): the first request must arrive within it; the lab also holds every started message to it. */
+export const INIT_RECV_TIMEOUT_MS = 120_000;
+/** AD's default MaxConnections (5000): past it, another connection is dropped (the one that has sent least). */
+export const MAX_CONNECTIONS = 5000;
+/** AD's default MaxQueryDuration (120 s): a search running longer ends with timeLimitExceeded (3). */
+export const MAX_QUERY_DURATION_MS = 120_000;
+/**
+ * Bytes of unfinished messages the listener holds for all its clients together (the lab's line; a DC's
+ * is its memory): past it, the connection holding the most is dropped, so slow senders cannot pile up.
+ */
+export const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
+/** Requests a connection may have waiting behind a running search; past it the connection gets busy (51). */
+export const MAX_QUEUED_REQUESTS = 64;
+/** Filter work (terms × entries) between the points where a search lets other clients in. */
+const SEARCH_SLICE = 20_000;
 
 const OP = {
   bindRequest: 0x60,
@@ -81,7 +97,9 @@ const RC = {
   success: 0,
   operationsError: 1,
   protocolError: 2,
+  timeLimitExceeded: 3,
   sizeLimitExceeded: 4,
+  busy: 51,
   authMethodNotSupported: 7,
   unavailableCriticalExtension: 12,
   invalidCredentials: 49,
@@ -108,6 +126,12 @@ const DIAG = {
   criticalControl: (oid: string) => `000020EF: LdapErr: DSID-0C09076B, comment: The server does not support the requested critical extension ${oid}, data 0, v1db1`,
   modifyOperation: '00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v1db1',
   internal: '000020EF: SvcErr: DSID-03200E24, problem 5012 (DIR_ERROR), data 0',
+  // ERROR_DS_TIMELIMIT_EXCEEDED (0x2022) and ERROR_DS_BUSY (0x200E), in AD's diagnostic form (the DSIDs are not known).
+  timeLimit: '00002022: LdapErr: comment: The time limit for this request was exceeded, data 0, v1db1',
+  busy: '0000200E: LdapErr: comment: The server is busy: too many requests are waiting on this connection, data 0, v1db1',
+  tooMany: '0000200E: LdapErr: comment: The server is busy: MaxConnections reached, data 0, v1db1',
+  slow: '00000057: LdapErr: comment: The request did not arrive within InitRecvTimeout, data 0, v1db1',
+  buffered: '0000200E: LdapErr: comment: The server is busy: too many bytes of unfinished requests, data 0, v1db1',
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -160,40 +184,57 @@ function attributeDescription(text: string): string {
   return text;
 }
 
-/** A BER Filter (RFC 4511 §4.5.1) as its RFC 4515 string, with strict structure checks. */
-export function filterToString(r: BerReader, depth = 0): string {
+/**
+ * A BER Filter (RFC 4511 §4.5.1) as the tree the AD machine evaluates, with strict structure checks;
+ * assertion values in their RFC 4515 escaped form. Built straight from the BER: a 40,000-term filter is
+ * not turned into a half-megabyte string only to be parsed again.
+ */
+export function filterTreeOf(r: BerReader): FilterTree {
+  const steps = filterTreeSteps(r);
+  for (;;) {
+    const x = steps.next();
+    if (x.done) return x.value;
+  }
+}
+
+/** Filter elements decoded between the points where a large filter lets other clients in. */
+const DECODE_SLICE = 2000;
+
+/** `filterTreeOf` that gives way every DECODE_SLICE elements (a 40,000-term filter is decoded in slices). */
+export function* filterTreeSteps(r: BerReader, depth = 0, count = { n: 0 }): Generator<void, FilterTree, void> {
   if (depth > MAX_FILTER_DEPTH) throw new BerError('filter nested too deeply');
+  if (++count.n % DECODE_SLICE === 0) yield;
   const t = r.tlv();
   const body = r.sub(t);
-  const simple = (op: string) => {
+  const simple = (type: string): FilterTree => {
     const attribute = attributeDescription(body.string());
     const value = body.octets();
     body.done();
-    return `(${attribute}${op}${assertionValue(attribute, value)})`;
+    return { type, attribute, value: assertionValue(attribute, value) };
   };
   switch (t.tag) {
     case 0xa0:
     case 0xa1: {
-      const parts: string[] = [];
-      while (!body.atEnd()) parts.push(filterToString(body, depth + 1));
-      if (parts.length === 0) throw new BerError('empty filter set');
-      return `(${t.tag === 0xa0 ? '&' : '|'}${parts.join('')})`;
+      const clauses: FilterTree[] = [];
+      while (!body.atEnd()) clauses.push(yield* filterTreeSteps(body, depth + 1, count));
+      if (clauses.length === 0) throw new BerError('empty filter set');
+      return { type: t.tag === 0xa0 ? 'AndFilter' : 'OrFilter', clauses };
     }
     case 0xa2: {
-      const inner = filterToString(body, depth + 1);
+      const inner = yield* filterTreeSteps(body, depth + 1, count);
       body.done();
-      return `(!${inner})`;
+      return { type: 'NotFilter', filter: inner };
     }
     case 0xa3:
-      return simple('=');
+      return simple('EqualityFilter');
     case 0xa5:
-      return simple('>=');
+      return simple('GreaterThanEqualsFilter');
     case 0xa6:
-      return simple('<=');
+      return simple('LessThanEqualsFilter');
     case 0xa8:
-      return simple('~=');
+      return simple('ApproximateFilter');
     case 0x87:
-      return `(${attributeDescription(r.bytes(t).toString('utf8'))}=*)`;
+      return { type: 'PresenceFilter', attribute: attributeDescription(r.bytes(t).toString('utf8')) };
     case 0xa4: {
       const attribute = attributeDescription(body.string());
       const list = body.sub(body.expect(0x30));
@@ -212,24 +253,30 @@ export function filterToString(r: BerReader, depth = 0): string {
         count++;
       }
       if (count === 0) throw new BerError('empty substring filter');
-      return `(${attribute}=${[initial, ...any, final].join('*')})`;
+      return { type: 'SubstringFilter', attribute, initial, any, final };
     }
     case 0xa9: {
       let rule = '';
       let type = '';
-      let value: Buffer | undefined;
-      let dnAttributes = false;
       if (body.peek() === 0x81) rule = attributeDescription(body.string(0x81));
       if (body.peek() === 0x82) type = attributeDescription(body.string(0x82));
-      value = body.octets(0x83);
-      if (body.peek() === 0x84) dnAttributes = body.boolean(0x84);
+      const value = body.octets(0x83);
+      if (body.peek() === 0x84) body.boolean(0x84);
       body.done();
       if (rule === '' && type === '') throw new BerError('extensible match without rule or type');
-      return `(${type}${dnAttributes ? ':dn' : ''}${rule ? `:${rule}` : ''}:=${assertionValue(type, value)})`;
+      return { type: 'ExtensibleFilter', attribute: type, matchingRule: rule, value: assertionValue(type, value) };
     }
     default:
       throw new BerError(`0x${t.tag.toString(16)} is not a filter`);
   }
+}
+
+/** Assertions in a filter tree (its work per entry, before grouping). */
+export function filterTerms(f: FilterTree): number {
+  let n = 1;
+  for (const c of f.clauses ?? []) n += filterTerms(c);
+  if (f.filter) n += filterTerms(f.filter);
+  return n;
 }
 
 /** unicodePwd as AD takes it (UTF-16LE of `"password"`), or UTF-8 text from a friendlier client. */
@@ -253,7 +300,7 @@ type Request =
   | { op: 'bind'; version: number; name: string; password?: string; sasl?: string }
   | { op: 'unbind' }
   | { op: 'abandon' }
-  | { op: 'search'; base: string; scope: AdScope; sizeLimit: number; typesOnly: boolean; filter: string; attributes: string[] }
+  | { op: 'search'; base: string; scope: AdScope; sizeLimit: number; timeLimit: number; typesOnly: boolean; filter: BerReader; attributes: string[] }
   | { op: 'modify'; dn: string; changes: AdModification[]; badOperation: boolean }
   | { op: 'add'; dn: string; attributes: Record<string, string[]> }
   | { op: 'delete'; dn: string }
@@ -307,14 +354,15 @@ function decodeRequest(op: Tlv, r: BerReader): Request {
       if (!scope) throw new BerError('bad scope');
       body.integer(0x0a); // derefAliases
       const sizeLimit = body.integer();
-      body.integer(); // timeLimit
+      const timeLimit = body.integer();
       const typesOnly = body.boolean();
-      const filter = filterToString(body);
+      // Decoded (and checked) when the search runs, in slices (filterTreeSteps).
+      const filter = body.element();
       const list = body.sub(body.expect(0x30));
       const attributes: string[] = [];
       while (!list.atEnd()) attributes.push(list.string());
       body.done();
-      return { op: 'search', base, scope, sizeLimit, typesOnly, filter, attributes };
+      return { op: 'search', base, scope, sizeLimit, timeLimit, typesOnly, filter, attributes };
     }
     case OP.modifyRequest: {
       const dn = body.string();
@@ -400,7 +448,7 @@ const RESPONSE_TAG: Partial<Record<Request['op'], number>> = {
 type Frame = { kind: 'more' } | { kind: 'bad'; reason: string } | { kind: 'message'; size: number };
 
 /** Finds the extent of the first LDAPMessage in `buf` without decoding it. */
-export function frameLength(buf: Buffer, max = MAX_MESSAGE_BYTES): Frame {
+export function frameLength(buf: Buffer, max = MAX_MESSAGE_BYTES, available = buf.length): Frame {
   if (buf.length === 0) return { kind: 'more' };
   if (buf[0] !== 0x30) return { kind: 'bad', reason: 'not an LDAPMessage' };
   if (buf.length < 2) return { kind: 'more' };
@@ -417,7 +465,7 @@ export function frameLength(buf: Buffer, max = MAX_MESSAGE_BYTES): Frame {
     header = 2 + n;
   }
   if (size > max) return { kind: 'bad', reason: `message of ${size} bytes exceeds ${max}` };
-  if (buf.length < header + size) return { kind: 'more' };
+  if (available < header + size) return { kind: 'more' };
   return { kind: 'message', size: header + size };
 }
 
@@ -433,10 +481,19 @@ export interface LdapListening extends Listening {
 
 interface Session {
   socket: net.Socket;
-  buffer: Buffer;
+  /** What has arrived of the next message(s), not yet concatenated (a slow sender costs no copies). */
+  chunks: Buffer[];
+  buffered: number;
   /** The bound account; undefined while anonymous. */
   account?: { dn: string; sam: string };
   closing: boolean;
+  /** A search is running: requests after it wait in `queue`, answered in order. */
+  busy: boolean;
+  queue: Decoded[];
+  /** Whether a whole request has arrived yet (InitRecvTimeout). */
+  started: boolean;
+  /** The deadline of the message being received (InitRecvTimeout from its first byte). */
+  deadline?: NodeJS.Timeout;
 }
 
 const fromFailure = (f: AdFailure) => ({ code: f.ldapResultCode, matchedDN: f.matchedDN ?? '', diagnostic: f.message });
@@ -454,11 +511,22 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
     if (!s.closing && !s.socket.destroyed) s.socket.write(data);
   };
 
-  const disconnect = (s: Session, diagnostic: string) => {
+  /** Every byte held for the listener's clients together (MAX_BUFFERED_BYTES). */
+  let bufferedTotal = 0;
+  const drop = (s: Session) => {
+    bufferedTotal -= s.buffered;
+    s.chunks = [];
+    s.buffered = 0;
+    s.queue = [];
+    if (s.deadline) clearTimeout(s.deadline);
+    s.deadline = undefined;
+  };
+
+  const disconnect = (s: Session, diagnostic: string, code: number = RC.protocolError) => {
     if (s.closing) return;
-    send(s, message(0, ldapResult(OP.extendedResponse, RC.protocolError, '', diagnostic, octets(OID.noticeOfDisconnection, 0x8a))));
+    send(s, message(0, ldapResult(OP.extendedResponse, code, '', diagnostic, octets(OID.noticeOfDisconnection, 0x8a))));
     s.closing = true;
-    s.buffer = Buffer.alloc(0);
+    drop(s);
     s.socket.end(() => s.socket.destroy());
   };
 
@@ -487,6 +555,73 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
       octets(e.dn),
       tlv(0x30, ...Object.entries(e.attributes).map(([name, values]) => tlv(0x30, octets(name), tlv(0x31, ...(typesOnly ? [] : values.map((v) => octets(wireValue(name, v)))))))),
     );
+
+  /**
+   * A search that gives way: the AD machine's cursor runs a slice of filter work, then the event loop
+   * serves everyone else (DNS, SIP, HTTPS, other LDAP clients) before the next slice. The connection's
+   * later requests wait behind it, answered in order. Past the client's timeLimit or MaxQueryDuration
+   * the entries found so far are sent and the search ends with timeLimitExceeded (3), as AD ends it.
+   */
+  const runSearch = (s: Session, id: number, req: Extract<Decoded['request'], { op: 'search' }>) => {
+    const out: AdSearchEntry[] = [];
+    const limitMs = Math.min(req.timeLimit > 0 ? req.timeLimit * 1000 : Infinity, MAX_QUERY_DURATION_MS);
+    const started = performance.now();
+    const pageLimit = Math.min(req.sizeLimit > 0 ? req.sizeLimit : MAX_PAGE_SIZE, MAX_PAGE_SIZE);
+    const sendEntries = (entries: readonly AdSearchEntry[]) => {
+      for (const e of entries.slice(0, pageLimit)) send(s, message(id, searchEntry(e, req.typesOnly)));
+    };
+    // The filter is decoded, compiled and evaluated in slices: no part of a huge one holds the loop.
+    const cursor = (function* (): Generator<void, AdResult<AdSearchEntry[]>, void> {
+      const filterTree = yield* filterTreeSteps(req.filter);
+      return yield* adSearchCursor(ad(), { base: req.base, scope: req.scope, filterTree, ...(req.attributes.length ? { attributes: req.attributes } : {}), ...at }, lab.clock.now(), out, SEARCH_SLICE);
+    })();
+    s.busy = true;
+    const done = () => {
+      s.busy = false;
+      pump(s);
+    };
+    const slice = () => {
+      if (s.closing) return done();
+      let r: IteratorResult<void, AdResult<AdSearchEntry[]>>;
+      try {
+        r = cursor.next();
+      } catch (e) {
+        // A filter that is not well-formed BER ends the connection, as any undecodable message does.
+        if (e instanceof BerError) disconnect(s, `${DIAG.protocol} (${e.message})`);
+        else reply(s, id, OP.searchResultDone, RC.other, '', `${DIAG.internal} (${e instanceof Error ? e.message : String(e)})`);
+        return done();
+      }
+      if (r.done) {
+        const result = r.value;
+        if (!result.ok) writeResult(s, id, OP.searchResultDone, result);
+        else {
+          sendEntries(result.value);
+          reply(s, id, OP.searchResultDone, result.value.length > pageLimit ? RC.sizeLimitExceeded : RC.success);
+        }
+        return done();
+      }
+      if (performance.now() - started > limitMs) {
+        cursor.return(undefined as never);
+        sendEntries(out);
+        reply(s, id, OP.searchResultDone, out.length > pageLimit ? RC.sizeLimitExceeded : RC.timeLimitExceeded, '', out.length > pageLimit ? '' : DIAG.timeLimit);
+        return done();
+      }
+      setImmediate(slice);
+    };
+    slice();
+  };
+
+  /** Answers the connection's waiting requests in order, until one is a search that must give way. */
+  const pump = (s: Session) => {
+    while (!s.busy && !s.closing && s.queue.length) {
+      const d = s.queue.shift() as Decoded;
+      try {
+        handle(s, d);
+      } catch (e) {
+        disconnect(s, `${DIAG.internal} (${e instanceof Error ? e.message : String(e)})`);
+      }
+    }
+  };
 
   const handle = (s: Session, d: Decoded) => {
     const { messageId: id, request: req } = d;
@@ -520,12 +655,7 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
       case 'search': {
         const rootDse = req.base.trim() === '' && req.scope === 'base';
         if (!rootDse && needsBind(OP.searchResultDone)) return;
-        const r = call(() => adSearch(ad(), { base: req.base, scope: req.scope, filter: req.filter, ...(req.attributes.length ? { attributes: req.attributes } : {}), ...at }));
-        if (!r.ok) return writeResult(s, id, OP.searchResultDone, r);
-        const limit = Math.min(req.sizeLimit > 0 ? req.sizeLimit : MAX_PAGE_SIZE, MAX_PAGE_SIZE);
-        const entries = r.value.slice(0, limit);
-        for (const e of entries) send(s, message(id, searchEntry(e, req.typesOnly)));
-        return reply(s, id, OP.searchResultDone, r.value.length > limit ? RC.sizeLimitExceeded : RC.success);
+        return runSearch(s, id, req);
       }
       case 'add':
         if (needsBind(OP.addResponse)) return;
@@ -556,28 +686,60 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
 
   const onData = (s: Session, chunk: Buffer) => {
     if (s.closing) return;
-    s.buffer = s.buffer.length === 0 ? chunk : Buffer.concat([s.buffer, chunk]);
-    while (!s.closing && s.buffer.length > 0) {
-      const frame = frameLength(s.buffer);
-      if (frame.kind === 'more') return;
+    s.chunks.push(chunk);
+    s.buffered += chunk.length;
+    bufferedTotal += chunk.length;
+    // A message started must arrive whole within InitRecvTimeout, however slowly its bytes come.
+    s.deadline ??= setTimeout(() => disconnect(s, DIAG.slow), INIT_RECV_TIMEOUT_MS);
+    while (!s.closing && s.buffered > 0) {
+      // The header says how long the message is: bytes are joined only once it has all arrived.
+      const head = s.chunks[0] as Buffer;
+      const frame = frameLength(head.length >= 6 || s.chunks.length === 1 ? head : Buffer.concat(s.chunks, Math.min(6, s.buffered)), MAX_MESSAGE_BYTES, s.buffered);
+      if (frame.kind === 'more') break;
       if (frame.kind === 'bad') return disconnect(s, `${DIAG.protocol} (${frame.reason})`);
-      const bytes = s.buffer.subarray(0, frame.size);
-      s.buffer = s.buffer.subarray(frame.size);
+      const all = s.chunks.length === 1 ? head : Buffer.concat(s.chunks, s.buffered);
+      const bytes = all.subarray(0, frame.size);
+      const rest = all.subarray(frame.size);
+      bufferedTotal -= frame.size;
+      s.chunks = rest.length ? [rest] : [];
+      s.buffered = rest.length;
+      clearTimeout(s.deadline);
+      s.deadline = rest.length ? setTimeout(() => disconnect(s, DIAG.slow), INIT_RECV_TIMEOUT_MS) : undefined;
+      s.started = true;
       let decoded: Decoded;
       try {
         decoded = decodeMessage(bytes);
       } catch (e) {
         return disconnect(s, `${DIAG.protocol} (${e instanceof Error ? e.message : 'undecodable'})`);
       }
-      handle(s, decoded);
+      if (s.queue.length >= MAX_QUEUED_REQUESTS) return disconnect(s, DIAG.busy, RC.busy);
+      s.queue.push(decoded);
+    }
+    pump(s);
+    // Too many bytes of unfinished messages across the listener: the connection holding most goes.
+    if (bufferedTotal > MAX_BUFFERED_BYTES) {
+      let worst: Session | undefined;
+      for (const x of sessions) if (!x.closing && (!worst || x.buffered > worst.buffered)) worst = x;
+      if (worst) disconnect(worst, DIAG.buffered, RC.busy);
     }
   };
 
   const server = net.createServer((socket) => {
-    const s: Session = { socket, buffer: Buffer.alloc(0), closing: false };
+    const s: Session = { socket, chunks: [], buffered: 0, closing: false, busy: false, queue: [], started: false };
+    // MaxConnections: the newcomer is served and the connection that has sent least (no request yet,
+    // else the longest-idle one) is dropped, as a DC drops another connection past the limit.
+    if (sessions.size >= MAX_CONNECTIONS) {
+      const open = [...sessions].filter((x) => !x.closing);
+      const victim = open.find((x) => !x.started) ?? open[0];
+      if (victim) disconnect(victim, DIAG.tooMany, RC.busy);
+    }
     sessions.add(s);
     socket.setNoDelay(true);
     socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+    // InitRecvTimeout: a connection that never sends a whole request is closed.
+    const initial = setTimeout(() => {
+      if (!s.started) disconnect(s, DIAG.slow);
+    }, INIT_RECV_TIMEOUT_MS);
     socket.on('data', (chunk: Buffer) => {
       try {
         onData(s, chunk);
@@ -587,7 +749,11 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
       }
     });
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => sessions.delete(s));
+    socket.on('close', () => {
+      clearTimeout(initial);
+      drop(s);
+      sessions.delete(s);
+    });
   });
   server.on('error', () => undefined);
 

@@ -32,7 +32,8 @@ import {
   type DcState,
   type ForestState,
 } from './ad.forest.js';
-import { search } from './ad.search.js';
+import { search, searchSteps } from './ad.search.js';
+import type { FilterTree } from './ad.filter.js';
 import { adFailures, findBySam, generalizedTime } from './ad.store.js';
 
 export interface AdContext {
@@ -135,6 +136,25 @@ export function readQuery(context: AdContext, command: AdQuery, now: number): Ad
   }
   const req = { base: command.base, scope: command.scope, ...(command.filter !== undefined ? { filter: command.filter } : {}), ...(command.attributes ? { attributes: command.attributes } : {}) };
   return search(dc.value.replica, req, f.ncs);
+}
+
+/**
+ * A search that gives way (`searchSteps`), for the LDAP adapter: the rootDSE and a missing DC answer at
+ * once; a search over a replica yields after about `budget` units of filter work.
+ */
+export function* searchCursor(
+  context: AdContext,
+  command: Extract<AdQuery, { type: 'ad.search' }> & { filterTree?: FilterTree },
+  now: number,
+  out: AdSearchEntry[],
+  budget: number,
+): Generator<void, AdResult<AdSearchEntry[]>, void> {
+  if (command.base.trim() === '' && command.scope === 'base') return readQuery(context, command, now) as AdResult<AdSearchEntry[]>;
+  const f = context.forest;
+  const dc = pickDc(f, command.dc);
+  if (!dc.ok) return dc;
+  const req = { base: command.base, scope: command.scope, ...(command.filter !== undefined ? { filter: command.filter } : {}), ...(command.filterTree ? { filterTree: command.filterTree } : {}), ...(command.attributes ? { attributes: command.attributes } : {}) };
+  return yield* searchSteps(dc.value.replica, req, f.ncs, out, budget);
 }
 
 /** Performs one command against the forest; returns the new state, the reply and the journal events. */

@@ -1,6 +1,6 @@
 /** LDAP search on one DC's directory: base and scope, filters (indexed where it can), attribute selection. */
 import { dnKey, parseDn, isUnder, depth } from './ad.dn.js';
-import { matches, parseFilter, unescapeValue, type FilterNode } from './ad.filter.js';
+import { compileFilterSteps, parseFilter, unescapeValue, type FilterTree } from './ad.filter.js';
 import { categoryDn } from './ad.schema.js';
 import type { AdResult, AdScope, AdSearchEntry } from './ad.events.js';
 import { fail, ok } from '../../sim/result.js';
@@ -39,6 +39,8 @@ export interface SearchRequest {
   base: string;
   scope: AdScope;
   filter?: string;
+  /** The filter already as a tree (the LDAP adapter builds it from the BER); wins over `filter`. */
+  filterTree?: FilterTree;
   attributes?: string[];
 }
 
@@ -53,7 +55,7 @@ function canonicalName(dn: string): string {
 }
 
 /** An equality on an indexed attribute every match must satisfy: the filter itself, or a clause of its AND. */
-function indexedTerm(node: FilterNode): { attribute: string; value: string } | undefined {
+function indexedTerm(node: FilterTree): { attribute: string; value: string } | undefined {
   if (node.type === 'EqualityFilter' && node.attribute && isIndexed(node.attribute)) return { attribute: node.attribute, value: unescapeValue(String(node.value ?? '')) };
   if (node.type === 'AndFilter') {
     for (const c of node.clauses ?? []) {
@@ -64,12 +66,27 @@ function indexedTerm(node: FilterNode): { attribute: string; value: string } | u
   return undefined;
 }
 
+/** A search run to the end at once (the machine's own reads). */
 export function search(replica: Replica, req: SearchRequest, ncs: NamingContexts): AdResult<AdSearchEntry[]> {
+  const steps = searchSteps(replica, req, ncs, [], Infinity);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * A search that gives way: it yields (the number of entries found so far) after about `budget` units
+ * of filter work, so the wire adapter can let other clients in between and stop a search that has run
+ * past its time limit. Entries go into `out` as they are found (what a timed-out search returns). It
+ * reads one replica as it was when the search began, as a snapshot isolation would.
+ */
+export function* searchSteps(replica: Replica, req: SearchRequest, ncs: NamingContexts, out: AdSearchEntry[], budget: number): Generator<void, AdResult<AdSearchEntry[]>, void> {
   const { directory, schema } = replica;
   const baseKey = dnKey(req.base);
   if (baseKey !== '' && !directory[baseKey]) return fail(failures.noSuchObject(bestMatch(directory, req.base)));
   const filterText = req.filter && req.filter.trim() !== '' ? req.filter.trim() : '(objectClass=*)';
-  const filter = parseFilter(filterText.startsWith('(') ? filterText : `(${filterText})`);
+  const filter: FilterTree | undefined = req.filterTree ?? parseFilter(filterText.startsWith('(') ? filterText : `(${filterText})`);
   if (!filter) return fail(adFailure('ad.unwillingToPerform', 87, `00000057: LdapErr: DSID-0C0C0968, comment: The search filter cannot be recognized, data 0, v1db1`));
   const baseDepth = depth(baseKey);
   // The member-of index is built only if a filter or the attribute list needs it.
@@ -101,7 +118,8 @@ export function search(replica: Replica, req: SearchRequest, ncs: NamingContexts
         return undefined;
     }
   };
-  const out: AdSearchEntry[] = [];
+  const compiled = yield* compileFilterSteps(filter, { syntax: (a: string) => schema.attributes[a]?.syntax, categoryDn: (short: string) => categoryDn(schema, ncs, short) });
+  let work = 0;
   // An equality on an indexed attribute (alone or in an AND) narrows the entries to look at; the whole
   // filter is still evaluated on each.
   const term = indexedTerm(filter);
@@ -112,12 +130,12 @@ export function search(replica: Replica, req: SearchRequest, ncs: NamingContexts
     const d = depth(key) - baseDepth;
     if (req.scope === 'base' && d !== 0) continue;
     if (req.scope === 'one' && d !== 1) continue;
-    const target = {
-      values: (a: string) => derived(key, entry, a)?.values ?? attr(entry, a),
-      syntax: (a: string) => schema.attributes[a]?.syntax,
-      categoryDn: (short: string) => categoryDn(schema, ncs, short),
-    };
-    if (!matches(filter, target)) continue;
+    work += compiled.cost;
+    if (work >= budget) {
+      work = 0;
+      yield;
+    }
+    if (!compiled.test((a: string) => derived(key, entry, a)?.values ?? attr(entry, a))) continue;
     const attributes: Record<string, string[]> = {};
     if (!none) {
       for (const [n, vs] of Object.entries(entry.attributes)) {

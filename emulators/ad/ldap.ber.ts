@@ -54,6 +54,13 @@ export class BerReader {
     return t;
   }
 
+  /** The next element, tag and length included, as a reader of its own (read later); this reader moves past it. */
+  element(): BerReader {
+    const start = this.pos;
+    const t = this.tlv();
+    return new BerReader(this.buf, start, t.end);
+  }
+
   sub(t: Tlv): BerReader {
     return new BerReader(this.buf, t.start, t.end);
   }
