@@ -499,8 +499,26 @@ interface Session {
 const fromFailure = (f: AdFailure) => ({ code: f.ldapResultCode, matchedDN: f.matchedDN ?? '', diagnostic: f.message });
 
 /** Starts LDAP on `options.host` (127.0.0.1) : `options.port` (0 = a free port) for the lab's AD. */
-export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: string } = {}): Promise<LdapListening> {
+/** The listener's LDAP policy limits (AD's defaults; tests lower them to see each one hit). */
+export interface LdapLimits {
+  initRecvTimeoutMs: number;
+  maxConnections: number;
+  maxQueryDurationMs: number;
+  maxBufferedBytes: number;
+  maxQueuedRequests: number;
+}
+
+export const DEFAULT_LDAP_LIMITS: LdapLimits = {
+  initRecvTimeoutMs: INIT_RECV_TIMEOUT_MS,
+  maxConnections: MAX_CONNECTIONS,
+  maxQueryDurationMs: MAX_QUERY_DURATION_MS,
+  maxBufferedBytes: MAX_BUFFERED_BYTES,
+  maxQueuedRequests: MAX_QUEUED_REQUESTS,
+};
+
+export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: string; limits?: Partial<LdapLimits> } = {}): Promise<LdapListening> {
   const host = options.host ?? '127.0.0.1';
+  const limits: LdapLimits = { ...DEFAULT_LDAP_LIMITS, ...options.limits };
   /** The domain controller this listener is (default: the PDC emulator): reads and writes go to its replica. */
   const at = options.dc ? { dc: options.dc } : {};
   const sessions = new Set<Session>();
@@ -564,7 +582,7 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
    */
   const runSearch = (s: Session, id: number, req: Extract<Decoded['request'], { op: 'search' }>) => {
     const out: AdSearchEntry[] = [];
-    const limitMs = Math.min(req.timeLimit > 0 ? req.timeLimit * 1000 : Infinity, MAX_QUERY_DURATION_MS);
+    const limitMs = Math.min(req.timeLimit > 0 ? req.timeLimit * 1000 : Infinity, limits.maxQueryDurationMs);
     const started = performance.now();
     const pageLimit = Math.min(req.sizeLimit > 0 ? req.sizeLimit : MAX_PAGE_SIZE, MAX_PAGE_SIZE);
     const sendEntries = (entries: readonly AdSearchEntry[]) => {
@@ -690,7 +708,7 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
     s.buffered += chunk.length;
     bufferedTotal += chunk.length;
     // A message started must arrive whole within InitRecvTimeout, however slowly its bytes come.
-    s.deadline ??= setTimeout(() => disconnect(s, DIAG.slow), INIT_RECV_TIMEOUT_MS);
+    s.deadline ??= setTimeout(() => disconnect(s, DIAG.slow), limits.initRecvTimeoutMs);
     while (!s.closing && s.buffered > 0) {
       // The header says how long the message is: bytes are joined only once it has all arrived.
       const head = s.chunks[0] as Buffer;
@@ -704,7 +722,7 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
       s.chunks = rest.length ? [rest] : [];
       s.buffered = rest.length;
       clearTimeout(s.deadline);
-      s.deadline = rest.length ? setTimeout(() => disconnect(s, DIAG.slow), INIT_RECV_TIMEOUT_MS) : undefined;
+      s.deadline = rest.length ? setTimeout(() => disconnect(s, DIAG.slow), limits.initRecvTimeoutMs) : undefined;
       s.started = true;
       let decoded: Decoded;
       try {
@@ -712,12 +730,12 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
       } catch (e) {
         return disconnect(s, `${DIAG.protocol} (${e instanceof Error ? e.message : 'undecodable'})`);
       }
-      if (s.queue.length >= MAX_QUEUED_REQUESTS) return disconnect(s, DIAG.busy, RC.busy);
+      if (s.queue.length >= limits.maxQueuedRequests) return disconnect(s, DIAG.busy, RC.busy);
       s.queue.push(decoded);
     }
     pump(s);
     // Too many bytes of unfinished messages across the listener: the connection holding most goes.
-    if (bufferedTotal > MAX_BUFFERED_BYTES) {
+    if (bufferedTotal > limits.maxBufferedBytes) {
       let worst: Session | undefined;
       for (const x of sessions) if (!x.closing && (!worst || x.buffered > worst.buffered)) worst = x;
       if (worst) disconnect(worst, DIAG.buffered, RC.busy);
@@ -728,7 +746,7 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
     const s: Session = { socket, chunks: [], buffered: 0, closing: false, busy: false, queue: [], started: false };
     // MaxConnections: the newcomer is served and the connection that has sent least (no request yet,
     // else the longest-idle one) is dropped, as a DC drops another connection past the limit.
-    if (sessions.size >= MAX_CONNECTIONS) {
+    if (sessions.size >= limits.maxConnections) {
       const open = [...sessions].filter((x) => !x.closing);
       const victim = open.find((x) => !x.started) ?? open[0];
       if (victim) disconnect(victim, DIAG.tooMany, RC.busy);
@@ -739,7 +757,7 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
     // InitRecvTimeout: a connection that never sends a whole request is closed.
     const initial = setTimeout(() => {
       if (!s.started) disconnect(s, DIAG.slow);
-    }, INIT_RECV_TIMEOUT_MS);
+    }, limits.initRecvTimeoutMs);
     socket.on('data', (chunk: Buffer) => {
       try {
         onData(s, chunk);

@@ -9,7 +9,7 @@ import ldap from 'ldapjs';
 import { Lab } from '../../sim/lab.js';
 import { defaultTopology } from '../../sim/topology.js';
 import { registry } from '../../emulators/index.js';
-import { startLdapServer, frameLength, type LdapListening } from '../../emulators/ad/ad.ldap.adapter.js';
+import { startLdapServer, frameLength, type LdapLimits, type LdapListening } from '../../emulators/ad/ad.ldap.adapter.js';
 import { BerReader, intBytes, message, octets, tlv } from '../../emulators/ad/ldap.ber.js';
 import { adCreateUser, adForestPrep, adSchemaPrep } from '../../emulators/ad/ad.client.js';
 
@@ -35,10 +35,10 @@ export interface LdapLab {
   stop(): Promise<void>;
 }
 
-export async function startLdapLab(seed = '1', prepare?: (lab: Lab) => void): Promise<LdapLab> {
+export async function startLdapLab(seed = '1', prepare?: (lab: Lab) => void, limits?: Partial<LdapLimits>): Promise<LdapLab> {
   const lab = new Lab(defaultTopology(), registry.emulators, { seed });
   prepare?.(lab);
-  const server = await startLdapServer(lab);
+  const server = await startLdapServer(lab, limits ? { limits } : {});
   return {
     lab,
     server,
