@@ -36,6 +36,8 @@ import { DNS_ID, type DnsAnswer, type DnsQueryResult, type DnsQueryType, type Dn
 export interface DnsListenOptions extends ListenOptions {
   /** A TCP connection with no traffic for this long is closed (RFC 7766 §6.2.3). Default 10 s. */
   tcpIdleTimeoutMs?: number;
+  /** A TCP query must arrive whole within this of the connection or of its first byte. Default 10 s. */
+  tcpMessageTimeoutMs?: number;
   /** Called with any exception caught while answering a message (a bug: the client got SERVFAIL). */
   onError?: (error: unknown) => void;
 }
@@ -49,6 +51,8 @@ export const MAX_UDP_PAYLOAD = 4000;
 /** A TCP length prefix above this is no query this server would read: the connection is closed. */
 export const MAX_TCP_QUERY = 4096;
 const DEFAULT_TCP_IDLE_MS = 10_000;
+/** A TCP query must arrive whole within this of the connection or of its first byte (BIND's tcp-initial-timeout is 30 s). */
+const DEFAULT_TCP_MESSAGE_MS = 10_000;
 /** A client that does not read its replies loses its connection once this much is queued. */
 const MAX_TCP_BACKLOG = 1 << 20;
 const MAX_TCP_CONNECTIONS = 256;
@@ -323,21 +327,41 @@ export async function startDnsServer(lab: Lab, options: DnsListenOptions = {}): 
   const host = options.host ?? '127.0.0.1';
   const idleMs = options.tcpIdleTimeoutMs ?? DEFAULT_TCP_IDLE_MS;
   const answer = (message: Buffer, transport: DnsTransport) => answerDnsMessage(lab, message, transport, options.onError);
-  const connections = new Set<Socket>();
+  /** Open TCP connections, with when each last completed a query (or connected): the eviction order. */
+  const connections = new Map<Socket, number>();
   let closed = false;
+  const messageMs = options.tcpMessageTimeoutMs ?? DEFAULT_TCP_MESSAGE_MS;
 
   const tcp = createServer({ noDelay: true }, (socket) => {
     if (closed) {
       socket.destroy();
       return;
     }
-    connections.add(socket);
+    // At the limit, the connection that has gone longest without a whole query makes room: clients
+    // that dribble bytes to hold every slot are the first to go, and a real dig +tcp still gets in.
+    if (connections.size >= MAX_TCP_CONNECTIONS) {
+      let oldest: Socket | undefined;
+      let at = Infinity;
+      for (const [c, t] of connections) if (t < at) [oldest, at] = [c, t];
+      if (oldest) {
+        connections.delete(oldest);
+        oldest.destroy();
+      }
+    }
+    connections.set(socket, performance.now());
     socket.setTimeout(idleMs, () => socket.destroy());
     socket.on('error', () => socket.destroy()); // resets and the like: this connection only
-    socket.on('close', () => connections.delete(socket));
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      connections.delete(socket);
+    });
+    // A query must arrive whole within the message timeout of the connection or of its first byte,
+    // however slowly the bytes come (the idle timeout alone is reset by every byte).
+    let deadline: NodeJS.Timeout | undefined = setTimeout(() => socket.destroy(), messageMs);
     let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      deadline ??= setTimeout(() => socket.destroy(), messageMs);
       while (pending.length >= 2) {
         const size = pending.readUInt16BE(0);
         if (size > MAX_TCP_QUERY) {
@@ -347,6 +371,9 @@ export async function startDnsServer(lab: Lab, options: DnsListenOptions = {}): 
         if (pending.length < 2 + size) break;
         const message = pending.subarray(2, 2 + size);
         pending = pending.subarray(2 + size);
+        clearTimeout(deadline);
+        deadline = pending.length ? setTimeout(() => socket.destroy(), messageMs) : undefined;
+        if (connections.has(socket)) connections.set(socket, performance.now());
         const reply = answer(message, 'tcp');
         if (!reply || socket.destroyed) continue;
         const prefix = Buffer.alloc(2);
@@ -359,7 +386,6 @@ export async function startDnsServer(lab: Lab, options: DnsListenOptions = {}): 
       }
     });
   });
-  tcp.maxConnections = MAX_TCP_CONNECTIONS;
   tcp.on('error', () => undefined); // after listen: nothing a client can cause; keep serving
 
   const udp = await bindBoth(host, options.port ?? 0, tcp);
@@ -383,7 +409,7 @@ export async function startDnsServer(lab: Lab, options: DnsListenOptions = {}): 
     stop() {
       stopping ??= (async () => {
         closed = true;
-        for (const socket of connections) socket.destroy();
+        for (const socket of connections.keys()) socket.destroy();
         await Promise.all([new Promise<void>((resolve) => tcp.close(() => resolve())), new Promise<void>((resolve) => udp.close(() => resolve()))]);
       })();
       return stopping;

@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 /**
  * The real `dig` (BIND 9 dnsutils) against the lab's DNS adapter on loopback: what an operator checking
  * the automatic sign-in records would type, over UDP and TCP.
@@ -85,6 +86,32 @@ describe('dig against the lab DNS', () => {
   it('answers NOTIMP to a dynamic update (+opcode=update)', async () => {
     const r = await dig(server.port, ['example.com', 'SOA', '+opcode=update']);
     expect(r.stdout).toContain('opcode: UPDATE, status: NOTIMP');
+  });
+
+  it('holds DNS over TCP against slow clients: 300 connections dribbling a byte at a time take no slot from a real dig +tcp, and a query that never completes is dropped', async () => {
+    const own = wireDnsLab();
+    const slow = await startDnsServer(own, { tcpMessageTimeoutMs: 1500 });
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 300; i++) {
+        const s = connect(slow.port, '127.0.0.1');
+        s.on('error', () => undefined);
+        sockets.push(s);
+      }
+      await Promise.all(sockets.map((s) => new Promise<void>((resolve) => (s.readyState === 'open' ? resolve() : s.once('connect', () => resolve())))));
+      // Each announces a 100-byte query and sends one byte of it: the idle timeout alone would keep them.
+      for (const s of sockets) s.write(Buffer.from([0x00, 0x64, 0x01]));
+      const r = await dig(slow.port, ['sip.example.com', 'A', '+tcp'], { timeSeconds: 2 });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('status: NOERROR');
+      // The dribblers that were not evicted to make room are closed once their message timeout passes.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(sockets.every((s) => s.destroyed || s.readyState === 'closed' || !s.readable)).toBe(true);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await slow.stop();
+      own.stop();
+    }
   });
 
   it('times out over UDP and TCP, as against a stopped Windows DNS server, when the DNS Server service is stopped on both DCs', async () => {
