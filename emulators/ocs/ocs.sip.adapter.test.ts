@@ -407,3 +407,51 @@ describe('Front-End service', () => {
     expect((await c.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
   });
 });
+
+describe('slow and crowding clients (issue 13)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const options = (c: RawSipClient) => {
+    const b = c.request('OPTIONS', 'sip:example.com', { from: 'sip:probe@example.com', to: 'sip:example.com' });
+    return c.next((m) => (m.header('via') ?? '').includes(b));
+  };
+
+  it('closes a connection whose message does not arrive whole within the message timeout (or that sends nothing), and serves the rest', async () => {
+    const strict = await startSipFrontEnd(env.lab, { digest: true, messageTimeoutMs: 300 });
+    try {
+      const half = await RawSipClient.tcp(strict.tcp.port);
+      half.send('OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKhalf\r\n');
+      const silent = await RawSipClient.tcp(strict.tcp.port);
+      const prompt = await RawSipClient.tcp(strict.tcp.port);
+      // A client that keeps completing messages (keep-alives, requests) is never cut off.
+      for (let i = 0; i < 4; i++) {
+        prompt.send('\r\n\r\n');
+        await sleep(150);
+      }
+      expect(half.closed).toBe(true);
+      expect(silent.closed).toBe(true);
+      expect(prompt.closed).toBe(false);
+      expect((await options(prompt)).status).toBe(200);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  it('at the connection limit the connection that has sent least makes room for a newcomer', async () => {
+    const strict = await startSipFrontEnd(env.lab, { digest: true, maxConnections: 3 });
+    try {
+      const idle1 = await RawSipClient.tcp(strict.tcp.port);
+      await sleep(20);
+      const idle2 = await RawSipClient.tcp(strict.tcp.port);
+      const active = await RawSipClient.tcp(strict.tcp.port);
+      expect((await options(active)).status).toBe(200);
+      const newcomer = await RawSipClient.tcp(strict.tcp.port);
+      expect((await options(newcomer)).status).toBe(200);
+      await sleep(50);
+      expect(idle1.closed).toBe(true);
+      expect(idle2.closed).toBe(false);
+      expect(active.closed).toBe(false);
+    } finally {
+      await strict.stop();
+    }
+  });
+});

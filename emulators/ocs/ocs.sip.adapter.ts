@@ -103,6 +103,10 @@ export interface SipListenOptions {
   frontEnd?: string;
   /** Largest SIP message accepted; default 64 KiB. */
   maxMessageBytes?: number;
+  /** How long a started message (or a fresh connection's first) may take to arrive whole; default STREAM_MESSAGE_TIMEOUT_MS. */
+  messageTimeoutMs?: number;
+  /** Stream connections per listener; default MAX_STREAM_CONNECTIONS. */
+  maxConnections?: number;
   /** Called with any exception caught while handling input (a bug; the connection survives). */
   onError?: (error: unknown) => void;
   /**
@@ -269,6 +273,14 @@ function withExpires(contact: string, expires: number): string {
 
 /** 65 minutes: longer than the longest registration (3600 s). */
 const STREAM_IDLE_MS = 65 * 60_000;
+/**
+ * A message (or CRLF keep-alive) must arrive whole within this of the connection or of its first byte:
+ * a client that sends half a request and waits is closed (Kamailio's tcp_msg_data_timeout is 20 s; OCS
+ * publishes none), however slowly the bytes come. Tests lower it.
+ */
+export const STREAM_MESSAGE_TIMEOUT_MS = 20_000;
+/** Connections one listener keeps (a 2007 R2 front end is sized for about 15,000 users); past it the one that has sent least goes. */
+export const MAX_STREAM_CONNECTIONS = 20_000;
 
 function listen(server: TcpServer | TlsServer | HttpsServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -958,7 +970,23 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
 
   // ---- transports ------------------------------------------------------------------------------
 
+  const messageMs = options.messageTimeoutMs ?? STREAM_MESSAGE_TIMEOUT_MS;
+  /** Stream connections by when each last completed a message: who makes room at the limit. */
+  const streams = new Map<Socket, number>();
   const onStream = (transport: 'TLS' | 'TCP') => (socket: Socket) => {
+    if (streams.size >= (options.maxConnections ?? MAX_STREAM_CONNECTIONS)) {
+      let oldest: Socket | undefined;
+      let at = Infinity;
+      for (const [x, t] of streams) if (t < at) [oldest, at] = [x, t];
+      oldest?.destroy();
+      if (oldest) streams.delete(oldest);
+    }
+    streams.set(socket, performance.now());
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      streams.delete(socket);
+    });
+    let deadline: NodeJS.Timeout | undefined = setTimeout(() => socket.destroy(), messageMs);
     let buffer: Buffer = Buffer.alloc(0);
     const conn: Connection = {
       id: nextConnId++,
@@ -982,6 +1010,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     socket.on('data', (chunk: Buffer) => {
       if (conn.closed) return;
       buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
+      deadline ??= setTimeout(() => socket.destroy(), messageMs);
       for (;;) {
         const f = frameSip(buffer, max);
         if (f.kind === 'more') return;
@@ -995,6 +1024,9 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
         }
         const frame = buffer.subarray(0, f.size);
         buffer = buffer.subarray(f.size);
+        clearTimeout(deadline);
+        deadline = buffer.length ? setTimeout(() => socket.destroy(), messageMs) : undefined;
+        if (streams.has(socket)) streams.set(socket, performance.now());
         if (f.kind === 'keepalive') {
           if (f.size === 4) conn.send('\r\n');
           continue;
@@ -1009,7 +1041,8 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   };
 
   const tcpServer = createTcpServer(onStream('TCP'));
-  const tlsServer = createTlsServer(tlsOptions, onStream('TLS'));
+  // A TLS handshake that does not finish within the message timeout holds nothing.
+  const tlsServer = createTlsServer({ ...tlsOptions, handshakeTimeout: messageMs }, onStream('TLS'));
   tlsServer.on('tlsClientError', () => undefined);
   // After listening, a server error (e.g. EMFILE on accept) must be reported, not crash the process.
   for (const server of [tcpServer, tlsServer]) server.on('error', (e) => onError(e));
@@ -1018,6 +1051,9 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     res.end('SIP over WebSocket only\n');
   });
   httpsServer.on('tlsClientError', () => undefined);
+  // The WebSocket upgrade is an HTTP request: its headers come within the message timeout, or never.
+  httpsServer.headersTimeout = messageMs;
+  httpsServer.requestTimeout = messageMs;
   httpsServer.on('error', (e) => onError(e));
   // RFC 7118: the handshake must offer the `sip` subprotocol; one that does not is refused before it
   // becomes a connection.
