@@ -4,10 +4,10 @@
  * it are already valid for real TLS clients), caught up to the wall clock, then kept following it.
  */
 import { createSocket } from 'node:dgram';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { followWallClock, SimClock } from '../sim/clock.js';
 import { Lab, type LabSnapshot } from '../sim/lab.js';
 import { lastSavepoint, rehearsalKey, runScenario, type CachedRehearsal, type Registry, type RunReport, type Savepoint, type SetupCache, type StepResult } from '../sim/runner.js';
@@ -235,8 +235,12 @@ export async function serve(o: ServeOptions): Promise<Served> {
 
   const listeners: Listening[] = [];
   let tempDir: string | undefined;
+  /** What this serve wrote for other processes to read (the endpoints file, its root certificate). */
+  const ownFiles: Array<{ file: string; endpoints: boolean }> = [];
   const stopAll = async () => {
     stopFollowing();
+    // The addresses stop being true first: a reader during a restart finds no file rather than old ports.
+    for (const f of ownFiles.splice(0)) removeIfOurs(f.file, f.endpoints);
     await lab.close();
     if (tempDir) rmSync(tempDir, { recursive: true, force: true });
   };
@@ -261,8 +265,11 @@ export async function serve(o: ServeOptions): Promise<Served> {
   if (!o.endpointsFile) tempDir = join(tmpdir(), `ocslab-${process.pid}`);
   const caDir = o.endpointsFile ? dirname(resolve(o.endpointsFile)) : (tempDir as string);
   mkdirSync(caDir, { recursive: true });
-  const caCertFile = join(caDir, 'ocslab-root-ca.pem');
+  // Each serve's own trust anchor, named after its endpoints file: two serves in one folder never share
+  // (or overwrite) each other's root certificate.
+  const caCertFile = o.endpointsFile ? join(caDir, `${basename(o.endpointsFile).replace(/\.json$/i, '')}.root-ca.pem`) : join(caDir, 'ocslab-root-ca.pem');
   writeFileSync(caCertFile, caInfo(lab.get('ca')).certPem);
+  ownFiles.push({ file: caCertFile, endpoints: false });
   const users = t.users.flatMap((u) => {
     const entry = adFindUser(lab.get('ad'), u.sam);
     const sipUri = entry ? attributeValues(entry.attributes, 'msRTCSIP-PrimaryUserAddress')?.[0] : undefined;
@@ -296,6 +303,7 @@ export async function serve(o: ServeOptions): Promise<Served> {
     const partial = `${o.endpointsFile}.${process.pid}.partial`;
     writeFileSync(partial, `${JSON.stringify(endpoints, null, 2)}\n`);
     renameSync(partial, o.endpointsFile);
+    ownFiles.push({ file: o.endpointsFile, endpoints: true });
   }
   const resumedFrom = resumed ? { before: resumed.resume.before, pausedMs: resumed.pausedMs } : undefined;
   return { report, endpoints, examples: examplesFor(lab, endpoints, frontEnd), listeners, stop: stopAll, ...(sipProblem ? { sipProblem } : {}), ...(resumedFrom ? { resumedFrom } : {}) };
@@ -303,6 +311,19 @@ export async function serve(o: ServeOptions): Promise<Served> {
     // Whatever fails after the first listener opened, nothing may be left listening.
     await stopAll();
     throw e;
+  }
+}
+
+/** Removes a file this serve wrote, unless another serve has since written its own there (its pid). */
+function removeIfOurs(file: string, endpoints: boolean): void {
+  try {
+    if (endpoints) {
+      const pid = (JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown }).pid;
+      if (pid !== process.pid) return;
+    }
+    rmSync(file, { force: true });
+  } catch {
+    /* already gone, or not ours to judge: leave it */
   }
 }
 

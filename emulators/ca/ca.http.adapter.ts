@@ -262,6 +262,8 @@ export async function startCaHttp(lab: Lab, options: ListenOptions = {}): Promis
   const host = options.host ?? '127.0.0.1';
   const app = caHttpApp(lab);
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 }, app);
+  // As IIS's own listener in front of /certsrv and /CertEnroll: at most this many connections at once.
+  server.maxConnections = 5000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.writable && !socket.destroyed) {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';

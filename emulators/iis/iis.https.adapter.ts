@@ -65,6 +65,8 @@ import { allBindings, normalizeThumbprint, type Binding } from './iis.store.js';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_BODY_BYTES = 64 * 1024;
+/** Connections per listener (IIS 7's site limit is unlimited by default; the lab holds a line a laptop can keep). */
+export const MAX_CONNECTIONS = 5000;
 
 export interface IisHttpsOptions {
   /** Default 127.0.0.1. */
@@ -359,7 +361,9 @@ export async function startIisHttps(lab: Lab, options: IisHttpsOptions = {}): Pr
     socket.destroy();
   };
 
-  const tlsServer = https.createServer({ ...serverOptions, minVersion: 'TLSv1.2' }, handler('https'));
+  // http.sys's own lines: a TLS handshake within 15 s (as the header wait), at most MAX_CONNECTIONS at once.
+  const tlsServer = https.createServer({ ...serverOptions, minVersion: 'TLSv1.2', handshakeTimeout: 15_000 }, handler('https'));
+  tlsServer.maxConnections = MAX_CONNECTIONS;
   tlsServer.on('clientError', onClientError);
   tlsServer.on('tlsClientError', (_err, socket) => socket.destroy());
   tlsServer.on('error', () => undefined);
@@ -369,6 +373,7 @@ export async function startIisHttps(lab: Lab, options: IisHttpsOptions = {}): Pr
     if (!current) socket.destroy();
   });
   const plainServer = http.createServer(serverOptions, handler('http'));
+  plainServer.maxConnections = MAX_CONNECTIONS;
   plainServer.on('clientError', onClientError);
   plainServer.on('error', () => undefined);
   plainServer.on('connection', (socket: net.Socket) => socket.on('error', () => undefined));

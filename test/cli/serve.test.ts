@@ -1,10 +1,10 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket as createUdpSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { projectRoot } from '../support/scenarios.js';
 import { endpointsTable, type Endpoints } from '../../cli/serve.js';
 
@@ -79,6 +79,11 @@ describe('ocslab serve', () => {
     expect(await exited).toBe(0);
     expect(output()).toContain('ocslab serve: stopped (SIGTERM)');
     expect(await portOpen(Number(new URL(endpoints.ldap).port))).toBe(false);
+    // What it wrote for others to read goes with it: no reader finds old addresses after a stop. Its root
+    // certificate is its own, named after its endpoints file (two serves in one folder never share one).
+    expect(basename(endpoints.caCertFile)).toBe('endpoints.root-ca.pem');
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(endpoints.caCertFile)).toBe(false);
   });
 
   it('refuses a port another process holds with exit 2 and a clear message, leaving nothing listening', async () => {
@@ -164,6 +169,7 @@ describe('ocslab serve after an earlier serve of the same rehearsal', () => {
   it('goes on from the point the earlier one saved, before the first client signs in, and serves the same end state', async () => {
     const cache = join(dir, 'resume-cache');
     const first = await startServe(join(dir, 'first.json'), [], cache);
+    const firstCa = readFileSync(first.endpoints.caCertFile, 'utf8');
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
     expect(first.output()).not.toContain('went on from');
@@ -174,7 +180,7 @@ describe('ocslab serve after an earlier serve of the same rehearsal', () => {
       expect(second.output()).toMatch(/seed-part3 rehearsed: 37 passed, 0 failed, 0 skipped \(went on from step 22 \(communicator\.signIn\) of the rehearsal an earlier serve saved \d+ s ago; --no-cache rehearses it all\)/);
       const e = second.endpoints;
       // The same CA, users and address book as the serve that saved it: the saved lab, not another one.
-      expect(readFileSync(e.caCertFile, 'utf8')).toBe(readFileSync(first.endpoints.caCertFile, 'utf8'));
+      expect(readFileSync(e.caCertFile, 'utf8')).toBe(firstCa);
       expect(e.users).toEqual(first.endpoints.users);
       expect(e.addressBook?.replace(/:\d+\//, ':PORT/')).toBe(first.endpoints.addressBook?.replace(/:\d+\//, ':PORT/'));
       // Resumed at today's date: what it issued before the pause is valid now, to a real TLS client.
@@ -273,12 +279,16 @@ describe('a scenario replayed against ocslab serve through its endpoints file (i
       expect(parity.different).toBe(0);
       expect(parity.same).toBeGreaterThan(0);
       expect(usn()).toBe(before);
+      // A copy of the target (serve removes its own files when it stops), for the run after the stop.
+      const copyCa = join(dir, 'replay-copy.root-ca.pem');
+      writeFileSync(copyCa, readFileSync(endpoints.caCertFile));
+      writeFileSync(join(dir, 'replay-copy.json'), JSON.stringify({ ...endpoints, caCertFile: copyCa }));
     } finally {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
     // The server is gone: the checks fail with the address and the error, and the run goes on to the end.
-    const gone = run(['part2-prepare-environment', '--target', file]);
+    const gone = run(['part2-prepare-environment', '--target', join(dir, 'replay-copy.json')]);
     expect(gone.status).toBe(1);
     expect(gone.stdout).toMatch(/failed +part2-prepare-environment expect 15 Pool pool01 exists: no answer from 127\.0\.10\.11:389 \(127\.0\.0\.1:\d+\): ECONNREFUSED/);
     expect(gone.stdout).toMatch(/failed +part2-prepare-environment expect 16 nslookup -type=A pool01\.corp\.example\.net: DNS request timed out\./);
