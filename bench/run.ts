@@ -15,6 +15,7 @@ import { compile } from '../test/support/shipped.js';
 import { projectRoot } from '../test/support/scenarios.js';
 import { wireBench } from './wire.js';
 import { stormBench } from './storm.js';
+import { abuseBench } from './abuse.js';
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -162,6 +163,9 @@ console.log('|---|---|');
 for (const row of await wireBench()) console.log(row);
 
 // The bench's own knob, read here: the CLI's config (cli/config.ts) holds only what `ocslab` reads.
+console.log('\n**Load and abuse** (issue 13): `ocslab serve` in a child process, the stalling inputs from another (three connections of 40,000-term OR searches back to back, 1,000 half-sent SIP requests, 64 partial 1 MiB LDAP messages, 256 DNS-over-TCP clients dribbling a byte every 5 s), real `dig` and `ldapsearch` and a SIP OPTIONS from this one\n');
+for (const row of await abuseBench()) console.log(row);
+
 const stormSizes = (process.env.STORM_SIZES ?? '1000,10000').split(',').map((x) => Number(x.trim())).filter((n) => Number.isInteger(n) && n > 0);
 if (stormSizes.length) {
   console.log('\n**Sign-in storm**: `ocslab serve` (the full deployment plus the storm users) in a child process, the Communicator clients in this one (automatic sign-in over TLS, REGISTER, in-band provisioning)\n');

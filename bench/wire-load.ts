@@ -9,6 +9,7 @@ import ldap from 'ldapjs';
 import { RawSipClient } from '../test/support/wire-sip.js';
 
 interface Endpoints {
+  dns: { port: number };
   ldap: string;
   bindDn: string;
   bindPassword: string;
@@ -147,4 +148,71 @@ async function fuzz(count: number): Promise<void> {
 }
 
 const n = Number(arg);
-await (mode === 'ldap' ? ldapLoad(n) : mode === 'sip' ? sipLoad(n) : mode === 'hold' ? hold(n) : mode === 'fuzz' ? fuzz(n) : Promise.reject(new Error(`unknown mode ${mode}`)));
+/**
+ * The stalling inputs of issue 13, all at once, until killed: three connections each sending a
+ * 40,000-term OR search as soon as the last one ends; 1,000 SIP connections with half a request each
+ * (opened again when the server closes them); 64 LDAP connections each holding most of a 1 MiB message;
+ * 256 DNS-over-TCP connections sending a byte every 5 s.
+ */
+async function abuse(): Promise<void> {
+  const filterPkg = (await import('@ldapjs/filter')).default;
+  const { message, octets, tlv, intBytes } = await import('../emulators/ad/ldap.ber.js');
+  const ldapUrl = new URL(e.ldap);
+  const ldapPort = Number(ldapUrl.port);
+  const wide = Buffer.from((filterPkg.parseString(`(|${Array.from({ length: 40_000 }, (_, i) => `(cn=nobody${i})`).join('')})`) as unknown as { toBer(): { buffer: Buffer } }).toBer().buffer);
+  const bind = message(1, tlv(0x60, tlv(0x02, intBytes(3)), octets(e.bindDn), octets(e.bindPassword, 0x80)));
+  const search = (id: number) => message(id, tlv(0x63, octets(e.baseDn), tlv(0x0a, intBytes(2)), tlv(0x0a, intBytes(0)), tlv(0x02, intBytes(0)), tlv(0x02, intBytes(0)), tlv(0x01, Buffer.from([0])), wide, tlv(0x30, octets('cn'))));
+  const keep = (open: () => void) => open();
+  // Wide ORs, back to back.
+  for (let k = 0; k < 3; k++)
+    keep(function openWide() {
+      const s = connect(ldapPort, '127.0.0.1');
+      let id = 2;
+      s.on('error', () => undefined);
+      s.on('close', () => setTimeout(openWide, 100));
+      s.on('connect', () => s.write(Buffer.concat([bind, search(id)])));
+      let seen = Buffer.alloc(0);
+      s.on('data', (d: Buffer) => {
+        seen = Buffer.concat([seen, d]).subarray(-64);
+        // searchResultDone (0x65) for the current id: send the next one.
+        if (seen.includes(Buffer.from([0x65]))) {
+          seen = Buffer.alloc(0);
+          s.write(search(++id));
+        }
+      });
+    });
+  // Half-sent SIP requests.
+  const sipPort = e.sipTcp?.port ?? 0;
+  for (let k = 0; k < 1000; k++)
+    keep(function openHalf() {
+      const s = connect(sipPort, '127.0.0.1');
+      s.on('error', () => undefined);
+      s.on('close', () => setTimeout(openHalf, 1000));
+      s.on('connect', () => s.write('OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKhalf\r\n'));
+    });
+  // Partial 1 MiB LDAP messages.
+  for (let k = 0; k < 64; k++)
+    keep(function openPartial() {
+      const s = connect(ldapPort, '127.0.0.1');
+      s.on('error', () => undefined);
+      s.on('close', () => setTimeout(openPartial, 1000));
+      s.on('connect', () => s.write(Buffer.concat([Buffer.from([0x30, 0x83, 0x0f, 0xff, 0xf0]), Buffer.alloc(900_000)])));
+    });
+  // DNS over TCP, a byte every 5 s.
+  for (let k = 0; k < 256; k++)
+    keep(function openDrip() {
+      const s = connect(e.dns.port, '127.0.0.1');
+      s.on('error', () => undefined);
+      const t = setInterval(() => s.writable && s.write(Buffer.from([0])), 5000);
+      s.on('close', () => {
+        clearInterval(t);
+        setTimeout(openDrip, 1000);
+      });
+      s.on('connect', () => s.write(Buffer.from([0x00])));
+    });
+  await new Promise((r) => setTimeout(r, 1500));
+  console.log('abusing');
+  await new Promise(() => undefined);
+}
+
+await (mode === 'abuse' ? abuse() : mode === 'ldap' ? ldapLoad(n) : mode === 'sip' ? sipLoad(n) : mode === 'hold' ? hold(n) : mode === 'fuzz' ? fuzz(n) : Promise.reject(new Error(`unknown mode ${mode}`)));

@@ -68,7 +68,7 @@ export const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 /** Requests a connection may have waiting behind a running search; past it the connection gets busy (51). */
 export const MAX_QUEUED_REQUESTS = 64;
 /** Filter work (terms × entries) between the points where a search lets other clients in. */
-const SEARCH_SLICE = 20_000;
+const SEARCH_SLICE = 5_000;
 
 const OP = {
   bindRequest: 0x60,
@@ -198,7 +198,7 @@ export function filterTreeOf(r: BerReader): FilterTree {
 }
 
 /** Filter elements decoded between the points where a large filter lets other clients in. */
-const DECODE_SLICE = 2000;
+const DECODE_SLICE = 500;
 
 /** `filterTreeOf` that gives way every DECODE_SLICE elements (a 40,000-term filter is decoded in slices). */
 export function* filterTreeSteps(r: BerReader, depth = 0, count = { n: 0 }): Generator<void, FilterTree, void> {
