@@ -162,9 +162,11 @@ async function abuse(): Promise<void> {
   const wide = Buffer.from((filterPkg.parseString(`(|${Array.from({ length: 40_000 }, (_, i) => `(cn=nobody${i})`).join('')})`) as unknown as { toBer(): { buffer: Buffer } }).toBer().buffer);
   const bind = message(1, tlv(0x60, tlv(0x02, intBytes(3)), octets(e.bindDn), octets(e.bindPassword, 0x80)));
   const search = (id: number) => message(id, tlv(0x63, octets(e.baseDn), tlv(0x0a, intBytes(2)), tlv(0x0a, intBytes(0)), tlv(0x02, intBytes(0)), tlv(0x02, intBytes(0)), tlv(0x01, Buffer.from([0])), wide, tlv(0x30, octets('cn'))));
+  // ABUSE=wide,half,partial,drip picks some of them (default: all), to see which one costs what.
+  const kinds = new Set((process.env.ABUSE ?? 'wide,half,partial,drip').split(','));
   const keep = (open: () => void) => open();
   // Wide ORs, back to back.
-  for (let k = 0; k < 3; k++)
+  for (let k = 0; k < (kinds.has('wide') ? 3 : 0); k++)
     keep(function openWide() {
       const s = connect(ldapPort, '127.0.0.1');
       let id = 2;
@@ -183,7 +185,7 @@ async function abuse(): Promise<void> {
     });
   // Half-sent SIP requests.
   const sipPort = e.sipTcp?.port ?? 0;
-  for (let k = 0; k < 1000; k++)
+  for (let k = 0; k < (kinds.has('half') ? 1000 : 0); k++)
     keep(function openHalf() {
       const s = connect(sipPort, '127.0.0.1');
       s.on('error', () => undefined);
@@ -191,7 +193,7 @@ async function abuse(): Promise<void> {
       s.on('connect', () => s.write('OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKhalf\r\n'));
     });
   // Partial 1 MiB LDAP messages.
-  for (let k = 0; k < 64; k++)
+  for (let k = 0; k < (kinds.has('partial') ? 64 : 0); k++)
     keep(function openPartial() {
       const s = connect(ldapPort, '127.0.0.1');
       s.on('error', () => undefined);
@@ -199,7 +201,7 @@ async function abuse(): Promise<void> {
       s.on('connect', () => s.write(Buffer.concat([Buffer.from([0x30, 0x83, 0x0f, 0xff, 0xf0]), Buffer.alloc(900_000)])));
     });
   // DNS over TCP, a byte every 5 s.
-  for (let k = 0; k < 256; k++)
+  for (let k = 0; k < (kinds.has('drip') ? 256 : 0); k++)
     keep(function openDrip() {
       const s = connect(e.dns.port, '127.0.0.1');
       s.on('error', () => undefined);

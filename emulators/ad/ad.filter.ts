@@ -149,7 +149,7 @@ export function compileFilter(root: FilterTree, schema: FilterSchema): CompiledF
 }
 
 /** Filter nodes compiled between the points where a large filter lets other clients in. */
-const COMPILE_SLICE = 500;
+const COMPILE_SLICE = 200;
 
 /** `compileFilter` that gives way every COMPILE_SLICE nodes (a search over the wire compiles in slices). */
 export function* compileFilterSteps(root: FilterTree, schema: FilterSchema): Generator<void, CompiledFilter, void> {

@@ -38,7 +38,7 @@
 import net from 'node:net';
 import type { AnyActorRef } from 'xstate';
 import type { Lab } from '../../sim/lab.js';
-import type { ListenOptions, Listening } from '../../sim/wire.js';
+import { giveWay, SLICE_MS, type ListenOptions, type Listening } from '../../sim/wire.js';
 import { adAdd, adAuthenticate, adDelete, adModify, adSearchCursor } from './ad.client.js';
 import type { FilterTree } from './ad.filter.js';
 import type { AdFailure, AdModification, AdResult, AdScope, AdSearchEntry } from './ad.events.js';
@@ -68,7 +68,7 @@ export const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 /** Requests a connection may have waiting behind a running search; past it the connection gets busy (51). */
 export const MAX_QUEUED_REQUESTS = 64;
 /** Filter work (terms × entries) between the points where a search lets other clients in. */
-const SEARCH_SLICE = 5_000;
+const SEARCH_SLICE = 2_000;
 
 const OP = {
   bindRequest: 0x60,
@@ -198,7 +198,7 @@ export function filterTreeOf(r: BerReader): FilterTree {
 }
 
 /** Filter elements decoded between the points where a large filter lets other clients in. */
-const DECODE_SLICE = 500;
+const DECODE_SLICE = 200;
 
 /** `filterTreeOf` that gives way every DECODE_SLICE elements (a 40,000-term filter is decoded in slices). */
 export function* filterTreeSteps(r: BerReader, depth = 0, count = { n: 0 }): Generator<void, FilterTree, void> {
@@ -598,8 +598,12 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
       s.busy = false;
       pump(s);
     };
-    const slice = () => {
-      if (s.closing) return done();
+    /** One unit of the search (a slice of decoding, compiling or evaluating); true once it has answered. */
+    const step = (): boolean => {
+      if (s.closing) {
+        done();
+        return true;
+      }
       let r: IteratorResult<void, AdResult<AdSearchEntry[]>>;
       try {
         r = cursor.next();
@@ -607,7 +611,8 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
         // A filter that is not well-formed BER ends the connection, as any undecodable message does.
         if (e instanceof BerError) disconnect(s, `${DIAG.protocol} (${e.message})`);
         else reply(s, id, OP.searchResultDone, RC.other, '', `${DIAG.internal} (${e instanceof Error ? e.message : String(e)})`);
-        return done();
+        done();
+        return true;
       }
       if (r.done) {
         const result = r.value;
@@ -616,17 +621,24 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
           sendEntries(result.value);
           reply(s, id, OP.searchResultDone, result.value.length > pageLimit ? RC.sizeLimitExceeded : RC.success);
         }
-        return done();
+        done();
+        return true;
       }
       if (performance.now() - started > limitMs) {
         cursor.return(undefined as never);
         sendEntries(out);
         reply(s, id, OP.searchResultDone, out.length > pageLimit ? RC.sizeLimitExceeded : RC.timeLimitExceeded, '', out.length > pageLimit ? '' : DIAG.timeLimit);
-        return done();
+        done();
+        return true;
       }
-      setImmediate(slice);
+      return false;
     };
-    slice();
+    // A search that finishes in its first slice (nearly all of them) answers at once; a long one takes
+    // turns with every other long piece of work (sim/wire.ts).
+    const first = performance.now();
+    let finished = false;
+    while (!finished && performance.now() - first < SLICE_MS) finished = step();
+    if (!finished) giveWay({ step });
   };
 
   /** Answers the connection's waiting requests in order, until one is a search that must give way. */
