@@ -23,6 +23,16 @@ interface Endpoints {
   sipTcp: { port: number } | null;
 }
 
+/** The serving process's resident memory (Linux /proc), MiB. */
+function rssMiB(pid: number | undefined): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid ?? 0}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
@@ -69,10 +79,10 @@ async function sample(e: Endpoints, sip: RawSipClient, n: number) {
   return { dig: quantile(dig, 0.99), ldap: quantile(ldap, 0.99), options: quantile(options, 0.99) };
 }
 
-export async function abuseBench(samples = Number(process.env.ABUSE_SAMPLES ?? 60)): Promise<string[]> {
+export async function abuseBench(samples = Number(process.env.ABUSE_SAMPLES ?? 150)): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ocslab-abuse-'));
   const file = join(dir, 'endpoints.json');
-  const serve = spawn(process.execPath, [join(root, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file], { cwd: root, stdio: 'ignore', env: { ...process.env, OCSLAB_SNAPSHOT_CACHE: join(dir, 'cache') } });
+  const serve = spawn(process.execPath, [join(root, 'bin', 'ocslab.js'), 'serve', '--port-base', '0', '--endpoints-file', file], { cwd: root, stdio: 'ignore', env: { ...process.env, OCSLAB_SNAPSHOT_CACHE: join(dir, 'cache'), ...(process.env.ABUSE_SERVE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.ABUSE_SERVE_NODE_OPTIONS } : {}) } });
   let abuser: ChildProcess | undefined;
   try {
     await until(() => existsSync(file), 30_000, 'ocslab serve');
@@ -80,11 +90,13 @@ export async function abuseBench(samples = Number(process.env.ABUSE_SAMPLES ?? 6
     const sip = await RawSipClient.tcp(e.sipTcp?.port ?? 0);
     await sample(e, sip, 5);
     const idle = await sample(e, sip, samples);
+    const rssIdle = rssMiB(serve.pid);
     abuser = spawn(tsx, [join(root, 'bench', 'wire-load.ts'), 'abuse', file, '0'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     let ready = false;
     abuser.stdout?.on('data', (d: Buffer) => (ready ||= d.toString().includes('abusing')));
     await until(() => ready, 30_000, 'the abuse generator');
     const abused = await sample(e, sip, samples);
+    const rssAbused = rssMiB(serve.pid);
     sip.close();
     const row = (name: string, a: number, b: number) => `| ${name} | ${a.toFixed(1)} ms | ${b.toFixed(1)} ms | ${(b / a).toFixed(2)}× ${b <= 2 * a ? '✓' : '✗'} |`;
     return [
@@ -93,6 +105,7 @@ export async function abuseBench(samples = Number(process.env.ABUSE_SAMPLES ?? 6
       row('`dig` A (its Query time)', Math.max(idle.dig, 1), Math.max(abused.dig, 1)),
       row('`ldapsearch` bind + search (whole process)', idle.ldap, abused.ldap),
       row('SIP OPTIONS over TCP', idle.options, abused.options),
+      `| serve's resident memory | ${rssIdle.toFixed(0)} MiB | ${rssAbused.toFixed(0)} MiB | +${(rssAbused - rssIdle).toFixed(0)} MiB (the 64 partial LDAP messages alone held 108 MiB before) |`,
     ];
   } finally {
     abuser?.kill('SIGTERM');

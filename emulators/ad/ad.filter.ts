@@ -160,6 +160,7 @@ export function* compileFilterSteps(root: FilterTree, schema: FilterSchema): Gen
   };
   const target = (values: FilterTarget['values']): FilterTarget => ({ values, syntax: syntaxOf, categoryDn: (x) => schema.categoryDn(x) });
   let cost = 0;
+  let grouped = 0;
   type Test = (values: FilterTarget['values']) => boolean;
   /** An equality on a string attribute as a normalised value; undefined when it needs the general path. */
   const plainEquality = (node: FilterTree): { attr: string; value: string } | undefined => {
@@ -182,6 +183,8 @@ export function* compileFilterSteps(root: FilterTree, schema: FilterSchema): Gen
         const sets = new Map<string, Set<string>>();
         const rest: Test[] = [];
         for (const c of node.clauses ?? []) {
+          // Grouped clauses are work too: a 40,000-term OR gives way while its set is built.
+          if (++grouped % COMPILE_SLICE === 0) yield;
           const eq = plainEquality(c);
           if (!eq) {
             rest.push(yield* compile(c));

@@ -131,7 +131,6 @@ const DIAG = {
   busy: '0000200E: LdapErr: comment: The server is busy: too many requests are waiting on this connection, data 0, v1db1',
   tooMany: '0000200E: LdapErr: comment: The server is busy: MaxConnections reached, data 0, v1db1',
   slow: '00000057: LdapErr: comment: The request did not arrive within InitRecvTimeout, data 0, v1db1',
-  buffered: '0000200E: LdapErr: comment: The server is busy: too many bytes of unfinished requests, data 0, v1db1',
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -494,6 +493,8 @@ interface Session {
   started: boolean;
   /** The deadline of the message being received (InitRecvTimeout from its first byte). */
   deadline?: NodeJS.Timeout;
+  /** Not read for now: the listener's unfinished bytes are over budget and this connection holds most. */
+  paused?: boolean;
 }
 
 const fromFailure = (f: AdFailure) => ({ code: f.ldapResultCode, matchedDN: f.matchedDN ?? '', diagnostic: f.message });
@@ -746,11 +747,28 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
       s.queue.push(decoded);
     }
     pump(s);
-    // Too many bytes of unfinished messages across the listener: the connection holding most goes.
-    if (bufferedTotal > limits.maxBufferedBytes) {
+    // Too many bytes of unfinished messages across the listener: the connection holding most is no
+    // longer read (TCP's own flow control holds its bytes on the sender's side) until the others have
+    // made room; it still has InitRecvTimeout to finish its message. Dropping it instead would only
+    // have a hostile client send it all again.
+    while (bufferedTotal > limits.maxBufferedBytes) {
       let worst: Session | undefined;
-      for (const x of sessions) if (!x.closing && (!worst || x.buffered > worst.buffered)) worst = x;
-      if (worst) disconnect(worst, DIAG.buffered, RC.busy);
+      for (const x of sessions) if (!x.closing && !x.paused && x.buffered > 0 && (!worst || x.buffered > worst.buffered)) worst = x;
+      if (!worst) break;
+      worst.paused = true;
+      worst.socket.pause();
+    }
+    if (!s.paused) resumeSome();
+  };
+
+  /** Reads again from paused connections, largest last, while the budget has room for what they hold. */
+  const resumeSome = () => {
+    if (bufferedTotal > limits.maxBufferedBytes / 2) return;
+    const paused = [...sessions].filter((x) => x.paused && !x.closing).sort((a, b) => a.buffered - b.buffered);
+    for (const x of paused) {
+      if (bufferedTotal + (MAX_MESSAGE_BYTES - x.buffered) > limits.maxBufferedBytes) break;
+      x.paused = false;
+      x.socket.resume();
     }
   };
 
@@ -783,6 +801,7 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
       clearTimeout(initial);
       drop(s);
       sessions.delete(s);
+      resumeSome();
     });
   });
   server.on('error', () => undefined);
