@@ -1062,10 +1062,17 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     server: httpsServer,
     maxPayload: max,
     handleProtocols: (p) => (p.has('sip') ? 'sip' : false),
-    verifyClient: (info, done) => (offersSip(info.req.headers['sec-websocket-protocol']) ? done(true) : done(false, 400, 'SIP subprotocol required')),
+    verifyClient: (info, done) => {
+      if (!offersSip(info.req.headers['sec-websocket-protocol'])) return done(false, 400, 'SIP subprotocol required');
+      // As many WebSocket connections as the stream listeners keep: past it, 503 (try another server).
+      if (wss.clients.size >= (options.maxConnections ?? MAX_STREAM_CONNECTIONS)) return done(false, 503, 'Service Unavailable');
+      done(true);
+    },
   });
   wss.on('error', (e) => onError(e));
-  wss.on('connection', (ws: WebSocket) => {
+  wss.on('connection', (ws: WebSocket, req: { socket: Socket }) => {
+    // The same idle limit as the stream listeners: a WebSocket that says nothing for longer is closed.
+    req.socket.setTimeout(STREAM_IDLE_MS, () => ws.terminate());
     // First of all: a malformed frame is an 'error' on this socket, and one without a listener would end
     // the process (every service of the lab with it).
     ws.on('error', () => {
