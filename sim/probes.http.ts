@@ -17,10 +17,10 @@
  */
 import { request as httpRequest, Agent, type IncomingMessage } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { authenticateMessage, NTLM, parseChallenge } from '../emulators/ocs/sip.ntlm.js';
 import { verifyChain } from '../emulators/ca/certificate.js';
-import type { HttpQuery, HttpResult, PresentedCertificate } from './probes.js';
+import { presented, type HttpQuery, type HttpResult, type PresentedCertificate } from './probes.js';
 import type { Dialed } from './probes.wire.js';
 
 export const MAX_PROBE_BODY = 4 * 1024 * 1024;
@@ -60,14 +60,6 @@ export interface HttpProbeContext {
   unreachable(error: string): HttpResult;
 }
 
-function presented(cert: PeerCertificate): PresentedCertificate {
-  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
-  const sans = (cert.subjectaltname ?? '')
-    .split(', ')
-    .filter((x) => x.startsWith('DNS:'))
-    .map((x) => x.slice(4).toLowerCase());
-  return { subjectCN: first(cert.subject?.CN), sans, issuerCN: first(cert.issuer?.CN), thumbprint: (cert.fingerprint ?? '').replace(/:/g, '').toUpperCase() };
-}
 
 const NO_ANSWER = /^E(CONNREFUSED|CONNRESET|HOSTUNREACH|NETUNREACH|TIMEDOUT|PIPE)$/;
 

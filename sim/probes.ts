@@ -11,6 +11,7 @@
  * Observations are plain JSON, free of ports, tags and times, so traces and parity reports stay
  * byte-identical run to run.
  */
+import type { PeerCertificate } from 'node:tls';
 import { domainDn, type Topology } from './topology.js';
 
 /** Why a probe got no answer: the address it tried and what the socket said. */
@@ -159,4 +160,14 @@ export async function readEntry(probes: Probes, dc: string | undefined, dn: stri
   if (!isUnreachable(r) && !r.ok && r.code === NO_SUCH_OBJECT) return { entry: undefined };
   if (isUnreachable(r) || !r.ok) return { error: ldapError(r) };
   return { entry: r.entries[0] };
+}
+
+/** A peer certificate as the probes report it (the TLS and HTTPS probes alike). */
+export function presented(cert: PeerCertificate): PresentedCertificate {
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
+  const sans = (cert.subjectaltname ?? '')
+    .split(', ')
+    .filter((x) => x.startsWith('DNS:'))
+    .map((x) => x.slice(4).toLowerCase());
+  return { subjectCN: first(cert.subject?.CN), sans, issuerCN: first(cert.issuer?.CN), thumbprint: (cert.fingerprint ?? '').replace(/:/g, '').toUpperCase() };
 }

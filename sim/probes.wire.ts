@@ -10,11 +10,11 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
-import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 import * as dnsPacket from 'dns-packet';
 import ldap from 'ldapjs';
 import type { Topology } from './topology.js';
-import type { DnsRecord, DnsResult, HttpQuery, HttpResult, LdapBindResult, LdapEntry, LdapQuery, LdapSearchResult, PresentedCertificate, Probes, TlsResult, Unreachable } from './probes.js';
+import { presented, type DnsRecord, type DnsResult, type HttpQuery, type HttpResult, type LdapBindResult, type LdapEntry, type LdapQuery, type LdapSearchResult, type Probes, type TlsResult, type Unreachable } from './probes.js';
 import { httpProbe } from './probes.http.js';
 import { openDcLdap, sdFlagsDacl, type LdapFailure, type LdapSession } from './ldap.session.js';
 
@@ -268,15 +268,6 @@ function entryOf(entry: ldap.SearchEntry): LdapEntry {
   return { dn: String(entry.objectName ?? ''), attributes };
 }
 
-/** A peer certificate as the probes report it. */
-function presented(cert: PeerCertificate): PresentedCertificate {
-  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
-  const sans = (cert.subjectaltname ?? '')
-    .split(', ')
-    .filter((x) => x.startsWith('DNS:'))
-    .map((x) => x.slice(4).toLowerCase());
-  return { subjectCN: first(cert.subject?.CN), sans, issuerCN: first(cert.issuer?.CN), thumbprint: (cert.fingerprint ?? '').replace(/:/g, '').toUpperCase() };
-}
 
 function recordOf(a: dnsPacket.Answer): DnsRecord {
   const base = { type: a.type, name: a.name, ttl: 'ttl' in a ? (a.ttl ?? 0) : 0 };
