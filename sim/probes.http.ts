@@ -185,54 +185,76 @@ export async function httpProbe(q: HttpQuery, c: HttpProbeContext): Promise<Http
   if (q.auth === 'kerberos' && !c.kerberosStandIn) {
     return { ok: false, outcome: 'notObserved', detail: 'a Kerberos request needs a ticket from the domain\'s KDC, which the replay does not ask for; try it from a domain-joined client (Internet Explorer, or curl --negotiate after kinit)' };
   }
+  const started = performance.now();
   const opened = await open(q, c);
   if (!('socket' in opened)) return opened;
   const { socket, certificate } = opened;
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  // Every request of this probe goes over the connection just checked; a second one would not be.
+  // Every request of this probe goes over the connection just checked; a second one would not be, so a
+  // request the agent would put on a new connection fails as that request's error (never a throw: the
+  // agent asks from a socket's close handler, where a throw would take the process down).
   let handedOut = false;
-  (agent as unknown as { createConnection: () => Socket }).createConnection = () => {
-    if (handedOut) throw new Error('the server closed the authenticated connection');
-    handedOut = true;
-    return socket;
+  (agent as unknown as { createConnection: (o: unknown, cb: (e: Error | null, s?: Socket) => void) => Socket | undefined }).createConnection = (_o, cb) => {
+    if (!handedOut) {
+      handedOut = true;
+      return socket;
+    }
+    process.nextTick(() => cb(new Error(CLOSED_AFTER_CHALLENGE)));
+    return undefined;
   };
   const withCert = certificate ? { certificate } : {};
+  // One deadline for the whole exchange: a server that dribbles a byte at a time never goes idle.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<HttpResult>((resolve) => {
+    timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ ok: false, outcome: 'noAnswer', detail: 'timeout', ...withCert });
+    }, Math.max(1, c.timeoutMs - (performance.now() - started)));
+  });
   try {
-    let authorization: string | undefined;
-    if (q.auth === 'kerberos') authorization = `Negotiate ${Buffer.from(`${KERBEROS_STAND_IN}${q.kerberosPrincipal ?? ''}`, 'utf8').toString('base64')}`;
-    else if (typeof q.auth === 'object') authorization = `NTLM ${negotiateMessage().toString('base64')}`;
-    let a = await exchange(agent, q, authorization, c.timeoutMs);
-    if ('error' in a) return { ok: false, outcome: 'noAnswer', detail: a.error, ...withCert };
-    if (typeof q.auth === 'object' && a.status === 401) {
-      const raw = challengeOf(a.headers);
-      const challenge = raw ? parseChallenge(raw) : undefined;
-      if (challenge) {
-        const { message } = authenticateMessage({
-          challenge,
-          user: q.auth.user,
-          domain: q.auth.domain,
-          workstation: 'OCSLAB-PROBE',
-          password: q.auth.password,
-          clientChallenge: c.bytes(8),
-          exportedSessionKey: c.bytes(16),
-          nowMs: c.now(),
-        });
-        a = await exchange(agent, q, `NTLM ${message.toString('base64')}`, c.timeoutMs);
-        if ('error' in a) return { ok: false, outcome: 'noAnswer', detail: a.error, ...withCert };
-      }
-    }
-    const contentType = a.headers['content-type'];
-    return {
-      ok: true,
-      status: a.status,
-      statusText: a.statusText,
-      wwwAuthenticate: schemes(a.headers),
-      ...(typeof contentType === 'string' ? { contentType } : {}),
-      body: a.body,
-      ...withCert,
-    };
+    return await Promise.race([deadline, requests(agent, socket, q, c, withCert)]);
   } finally {
+    clearTimeout(timer);
     agent.destroy();
     socket.destroy();
   }
+}
+
+const CLOSED_AFTER_CHALLENGE = 'the server closed the connection after its NTLM challenge (NTLM over HTTP answers on the connection that carried the challenge; something in front of IIS is closing it)';
+
+async function requests(agent: Agent, socket: Socket, q: HttpQuery, c: HttpProbeContext, withCert: { certificate?: PresentedCertificate }): Promise<HttpResult> {
+  let authorization: string | undefined;
+  if (q.auth === 'kerberos') authorization = `Negotiate ${Buffer.from(`${KERBEROS_STAND_IN}${q.kerberosPrincipal ?? ''}`, 'utf8').toString('base64')}`;
+  else if (typeof q.auth === 'object') authorization = `NTLM ${negotiateMessage().toString('base64')}`;
+  let a = await exchange(agent, q, authorization, c.timeoutMs);
+  if ('error' in a) return { ok: false, outcome: 'noAnswer', detail: a.error, ...withCert };
+  if (typeof q.auth === 'object' && a.status === 401) {
+    const raw = challengeOf(a.headers);
+    const challenge = raw ? parseChallenge(raw) : undefined;
+    if (challenge) {
+      if (socket.destroyed || /\bclose\b/i.test(String(a.headers.connection ?? ''))) return { ok: false, outcome: 'noAnswer', detail: CLOSED_AFTER_CHALLENGE, ...withCert };
+      const { message } = authenticateMessage({
+        challenge,
+        user: q.auth.user,
+        domain: q.auth.domain,
+        workstation: 'OCSLAB-PROBE',
+        password: q.auth.password,
+        clientChallenge: c.bytes(8),
+        exportedSessionKey: c.bytes(16),
+        nowMs: c.now(),
+      });
+      a = await exchange(agent, q, `NTLM ${message.toString('base64')}`, c.timeoutMs);
+      if ('error' in a) return { ok: false, outcome: 'noAnswer', detail: a.error, ...withCert };
+    }
+  }
+  const contentType = a.headers['content-type'];
+  return {
+    ok: true,
+    status: a.status,
+    statusText: a.statusText,
+    wwwAuthenticate: schemes(a.headers),
+    ...(typeof contentType === 'string' ? { contentType } : {}),
+    body: a.body,
+    ...withCert,
+  };
 }
