@@ -67,11 +67,62 @@ function turn(): void {
   }
 }
 
+/** How many pieces of long work are waiting for their next slice (diagnostics and tests). */
+export const waitingWork = (): number => waiting.length;
+
 /** Queues long work: it runs a slice at a time, taking turns with all other long work. */
 export function giveWay(work: SlicedWork): void {
   waiting.push(work);
   if (!scheduled) {
     scheduled = true;
     setImmediate(turn);
+  }
+}
+
+/**
+ * The connections of a listener with a cap, and who makes room when a newcomer arrives at it. The order,
+ * the same for LDAP, DNS over TCP and SIP: first a connection that has never completed a message (the
+ * longest-connected of those: it had the longest to say something), then one that holds nothing worth
+ * keeping (no registration, no bind) and has been idle longest, and only then the longest-idle of the
+ * rest. So clients that connect and dribble, or send one message and go silent, are the first to go,
+ * and a quiet registered Communicator is the last. Times are wall time: they order, they decide no outcome.
+ */
+export class ConnectionRoster<K> {
+  private readonly entries = new Map<K, { since: number; last: number | undefined }>();
+
+  /** `keeps(k)` says a connection holds something worth keeping (a registration, a bind). */
+  constructor(private readonly keeps: (k: K) => boolean = () => false) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  add(k: K): void {
+    this.entries.set(k, { since: performance.now(), last: undefined });
+  }
+
+  /** The connection completed a message (or a keep-alive). */
+  active(k: K): void {
+    const e = this.entries.get(k);
+    if (e) e.last = performance.now();
+  }
+
+  delete(k: K): void {
+    this.entries.delete(k);
+  }
+
+  keys(): IterableIterator<K> {
+    return this.entries.keys();
+  }
+
+  /** Who makes room; undefined when there is nobody. */
+  victim(): K | undefined {
+    let best: K | undefined;
+    let bestRank: [number, number] | undefined;
+    for (const [k, e] of this.entries) {
+      const rank: [number, number] = e.last === undefined ? [0, e.since] : [this.keeps(k) ? 2 : 1, e.last];
+      if (!bestRank || rank[0] < bestRank[0] || (rank[0] === bestRank[0] && rank[1] < bestRank[1])) [best, bestRank] = [k, rank];
+    }
+    return best;
   }
 }

@@ -38,7 +38,7 @@
 import net from 'node:net';
 import type { AnyActorRef } from 'xstate';
 import type { Lab } from '../../sim/lab.js';
-import { giveWay, SLICE_MS, type ListenOptions, type Listening } from '../../sim/wire.js';
+import { ConnectionRoster, giveWay, SLICE_MS, type ListenOptions, type Listening } from '../../sim/wire.js';
 import { adAdd, adAuthenticate, adDelete, adModify, adSearchCursor } from './ad.client.js';
 import type { FilterTree } from './ad.filter.js';
 import type { AdFailure, AdModification, AdResult, AdScope, AdSearchEntry } from './ad.events.js';
@@ -523,6 +523,8 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
   /** The domain controller this listener is (default: the PDC emulator): reads and writes go to its replica. */
   const at = options.dc ? { dc: options.dc } : {};
   const sessions = new Set<Session>();
+  /** The open connections not yet closing, and who makes room at MaxConnections. */
+  const roster = new ConnectionRoster<Session>((x) => x.account !== undefined);
   const ad = (): AnyActorRef | undefined => lab.get('ad');
   const netbios = lab.topology.forest.netbios;
 
@@ -545,6 +547,7 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
     if (s.closing) return;
     send(s, message(0, ldapResult(OP.extendedResponse, code, '', diagnostic, octets(OID.noticeOfDisconnection, 0x8a))));
     s.closing = true;
+    roster.delete(s);
     drop(s);
     s.socket.end(() => s.socket.destroy());
   };
@@ -601,7 +604,19 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
     };
     /** One unit of the search (a slice of decoding, compiling or evaluating); true once it has answered. */
     const step = (): boolean => {
-      if (s.closing) {
+      try {
+        return unit();
+      } catch (e) {
+        // A bug in the lab answering the search: the connection is told so and goes on (never stuck busy).
+        reply(s, id, OP.searchResultDone, RC.other, '', `${DIAG.internal} (${e instanceof Error ? e.message : String(e)})`);
+        done();
+        return true;
+      }
+    };
+    const unit = (): boolean => {
+      // The client has gone (or the listener stops): the search ends with it.
+      if (s.closing || s.socket.destroyed) {
+        cursor.return(undefined as never);
         done();
         return true;
       }
@@ -737,36 +752,47 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
       clearTimeout(s.deadline);
       s.deadline = rest.length ? setTimeout(() => disconnect(s, DIAG.slow), limits.initRecvTimeoutMs) : undefined;
       s.started = true;
+      roster.active(s);
       let decoded: Decoded;
       try {
         decoded = decodeMessage(bytes);
       } catch (e) {
         return disconnect(s, `${DIAG.protocol} (${e instanceof Error ? e.message : 'undecodable'})`);
       }
+      // Answered as it is decoded: only requests behind a running search wait (and count as queued), and
+      // a bad frame later in the same chunk ends the connection after the good ones are answered.
       if (s.queue.length >= limits.maxQueuedRequests) return disconnect(s, DIAG.busy, RC.busy);
       s.queue.push(decoded);
+      pump(s);
     }
-    pump(s);
-    // Too many bytes of unfinished messages across the listener: the connection holding most is no
-    // longer read (TCP's own flow control holds its bytes on the sender's side) until the others have
-    // made room; it still has InitRecvTimeout to finish its message. Dropping it instead would only
-    // have a hostile client send it all again.
-    while (bufferedTotal > limits.maxBufferedBytes) {
-      let worst: Session | undefined;
-      for (const x of sessions) if (!x.closing && !x.paused && x.buffered > 0 && (!worst || x.buffered > worst.buffered)) worst = x;
-      if (!worst) break;
-      worst.paused = true;
-      worst.socket.pause();
+    // Too many bytes of unfinished messages across the listener: the connections holding more than
+    // their share are no longer read (TCP's own flow control holds their bytes on the sender's side)
+    // until there is room again; they still have InitRecvTimeout to finish their message. One holding
+    // less than its share goes on, so a real client's request in pieces is not held behind a hostile's
+    // megabyte. Dropping the hog instead would only have it send it all again.
+    if (bufferedTotal > limits.maxBufferedBytes) {
+      const holders = [...sessions].filter((x) => !x.closing && x.buffered > 0);
+      const share = limits.maxBufferedBytes / Math.max(1, holders.length);
+      for (const x of holders) {
+        if (x.paused || x.buffered <= share) continue;
+        x.paused = true;
+        x.socket.pause();
+      }
     }
-    if (!s.paused) resumeSome();
+    resumeSome();
   };
 
-  /** Reads again from paused connections, largest last, while the budget has room for what they hold. */
+  /** What a connection read again may add before it is judged again: one socket read. */
+  const READ_ROOM = 64 * 1024;
+
+  /** Reads again from paused connections, smallest first, while the budget has room below three quarters. */
   const resumeSome = () => {
-    if (bufferedTotal > limits.maxBufferedBytes / 2) return;
+    if (bufferedTotal > (limits.maxBufferedBytes * 3) / 4) return;
     const paused = [...sessions].filter((x) => x.paused && !x.closing).sort((a, b) => a.buffered - b.buffered);
+    let room = limits.maxBufferedBytes - bufferedTotal;
     for (const x of paused) {
-      if (bufferedTotal + (MAX_MESSAGE_BYTES - x.buffered) > limits.maxBufferedBytes) break;
+      if (room < Math.min(READ_ROOM, limits.maxBufferedBytes / 4)) break;
+      room -= READ_ROOM;
       x.paused = false;
       x.socket.resume();
     }
@@ -774,14 +800,18 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
 
   const server = net.createServer((socket) => {
     const s: Session = { socket, chunks: [], buffered: 0, closing: false, busy: false, queue: [], started: false };
-    // MaxConnections: the newcomer is served and the connection that has sent least (no request yet,
-    // else the longest-idle one) is dropped, as a DC drops another connection past the limit.
-    if (sessions.size >= limits.maxConnections) {
-      const open = [...sessions].filter((x) => !x.closing);
-      const victim = open.find((x) => !x.started) ?? open[0];
-      if (victim) disconnect(victim, DIAG.tooMany, RC.busy);
+    // MaxConnections: the newcomer is served and another connection is dropped, as a DC drops one past
+    // the limit: one that has sent no whole request, else the longest-idle unbound one, else the
+    // longest-idle (sim/wire.ts).
+    if (roster.size >= limits.maxConnections) {
+      const victim = roster.victim();
+      if (victim) {
+        roster.delete(victim);
+        disconnect(victim, DIAG.tooMany, RC.busy);
+      }
     }
     sessions.add(s);
+    roster.add(s);
     socket.setNoDelay(true);
     socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
     // InitRecvTimeout: a connection that never sends a whole request is closed.
@@ -798,9 +828,11 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
+      s.closing = true;
       clearTimeout(initial);
       drop(s);
       sessions.delete(s);
+      roster.delete(s);
       resumeSome();
     });
   });
@@ -832,6 +864,7 @@ export async function startLdapServer(lab: Lab, options: ListenOptions & { dc?: 
           [...sessions].map(
             (s) =>
               new Promise<void>((resolve) => {
+                s.closing = true;
                 if (s.socket.closed) return resolve();
                 s.socket.once('close', () => resolve());
                 s.socket.destroy();

@@ -29,7 +29,7 @@ import * as dnsPacket from 'dns-packet';
 import type { Lab } from '../../sim/lab.js';
 import type { Result } from '../../sim/result.js';
 import { ok } from '../../sim/result.js';
-import type { ListenOptions, Listening } from '../../sim/wire.js';
+import { ConnectionRoster, type ListenOptions, type Listening } from '../../sim/wire.js';
 import { dnsOnline, dnsQuery } from './dns.client.js';
 import { DNS_ID, type DnsAnswer, type DnsQueryResult, type DnsQueryType, type DnsRcode } from './dns.events.js';
 
@@ -327,8 +327,8 @@ export async function startDnsServer(lab: Lab, options: DnsListenOptions = {}): 
   const host = options.host ?? '127.0.0.1';
   const idleMs = options.tcpIdleTimeoutMs ?? DEFAULT_TCP_IDLE_MS;
   const answer = (message: Buffer, transport: DnsTransport) => answerDnsMessage(lab, message, transport, options.onError);
-  /** Open TCP connections, with when each last completed a query (or connected): the eviction order. */
-  const connections = new Map<Socket, number>();
+  /** Open TCP connections, and who makes room at the limit (sim/wire.ts). */
+  const connections = new ConnectionRoster<Socket>();
   let closed = false;
   const messageMs = options.tcpMessageTimeoutMs ?? DEFAULT_TCP_MESSAGE_MS;
 
@@ -340,15 +340,13 @@ export async function startDnsServer(lab: Lab, options: DnsListenOptions = {}): 
     // At the limit, the connection that has gone longest without a whole query makes room: clients
     // that dribble bytes to hold every slot are the first to go, and a real dig +tcp still gets in.
     if (connections.size >= MAX_TCP_CONNECTIONS) {
-      let oldest: Socket | undefined;
-      let at = Infinity;
-      for (const [c, t] of connections) if (t < at) [oldest, at] = [c, t];
-      if (oldest) {
-        connections.delete(oldest);
-        oldest.destroy();
+      const victim = connections.victim();
+      if (victim) {
+        connections.delete(victim);
+        victim.destroy();
       }
     }
-    connections.set(socket, performance.now());
+    connections.add(socket);
     socket.setTimeout(idleMs, () => socket.destroy());
     socket.on('error', () => socket.destroy()); // resets and the like: this connection only
     socket.on('close', () => {
@@ -373,7 +371,7 @@ export async function startDnsServer(lab: Lab, options: DnsListenOptions = {}): 
         pending = pending.subarray(2 + size);
         clearTimeout(deadline);
         deadline = pending.length ? setTimeout(() => socket.destroy(), messageMs) : undefined;
-        if (connections.has(socket)) connections.set(socket, performance.now());
+        connections.active(socket);
         const reply = answer(message, 'tcp');
         if (!reply || socket.destroyed) continue;
         const prefix = Buffer.alloc(2);

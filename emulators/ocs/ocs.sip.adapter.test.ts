@@ -454,4 +454,29 @@ describe('slow and crowding clients (issue 13)', () => {
       await strict.stop();
     }
   });
+
+  it('a quiet registered client is the last to make room: a silent newcomer goes first, then an unregistered one', async () => {
+    const strict = await startSipFrontEnd(env.lab, { digest: true, maxConnections: 3 });
+    try {
+      const registered = await RawSipClient.tls(strict.tls.port, env.caPem);
+      expect((await registered.register(user(0).aor, user(0).sam, user(0).password)).status).toBe(200);
+      await sleep(20);
+      const unregistered = await RawSipClient.tcp(strict.tcp.port);
+      expect((await options(unregistered)).status).toBe(200);
+      const silent = await RawSipClient.tcp(strict.tcp.port);
+      const first = await RawSipClient.tcp(strict.tcp.port);
+      expect((await options(first)).status).toBe(200);
+      await sleep(50);
+      expect(silent.closed).toBe(true);
+      expect(unregistered.closed).toBe(false);
+      const second = await RawSipClient.tcp(strict.tcp.port);
+      expect((await options(second)).status).toBe(200);
+      await sleep(50);
+      expect(unregistered.closed).toBe(true);
+      expect(registered.closed).toBe(false);
+      expect(sip.registrations()).toContain(user(0).aor);
+    } finally {
+      await strict.stop();
+    }
+  });
 });

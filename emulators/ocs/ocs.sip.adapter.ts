@@ -76,7 +76,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { Core } from 'sip.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Lab } from '../../sim/lab.js';
-import type { Listening } from '../../sim/wire.js';
+import { ConnectionRoster, type Listening } from '../../sim/wire.js';
 import { keyById } from '../ca/keyring.js';
 import { hostCertificates, hostService } from '../host/host.client.js';
 import { ocsStore } from './ocs.client.js';
@@ -971,17 +971,16 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
   // ---- transports ------------------------------------------------------------------------------
 
   const messageMs = options.messageTimeoutMs ?? STREAM_MESSAGE_TIMEOUT_MS;
-  /** Stream connections by when each last completed a message: who makes room at the limit. */
-  const streams = new Map<Socket, number>();
+  /** Stream connections, and who makes room at the limit (a registered one last: sim/wire.ts). */
+  const connOf = new WeakMap<Socket, Connection>();
+  const streams = new ConnectionRoster<Socket>((x) => (connOf.get(x)?.aors.size ?? 0) > 0);
   const onStream = (transport: 'TLS' | 'TCP') => (socket: Socket) => {
     if (streams.size >= (options.maxConnections ?? MAX_STREAM_CONNECTIONS)) {
-      let oldest: Socket | undefined;
-      let at = Infinity;
-      for (const [x, t] of streams) if (t < at) [oldest, at] = [x, t];
-      oldest?.destroy();
-      if (oldest) streams.delete(oldest);
+      const victim = streams.victim();
+      victim?.destroy();
+      if (victim) streams.delete(victim);
     }
-    streams.set(socket, performance.now());
+    streams.add(socket);
     socket.once('close', () => {
       clearTimeout(deadline);
       streams.delete(socket);
@@ -1000,6 +999,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
     };
     secure(conn);
     connections.add(conn);
+    connOf.set(socket, conn);
     // SIP is request/response: no Nagle delay (40 ms against the peer's delayed ACK on every answer).
     socket.setNoDelay(true);
     // A connection with no traffic for longer than the longest registration (plus margin) is closed;
@@ -1026,7 +1026,7 @@ export async function startSipFrontEnd(lab: Lab, options: SipListenOptions = {})
         buffer = buffer.subarray(f.size);
         clearTimeout(deadline);
         deadline = buffer.length ? setTimeout(() => socket.destroy(), messageMs) : undefined;
-        if (streams.has(socket)) streams.set(socket, performance.now());
+        streams.active(socket);
         if (f.kind === 'keepalive') {
           if (f.size === 4) conn.send('\r\n');
           continue;

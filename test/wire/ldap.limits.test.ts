@@ -11,6 +11,7 @@ import filterPkg from '@ldapjs/filter';
 import { BASE, prepareDirectory, startLdapLab, type LdapLab } from '../support/wire-ldap.js';
 import { frameLength, type LdapLimits } from '../../emulators/ad/ad.ldap.adapter.js';
 import { BerReader, intBytes, message, octets, tlv } from '../../emulators/ad/ldap.ber.js';
+import { waitingWork } from '../../sim/wire.js';
 
 interface Answer {
   id: number;
@@ -97,6 +98,7 @@ const search = (id: number, filter: string, timeLimit = 0) => {
   const f = Buffer.from((filterPkg.parseString(filter) as unknown as { toBer(): { buffer: Buffer } }).toBer().buffer);
   return message(id, tlv(0x63, octets(BASE), tlv(0x0a, intBytes(2)), tlv(0x0a, intBytes(0)), tlv(0x02, intBytes(0)), tlv(0x02, intBytes(timeLimit)), tlv(0x01, Buffer.from([0])), f, tlv(0x30, octets('cn'))));
 };
+const rootDse = (id: number) => message(id, tlv(0x63, octets(''), tlv(0x0a, intBytes(0)), tlv(0x0a, intBytes(0)), tlv(0x02, intBytes(0)), tlv(0x02, intBytes(0)), tlv(0x01, Buffer.from([0])), octets('objectClass', 0x87), tlv(0x30)));
 const wideOr = (n: number) => `(|${Array.from({ length: n }, (_, i) => `(cn=nobody${i})`).join('')})`;
 
 describe('LDAP under hostile clients: the limits a DC keeps', () => {
@@ -168,6 +170,27 @@ describe('LDAP under hostile clients: the limits a DC keeps', () => {
     expect(a.closed).toBe(false);
   });
 
+  it('MaxConnections: a bound client that has been quiet longest stays; the longest-idle unbound one makes room', async () => {
+    const lab = await start({ maxConnections: 3 });
+    const boundQuiet = await raw();
+    boundQuiet.send(bind(1, lab.adminPassword));
+    await boundQuiet.until(() => boundQuiet.answers.length > 0);
+    await new Promise((r) => setTimeout(r, 20));
+    const anonymous = await raw();
+    anonymous.send(rootDse(1));
+    await anonymous.until(() => anonymous.answers.length > 0);
+    const other = await raw();
+    other.send(bind(1, lab.adminPassword));
+    await other.until(() => other.answers.length > 0);
+    const newcomer = await raw();
+    newcomer.send(bind(1, lab.adminPassword));
+    await newcomer.until(() => newcomer.answers.length > 0);
+    await anonymous.until(() => anonymous.closed);
+    expect(anonymous.answers.at(-1)).toMatchObject({ op: 0x78, code: 51 });
+    expect(boundQuiet.closed).toBe(false);
+    expect(other.closed).toBe(false);
+  });
+
   it('unfinished messages cannot pile up: past the budget the connection holding most is not read (TCP backpressure), the rest are served, and InitRecvTimeout ends it', async () => {
     const lab = await start({ maxBufferedBytes: 1024 * 1024, initRecvTimeoutMs: 1500 });
     const header = Buffer.from([0x30, 0x83, 0x0f, 0x00, 0x00]); // announces 983,040 bytes
@@ -186,6 +209,54 @@ describe('LDAP under hostile clients: the limits a DC keeps', () => {
     // Nobody finishes: each goes at its InitRecvTimeout, with a Notice of Disconnection.
     for (const h of hogs) await h.until(() => h.closed, 5000);
     expect(hogs.map((h) => h.answers.at(-1)?.diagnostic ?? '')).toEqual(hogs.map(() => expect.stringContaining('InitRecvTimeout')));
+  });
+
+  it('past the budget only connections holding more than their share stop being read; a small client with a message in pieces is served, and a paused one reads again once there is room (budget 1 MiB)', async () => {
+    const lab = await start({ maxBufferedBytes: 1024 * 1024, initRecvTimeoutMs: 10_000 });
+    const big = await raw();
+    big.send(bind(1, lab.adminPassword));
+    await big.until(() => big.answers.length > 0);
+    const request = search(2, wideOr(40_000));
+    expect(request.length).toBeGreaterThan(700_000);
+    big.send(request.subarray(0, 700_000));
+    await new Promise((r) => setTimeout(r, 100));
+    const hog = await raw();
+    hog.send(Buffer.concat([Buffer.from([0x30, 0x83, 0x0f, 0x00, 0x00]), Buffer.alloc(400_000)]));
+    await new Promise((r) => setTimeout(r, 100));
+    // A client whose request arrives in three pieces while the budget is over: it holds less than its share.
+    const small = await raw();
+    const request2 = Buffer.concat([bind(1, lab.adminPassword), search(2, '(sAMAccountName=ocsuser1)')]);
+    for (const piece of [request2.subarray(0, 10), request2.subarray(10, 40), request2.subarray(40)]) {
+      small.send(piece);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    await small.until(() => small.done(2) !== undefined, 3000);
+    expect(small.done(2)?.code).toBe(0);
+    // The hog goes; the big request is read again and answered.
+    hog.destroy();
+    big.send(request.subarray(700_000));
+    await big.until(() => big.done(2) !== undefined, 8000);
+    expect(big.done(2)?.code).toBe(0);
+  });
+
+  it('many requests pipelined in one write are all answered in order, and a bad frame after them ends the connection only after they are answered', async () => {
+    const lab = await start();
+    const c = await raw();
+    c.send(Buffer.concat([bind(1, lab.adminPassword), ...Array.from({ length: 100 }, (_, i) => search(10 + i, '(sAMAccountName=ocsuser1)')), Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])]));
+    await c.until(() => c.closed);
+    expect(Array.from({ length: 100 }, (_, i) => c.done(10 + i)?.code)).toEqual(Array.from({ length: 100 }, () => 0));
+    expect(c.answers.at(-1)).toMatchObject({ op: 0x78, code: 2 });
+  });
+
+  it('a search whose client has gone stops: nothing is left running after the close', async () => {
+    const lab = await start();
+    const c = await raw();
+    c.send(Buffer.concat([bind(1, lab.adminPassword), search(2, wideOr(40_000))]));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(waitingWork()).toBeGreaterThan(0);
+    c.destroy();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(waitingWork()).toBe(0);
   });
 
   it('a connection that queues more requests than allowed behind a running search is told busy (51)', async () => {
