@@ -45,13 +45,15 @@ export function parity(lab: RunReport, target: ReplayReport): ParityReport {
     const row: ParityRow = { phase: t.phase, scenario: t.scenario, index: t.index, name: t.name, title: t.title, verdict: 'not compared' };
     if (l) row.lab = { status: l.status, ...(l.observation !== undefined ? { observation: l.observation } : {}) };
     row.target = { status: t.status, ...(t.observation !== undefined ? { observation: t.observation } : {}) };
-    if (t.observedBy && l) {
+    const judged = t.status === 'passed' || t.status === 'failed';
+    if (!judged) row.why = t.status;
+    else if (t.observedBy && l) {
       // The operator looked where the lab's check reads, or the lab's client asked the target as it asked
       // the lab: the same when both judged alike.
       row.verdict = (t.status === 'passed') === (l.status === 'passed') ? 'same' : 'different';
       row.why = t.observedBy === 'operator' ? 'answered by the operator' : "judged by the lab's client on both";
     } else if (t.observation !== undefined && l?.observation !== undefined) row.verdict = canonical(t.observation) === canonical(l.observation) ? 'same' : 'different';
-    else row.why = t.status === 'passed' || t.status === 'failed' ? 'the lab did not observe it' : t.status;
+    else row.why = 'the lab did not observe it';
     rows.push(row);
   }
   const count = (v: ParityVerdict) => rows.filter((r) => r.verdict === v).length;

@@ -295,6 +295,21 @@ async function judgeOnTarget(item: PhaseStep, probes: Probes, topology: Topology
 }
 
 /**
+ * A check of what the clients write, failed after a client write the read-only replay only planned: the
+ * target was never asked to hold it, so the failure is not its answer. Reported not observed, with the
+ * observation and what the target did show; a pass stands (the target already holds the end state).
+ */
+function unmade(r: ReplayStep, planned: PhaseStep | undefined): ReplayStep {
+  if (!planned || r.kind !== 'check' || r.status !== 'failed') return r;
+  const { reason, observedBy: _by, ...rest } = r;
+  return {
+    ...rest,
+    status: 'not observed',
+    details: [`it follows "${planned.step.title}" (${planned.scenario} step ${planned.step.index}), which a read-only replay only plans; run with --apply to make the write and judge this`, ...(reason ? [`the target shows: ${reason}`] : []), ...r.details],
+  };
+}
+
+/**
  * A step of the lab's clients, performed by them on the target (`Registry.replay.clients`): a check is
  * the target's answer (superseded in a read-only replay when a later action changes it; the client still
  * signs in, so later steps find it as the scenario left it); an action that changes what the servers
@@ -352,6 +367,8 @@ async function walk(o: ReplayOptions, probes: Probes, tls: LdapTlsMode | undefin
     replay.clients?.(lab, { dialer, topology, trustRoots: () => (trust ? [trust] : []) });
     const all: PhaseStep[] = [...setupSteps(scenario), ...mainSteps(scenario)];
     let stoppedBy: string | undefined;
+    /** The first client write a read-only replay only planned: what later checks of the clients' writes wait for. */
+    let plannedWrite: PhaseStep | undefined;
     // What a later action would change is superseded in a read-only replay; the clients' own actions do
     // not change the target then (their writes are only planned), so they supersede nothing.
     const changesTarget = (x: PhaseStep) => x.step.kind === 'action' && !(x.step.definition.client && replay.clients);
@@ -366,8 +383,9 @@ async function walk(o: ReplayOptions, probes: Probes, tls: LdapTlsMode | undefin
         continue;
       }
       if (step.definition.client && replay.clients) {
-        const r = await clientStep(item, base, { write, mode, emulated, later: !write && i < lastAction ? all.slice(i + 1).find(changesTarget) : undefined });
+        const r = unmade(await clientStep(item, base, { write, mode, emulated, later: !write && i < lastAction ? all.slice(i + 1).find(changesTarget) : undefined }), plannedWrite);
         if (r.status === 'not applied' && write) stoppedBy = `"${step.title}" failed on the target`;
+        if (r.status === 'planned' && step.definition.client === 'writes') plannedWrite ??= item;
         steps.push(r);
         o.onStep?.(r);
         continue;
@@ -377,9 +395,10 @@ async function walk(o: ReplayOptions, probes: Probes, tls: LdapTlsMode | undefin
         // after them are rehearsed from the state they leave.
         await emulated.perform({ definition: step.definition, params: step.params });
         const later = write || i > lastAction ? undefined : all.slice(i + 1).find(changesTarget);
-        const r: ReplayStep = later
+        const judged: ReplayStep = later
           ? { ...base, status: 'superseded', details: [`describes the state before "${later.step.title}" (${later.scenario} step ${later.step.index}); a read-only replay sees the end state`] }
           : await judgeOnTarget(item, probes, topology, !write, o.ask);
+        const r = step.definition.observesClientWrites ? unmade(judged, plannedWrite) : judged;
         steps.push(r);
         o.onStep?.(r);
         continue;

@@ -81,6 +81,12 @@ export interface StepDefinition<P = Record<string, unknown>> {
    * adding a contact), which a read-only replay only plans.
    */
   client?: 'reads' | 'writes';
+  /**
+   * A server check of what the clients store there (contacts on the back end). Like a client check, after
+   * a client write that a read-only replay only planned, a failure on the target is not the target's
+   * answer to the scenario (the write was never made), so it is reported not observed.
+   */
+  observesClientWrites?: boolean;
   /** A check's protocol half; a check with one is performed as `judge(observe(probes))` on every target. */
   probe?: CheckProbe<P, unknown>;
   /**

@@ -256,7 +256,7 @@ export const ocsSteps: StepDefinition[] = [
   }),
   // ---------------------------------------------------------------------------------------------- checks
   defineStep({
-    name: 'ocs.userContacts', kind: 'check', summary: "A user's server-stored contacts on the home pool's back end (RTC.Contact), as Communicator shows them at sign-in",
+    name: 'ocs.userContacts', kind: 'check', observesClientWrites: true, summary: "A user's server-stored contacts on the home pool's back end (RTC.Contact), as Communicator shows them at sign-in",
     params: z.strictObject({ user: z.string(), count: z.number().int().nonnegative().optional(), contains: z.array(z.string()).optional() }), refs: { user: 'user' },
     title: (p) => `${p.user}'s contact list${p.count !== undefined ? ` has ${p.count} contact(s)` : ''}${p.contains?.length ? ` includes ${p.contains.join(', ')}` : ''}`,
     console: (p) => `${p.user}'s contact list in Communicator once signed in (the server-stored list, RTC.Contact on the pool's back end)`,

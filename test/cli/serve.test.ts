@@ -295,6 +295,50 @@ describe('a scenario replayed against ocslab serve through its endpoints file (i
   }, 90_000);
 });
 
+describe('a read-only replay after client writes it only plans (issue 10)', () => {
+  const run = (args: string[]) => spawnSync(process.execPath, [join(projectRoot, 'bin', 'ocslab.js'), 'run', ...args], { cwd: projectRoot, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
+
+  it('reports the checks of presence and contacts the target lacks as not observed, naming the write, and leaves them out of parity', async () => {
+    // The pool as Part 3 leaves it, except that nobody has added a contact or published Busy.
+    const seed = readFileSync(join(projectRoot, 'scenarios', 'seed', 'part3-add-front-end.yaml'), 'utf8');
+    const cut = (text: string, from: string, to: string) => {
+      const a = text.indexOf(from);
+      const b = text.indexOf(to, a);
+      expect(a >= 0 && b > a).toBe(true);
+      return text.slice(0, a) + text.slice(b);
+    };
+    let pool = seed.replace(/^id: seed-part3$/m, 'id: seed-part3-no-client-writes');
+    pool = cut(pool, '  - action: communicator.addContact', 'expect:');
+    pool = cut(pool, '  - check: communicator.expectPresence', '  - check: ocs.addressBookDownload');
+    const scenario = join(dir, 'no-client-writes.yaml');
+    writeFileSync(scenario, pool);
+    const file = join(dir, 'unmade-endpoints.json');
+    const { child, exited } = await startServe(file, ['--scenario', scenario]);
+    try {
+      const r = run(['seed-part3', '--target', file, '--json']);
+      const { replay, parity } = JSON.parse(r.stdout) as {
+        replay: { status: string; steps: Array<{ index: number; name: string; kind: string; status: string; details: string[] }> };
+        parity: { different: number; rows: Array<{ name: string; verdict: string; why?: string }> };
+      };
+      // ocsuser1's Communicator sees ocsuser2 without Busy: the write it follows was never made.
+      const presence = replay.steps.find((s) => s.name === 'communicator.expectPresence');
+      expect(presence?.status).toBe('not observed');
+      expect(presence?.details[0]).toMatch(/^it follows ".+" \(seed-part3 step \d+\), which a read-only replay only plans; run with --apply/);
+      expect(presence?.details[1]).toMatch(/^the target shows: /);
+      // No protocol reaches the contact list, so the operator is asked (here: nobody answers).
+      expect(replay.steps.find((s) => s.name === 'ocs.userContacts')?.status).toBe('not observed');
+      for (const name of ['communicator.expectPresence', 'ocs.userContacts']) expect(parity.rows.find((row) => row.name === name)).toMatchObject({ verdict: 'not compared', why: 'not observed' });
+      expect(replay.steps.filter((s) => s.kind === 'check' && s.status === 'failed').map((s) => s.name)).toEqual([]);
+      expect(parity.different).toBe(0);
+      expect(replay.status).toBe('incomplete');
+      expect(r.status, r.stderr).toBe(0);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  }, 90_000);
+});
+
 describe.runIf(process.platform === 'linux')('a replay on a terminal asks the operator what no protocol reaches (issue 10)', () => {
   it('y passes a check, n fails it, the end of input leaves the rest not observed; parity compares the answers with the lab', async () => {
     const file = join(dir, 'ask-endpoints.json');
