@@ -15,6 +15,7 @@
  *
  * Observations leave out what changes run to run (ports, dates, nonces); a body is read up to 4 MiB.
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { request as httpRequest, Agent, type IncomingMessage } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -27,11 +28,32 @@ export const MAX_PROBE_BODY = 4 * 1024 * 1024;
 
 /**
  * The lab's stand-in for a Kerberos service ticket (a lab extension on the wire, like Digest for SIP):
- * `Authorization: Negotiate <base64 of this prefix and the client's UPN>`. Only the embedded lab's
- * probes send it and only the lab's IIS reads it; it stands for "a domain-joined client presents a valid
- * ticket for HTTP/<the name dialled>", which the IIS emulator then decrypts or fails to, as http.sys would.
+ * `Authorization: Negotiate <base64 of this prefix, the client's UPN, ":" and a MAC of the UPN>`. Only the
+ * embedded lab's probes send it and only the lab's IIS in the same process reads it; it stands for "a
+ * domain-joined client presents a valid ticket for HTTP/<the name dialled>", which the IIS emulator then
+ * decrypts or fails to, as http.sys would. The MAC's key is drawn once per process and never leaves it,
+ * so a client of `ocslab serve` (curl, a browser) cannot forge a ticket: as on a real server, Kerberos
+ * from outside needs what the lab has no KDC to issue. The key decides no outcome and is in no trace.
  */
 export const KERBEROS_STAND_IN = 'OCSLAB-KERBEROS-STAND-IN:';
+const STAND_IN_KEY = randomBytes(32);
+const standInMac = (upn: string) => createHmac('sha256', STAND_IN_KEY).update(upn, 'utf8').digest('hex');
+
+/** The Authorization header of the stand-in for `upn` (this process's key). */
+export function standInTicket(upn: string): string {
+  return `Negotiate ${Buffer.from(`${KERBEROS_STAND_IN}${upn}:${standInMac(upn)}`, 'utf8').toString('base64')}`;
+}
+
+/** The UPN a stand-in ticket was made for in this process; undefined for anything else (forged, foreign). */
+export function standInPrincipal(token: Buffer): string | undefined {
+  const text = token.toString('utf8');
+  if (!text.startsWith(KERBEROS_STAND_IN)) return undefined;
+  const m = /^(.*):([0-9a-f]{64})$/.exec(text.slice(KERBEROS_STAND_IN.length));
+  if (!m?.[1] || !m[2]) return undefined;
+  const want = Buffer.from(standInMac(m[1]), 'hex');
+  const got = Buffer.from(m[2], 'hex');
+  return timingSafeEqual(want, got) ? m[1] : undefined;
+}
 
 /** A NEGOTIATE_MESSAGE as an HTTP client sends it first: Unicode, NTLM, NTLMv2 session security, 128-bit. */
 export function negotiateMessage(): Buffer {
@@ -224,7 +246,7 @@ const CLOSED_AFTER_CHALLENGE = 'the server closed the connection after its NTLM 
 
 async function requests(agent: Agent, socket: Socket, q: HttpQuery, c: HttpProbeContext, withCert: { certificate?: PresentedCertificate }): Promise<HttpResult> {
   let authorization: string | undefined;
-  if (q.auth === 'kerberos') authorization = `Negotiate ${Buffer.from(`${KERBEROS_STAND_IN}${q.kerberosPrincipal ?? ''}`, 'utf8').toString('base64')}`;
+  if (q.auth === 'kerberos') authorization = standInTicket(q.kerberosPrincipal ?? '');
   else if (typeof q.auth === 'object') authorization = `NTLM ${negotiateMessage().toString('base64')}`;
   let a = await exchange(agent, q, authorization, c.timeoutMs);
   if ('error' in a) return { ok: false, outcome: 'noAnswer', detail: a.error, ...withCert };

@@ -10,6 +10,7 @@ import { hostCertificates, hostService, hostStartService, hostStopService } from
 import { ocsRequestCertificate } from '../ocs/ocs.client.js';
 import { iisBindCertificate, iisBindings, iisPublishFiles, iisRemoveBinding, iisSetAppPoolState } from './iis.client.js';
 import { credentialsFrom, hostName, requestPath, startIisHttps, type IisListening } from './iis.https.adapter.js';
+import { KERBEROS_STAND_IN, standInTicket } from '../../sim/probes.http.js';
 
 const POOL = 'pool01.corp.example.net';
 const FILE = 'F-0a2c.lsabs';
@@ -124,6 +125,14 @@ describe('IIS on the wire (HTTPS/HTTP) at the end of seed-part3, with real curl 
     // A NEGOTIATE the server cannot read is not a handshake: the plain 401 offering both schemes.
     const bad = await curl([...resolve(), '-D', '-', '-o', '/dev/null', '-H', 'Authorization: NTLM AAAA', url(`/Abs/Int/Handler/${FILE}`)]);
     expect(bad.stdout).toMatch(/WWW-Authenticate: NTLM\r\n/);
+  });
+
+  it("the lab's Kerberos stand-in is honoured only from the lab's own probes: one forged by any other client is no ticket (401)", async () => {
+    const forged = Buffer.from(`${KERBEROS_STAND_IN}ocsuser1@example.com`, 'utf8').toString('base64');
+    expect(await status([...resolve(), '-H', `Authorization: Negotiate ${forged}`, url(`/Abs/Int/Handler/${FILE}`)])).toMatchObject({ stdout: '401' });
+    const guessed = Buffer.from(`${KERBEROS_STAND_IN}ocsuser1@example.com:${'0'.repeat(64)}`, 'utf8').toString('base64');
+    expect(await status([...resolve(), '-H', `Authorization: Negotiate ${guessed}`, url(`/Abs/Int/Handler/${FILE}`)])).toMatchObject({ stdout: '401' });
+    expect(await status([...resolve(), '-H', `Authorization: ${standInTicket('ocsuser1@example.com')}`, url(`/Abs/Int/Handler/${FILE}`)])).toMatchObject({ stdout: '200' });
   });
 
   it('the application pool stopped → 503 from HTTP.sys; started again → 200', async () => {

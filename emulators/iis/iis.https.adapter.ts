@@ -52,7 +52,7 @@ import type { Lab } from '../../sim/lab.js';
 import type { Listening } from '../../sim/wire.js';
 import { adAccountPassword, adAuthenticate } from '../ad/ad.client.js';
 import { acceptAuthenticate, challengeMessage, NTLM, parseAuthenticate } from '../ocs/sip.ntlm.js';
-import { KERBEROS_STAND_IN } from '../../sim/probes.http.js';
+import { KERBEROS_STAND_IN, standInPrincipal } from '../../sim/probes.http.js';
 import { caInfo } from '../ca/ca.client.js';
 import { keyById } from '../ca/keyring.js';
 import { hostCertificates } from '../host/host.client.js';
@@ -151,13 +151,13 @@ export function credentialsFrom(lab: Lab, header: string | undefined, overTls: b
 export const HTTP_CHALLENGE_FLAGS = (NTLM.UNICODE | NTLM.REQUEST_TARGET | NTLM.SIGN | NTLM.NTLM | NTLM.ALWAYS_SIGN | NTLM.TARGET_TYPE_DOMAIN | NTLM.EXTENDED_SESSIONSECURITY | NTLM.TARGET_INFO | NTLM.VERSION | NTLM.N128 | NTLM.KEY_EXCH | NTLM.N56) >>> 0;
 
 /** An Authorization header's Windows-authentication token: NTLM's messages, or the lab's Kerberos stand-in. */
-export type WindowsToken = { kind: 'negotiate' } | { kind: 'authenticate'; token: Buffer } | { kind: 'kerberos' } | undefined;
+export type WindowsToken = { kind: 'negotiate' } | { kind: 'authenticate'; token: Buffer } | { kind: 'kerberos' } | { kind: 'forged' } | undefined;
 
 export function windowsToken(header: string | undefined): WindowsToken {
   const m = /^(NTLM|Negotiate)\s+([A-Za-z0-9+/]{1,16384}={0,2})\s*$/i.exec(header ?? '');
   if (!m?.[2]) return undefined;
   const token = Buffer.from(m[2], 'base64');
-  if (/^negotiate$/i.test(m[1] ?? '') && token.toString('utf8').startsWith(KERBEROS_STAND_IN)) return { kind: 'kerberos' };
+  if (/^negotiate$/i.test(m[1] ?? '') && token.toString('utf8').startsWith(KERBEROS_STAND_IN)) return standInPrincipal(token) !== undefined ? { kind: 'kerberos' } : { kind: 'forged' };
   if (token.length < 12 || token.toString('latin1', 0, 8) !== 'NTLMSSP\0') return undefined;
   const type = token.readUInt32LE(8);
   return type === 1 ? { kind: 'negotiate' } : type === 3 ? { kind: 'authenticate', token } : undefined;
@@ -312,6 +312,8 @@ export async function startIisHttps(lab: Lab, options: IisHttpsOptions = {}): Pr
     const socket = req.socket;
     let credentials: Credentials = authenticated.get(socket) ?? credentialsFrom(lab, req.headers.authorization, scheme === 'https');
     if (token?.kind === 'kerberos') credentials = 'kerberos';
+    // A stand-in not made by this process's probes is no ticket: anonymous, answered 401 as a bad one is.
+    else if (token?.kind === 'forged') credentials = 'anonymous';
     else if (token?.kind === 'authenticate') credentials = ntlmAccount(socket, token.token) ?? 'anonymous';
     const ask = (hostHeaderName: string | undefined) => {
       const r: HttpRequest = { scheme, path, credentials, clientTrustsCertificate: true, method, ...(hostHeaderName ? { hostHeader: hostHeaderName } : {}) };
