@@ -4,7 +4,7 @@
  * it are already valid for real TLS clients), caught up to the wall clock, then kept following it.
  */
 import { createSocket } from 'node:dgram';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -236,11 +236,12 @@ export async function serve(o: ServeOptions): Promise<Served> {
   const listeners: Listening[] = [];
   let tempDir: string | undefined;
   /** What this serve wrote for other processes to read (the endpoints file, its root certificate). */
-  const ownFiles: Array<{ file: string; endpoints: boolean }> = [];
+  /** What this serve wrote; `decidedBy`: the endpoints file whose pid says whether it is still ours. */
+  const ownFiles: Array<{ file: string; decidedBy?: string }> = [];
   const stopAll = async () => {
     stopFollowing();
     // The addresses stop being true first: a reader during a restart finds no file rather than old ports.
-    for (const f of ownFiles.splice(0)) removeIfOurs(f.file, f.endpoints);
+    for (const f of ownFiles.splice(0)) removeIfOurs(f.file, f.decidedBy);
     await lab.close();
     if (tempDir) rmSync(tempDir, { recursive: true, force: true });
   };
@@ -269,7 +270,8 @@ export async function serve(o: ServeOptions): Promise<Served> {
   // (or overwrite) each other's root certificate.
   const caCertFile = o.endpointsFile ? join(caDir, `${basename(o.endpointsFile).replace(/\.json$/i, '')}.root-ca.pem`) : join(caDir, 'ocslab-root-ca.pem');
   writeFileSync(caCertFile, caInfo(lab.get('ca')).certPem);
-  ownFiles.push({ file: caCertFile, endpoints: false });
+  // Another serve started on the same endpoints file has written its own root here: it is theirs then.
+  ownFiles.push({ file: caCertFile, ...(o.endpointsFile ? { decidedBy: o.endpointsFile } : {}) });
   const users = t.users.flatMap((u) => {
     const entry = adFindUser(lab.get('ad'), u.sam);
     const sipUri = entry ? attributeValues(entry.attributes, 'msRTCSIP-PrimaryUserAddress')?.[0] : undefined;
@@ -303,7 +305,7 @@ export async function serve(o: ServeOptions): Promise<Served> {
     const partial = `${o.endpointsFile}.${process.pid}.partial`;
     writeFileSync(partial, `${JSON.stringify(endpoints, null, 2)}\n`);
     renameSync(partial, o.endpointsFile);
-    ownFiles.push({ file: o.endpointsFile, endpoints: true });
+    ownFiles.push({ file: o.endpointsFile, decidedBy: o.endpointsFile });
   }
   const resumedFrom = resumed ? { before: resumed.resume.before, pausedMs: resumed.pausedMs } : undefined;
   return { report, endpoints, examples: examplesFor(lab, endpoints, frontEnd), listeners, stop: stopAll, ...(sipProblem ? { sipProblem } : {}), ...(resumedFrom ? { resumedFrom } : {}) };
@@ -315,10 +317,10 @@ export async function serve(o: ServeOptions): Promise<Served> {
 }
 
 /** Removes a file this serve wrote, unless another serve has since written its own there (its pid). */
-function removeIfOurs(file: string, endpoints: boolean): void {
+function removeIfOurs(file: string, decidedBy: string | undefined): void {
   try {
-    if (endpoints) {
-      const pid = (JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown }).pid;
+    if (decidedBy && existsSync(decidedBy)) {
+      const pid = (JSON.parse(readFileSync(decidedBy, 'utf8')) as { pid?: unknown }).pid;
       if (pid !== process.pid) return;
     }
     rmSync(file, { force: true });

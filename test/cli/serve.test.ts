@@ -86,6 +86,26 @@ describe('ocslab serve', () => {
     expect(existsSync(endpoints.caCertFile)).toBe(false);
   });
 
+  it('leaves the files of a later serve on the same endpoints file when it stops: the endpoints and the root certificate are theirs', async () => {
+    const file = join(dir, 'shared-endpoints.json');
+    const first = await startServe(file);
+    await new Promise((r) => setTimeout(r, 50));
+    rmSync(file);
+    const second = await startServe(file);
+    try {
+      expect(second.endpoints.pid).not.toBe(first.endpoints.pid);
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+      expect(existsSync(file)).toBe(true);
+      expect(existsSync(second.endpoints.caCertFile)).toBe(true);
+    } finally {
+      second.child.kill('SIGTERM');
+    }
+    expect(await second.exited).toBe(0);
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(second.endpoints.caCertFile)).toBe(false);
+  });
+
   it('refuses a port another process holds with exit 2 and a clear message, leaving nothing listening', async () => {
     // Held below the ephemeral range (32768 and up), so the ports beside it are not some other test's
     // client sockets at the moment serve tries them.
